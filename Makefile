@@ -1,0 +1,29 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   create .venv, install, run the main job on the built-in data -> outputs/
+#   make test   create .venv, install with test extras, run the test suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install benchmark clean
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) -e ".[test]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m brainexpr run --out outputs
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 --dist loadgroup -q
+
+benchmark: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache

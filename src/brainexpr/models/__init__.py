@@ -1,0 +1,1 @@
+"""Models: pure ``nn.Module``s (encodings, SIREN) and scikit-learn-style estimators."""

@@ -1,0 +1,106 @@
+"""The contract shared by every sample-level interpolator (INR and baselines alike).
+
+Data layout: AHBA measures every gene at every sample site, so estimators take a dense
+*sites x genes* matrix rather than (site, gene) rows::
+
+    est.fit(coords, values, tissue=None, gene_axis=None)
+        coords    : (n_sites, 3) float, mm, MNI152
+        values    : (n_sites, n_genes) float; NaN marks a value that was not measured
+        tissue    : (n_sites,) int in {1 grey, -1 white, 0 other}, optional
+        gene_axis : (n_genes,) float in [0, 1], position of each gene on the gene axis,
+                    optional (models that do not use it ignore it)
+    est.predict(coords, tissue=None, genes=None) -> (n_points, n_genes_selected)
+        genes     : indices (int) or names (str, when fit got a DataFrame) of the genes to
+                    predict; default all genes seen in fit
+
+Estimators follow scikit-learn: ``__init__`` only stores parameters, ``fit`` validates
+and returns ``self``, learned state ends in ``_``, ``random_state`` is a parameter and
+``predict`` checks that the model is fitted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from ..errors import InputError
+
+
+def check_coords(coords, name: str = "coords") -> np.ndarray:
+    """Validate an (n, 3) array of finite MNI coordinates (mm)."""
+    coords = np.asarray(coords, dtype=float)
+    if coords.ndim != 2 or coords.shape[1] != 3:
+        raise InputError(f"{name} must be an (n, 3) array of MNI mm, got shape {coords.shape}")
+    if not np.isfinite(coords).all():
+        raise InputError(f"{name} contains NaN or infinite values")
+    if np.abs(coords).max(initial=0) > 250:
+        raise InputError(f"{name} has values beyond 250 mm: not MNI millimetres (voxel indices?)")
+    return coords
+
+
+def check_tissue(tissue, n: int) -> np.ndarray:
+    """Validate tissue classes; ``None`` means unknown (all 0)."""
+    if tissue is None:
+        return np.zeros(n, dtype=np.float32)
+    tissue = np.asarray(tissue, dtype=float).ravel()
+    if tissue.shape[0] != n:
+        raise InputError(f"tissue has {tissue.shape[0]} entries for {n} coordinates")
+    if not np.isin(tissue, (-1, 0, 1)).all():
+        raise InputError("tissue classes must be 1 (grey), -1 (white) or 0 (other)")
+    return tissue.astype(np.float32)
+
+
+def check_values(values, n_sites: int):
+    """Validate a (sites x genes) value matrix; return (array, gene_names or None).
+
+    NaNs are allowed (unmeasured) but a gene or site with no finite value is an error.
+    """
+    names = None
+    if isinstance(values, pd.DataFrame):
+        names = [str(c) for c in values.columns]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise InputError(f"values have duplicated genes: {', '.join(dup[:10])}")
+    array = np.asarray(values, dtype=float)
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.ndim != 2 or array.shape[0] != n_sites:
+        raise InputError(f"values must be (n_sites={n_sites}, n_genes), got shape {array.shape}")
+    if np.isinf(array).any():
+        raise InputError("values contain infinite entries")
+    empty = ~np.isfinite(array).any(axis=0)
+    if empty.any():
+        which = np.flatnonzero(empty)[:10]
+        label = [names[i] for i in which] if names else which.tolist()
+        raise InputError(f"genes with no finite value: {label}")
+    return array, names
+
+
+def resolve_genes(genes, gene_names, n_genes: int) -> np.ndarray:
+    """Turn ``genes`` (None, ints or names) into column indices of the fitted genes."""
+    from ..datasets.loaders import check_genes
+
+    if genes is None:
+        return np.arange(n_genes)
+    genes = list(np.atleast_1d(genes))
+    if all(isinstance(g, (int, np.integer)) for g in genes):
+        idx = np.asarray(genes, dtype=int)
+        if idx.min(initial=0) < 0 or idx.max(initial=0) >= n_genes:
+            raise InputError(f"gene indices must lie in [0, {n_genes})")
+        return idx
+    if gene_names is None:
+        raise InputError("genes given by name but the model was fitted without gene names")
+    check_genes([str(g) for g in genes], gene_names, "the fitted model")
+    lookup = {g: i for i, g in enumerate(gene_names)}
+    return np.array([lookup[str(g)] for g in genes], dtype=int)
+
+
+class SampleInterpolator(BaseEstimator):
+    """Base class: subclasses implement ``fit`` and ``predict`` with the contract above."""
+
+    def _validate_fit(self, coords, values, tissue=None):
+        coords = check_coords(coords)
+        values, names = check_values(values, len(coords))
+        tissue = check_tissue(tissue, len(coords))
+        return coords, values, tissue, names

@@ -1,0 +1,119 @@
+"""Small shared helpers: progress bars, random states, atomic output writing."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+
+_PROGRESS_ENABLED = None  # None: decide from the terminal
+
+
+def set_progress(enabled: bool | None) -> None:
+    """Force progress bars on (True), off (False) or automatic (None: only on a terminal)."""
+    global _PROGRESS_ENABLED
+    _PROGRESS_ENABLED = enabled
+
+
+def progress(iterable=None, **kwargs):
+    """Wrap ``iterable`` in a tqdm progress bar that writes to stderr.
+
+    Bars are shown only on an interactive terminal unless :func:`set_progress` forced
+    them, so logs and CI output stay clean.
+    """
+    disable = (not sys.stderr.isatty()) if _PROGRESS_ENABLED is None else (not _PROGRESS_ENABLED)
+    kwargs.setdefault("disable", disable)
+    kwargs.setdefault("leave", False)
+    kwargs.setdefault("dynamic_ncols", True)
+    return tqdm(iterable, **kwargs)
+
+
+def check_random_state(seed) -> np.random.Generator:
+    """Turn ``None``, an int or a Generator into a :class:`numpy.random.Generator`."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs):
+    """Open a temporary file beside ``path`` and move it into place only on success.
+
+    A failure inside the ``with`` block leaves no file at ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        with open(tmp, mode, **kwargs) as handle:
+            yield handle
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path beside ``path``; rename it to ``path`` on success.
+
+    For writers that want a file name (``nibabel.save``, ``DataFrame.to_csv``, ``savefig``).
+    The temporary name keeps the real suffixes so that writers pick the right format.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(path.suffixes)
+    stem = path.name[: len(path.name) - len(suffix)] if suffix else path.name
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.part-", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def staged_directory(path: str | os.PathLike, overwrite: bool = True):
+    """Build an output folder in a temporary sibling and move it into place on success.
+
+    On any error the staging folder is removed and ``path`` is left as it was, so a
+    failed command leaves no half-written outputs.
+
+    Parameters
+    ----------
+    path : path-like
+        Final folder.
+    overwrite : bool
+        Replace an existing folder at ``path`` once the new one is complete.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.staging-", dir=path.parent))
+    try:
+        yield stage
+        if path.exists():
+            if not overwrite:
+                raise FileExistsError(f"{path} already exists")
+            backup = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.replace(path, backup)
+            os.replace(stage, path)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.replace(stage, path)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise

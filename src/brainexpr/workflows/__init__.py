@@ -1,0 +1,1 @@
+"""One workflow function per user task; the CLI subcommands are thin wrappers over them."""
