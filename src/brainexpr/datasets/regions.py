@@ -160,7 +160,7 @@ def dk83_order() -> list[str]:
 def _lookup(scheme: str) -> dict:
     table = region_table()
     if scheme == "key":
-        return {k: k for k in table.index}
+        return {k.lower(): k for k in table.index}
     if scheme not in table.columns:
         raise InputError(
             f"unknown region-name scheme {scheme!r}; expected one of {', '.join(SCHEMES)}"

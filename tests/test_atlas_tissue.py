@@ -1,0 +1,26 @@
+import numpy as np
+
+from brainexpr.atlas import tissue
+
+
+def test_tissue_class_rule():
+    p_grey = np.array([0.9, 0.2, 0.3, 0.5, 0.0])
+    p_white = np.array([0.1, 0.7, 0.3, 0.5, 0.0])
+    np.testing.assert_array_equal(tissue.tissue_class(p_grey, p_white), [1, -1, 0, 1, 0])
+    np.testing.assert_array_equal(tissue.tissue_class(p_grey, p_white, threshold=0.25), [1, -1, 1, 1, 0])
+
+
+def test_tissue_class_at_known_points(data_dir):
+    points = np.array([
+        [-12.0, 12.0, 10.0],    # head of the left caudate, grey matter
+        [-28.0, -10.0, 30.0],   # corona radiata, deep white matter
+        [0.0, 0.0, 150.0],      # outside the head
+    ])
+    np.testing.assert_array_equal(tissue.tissue_class_at(points, data_dir=data_dir), [1, -1, 0])
+
+
+def test_tissue_class_image(data_dir):
+    image = tissue.tissue_class_image(data_dir=data_dir, resolution=2)
+    values, counts = np.unique(np.asarray(image.dataobj), return_counts=True)
+    assert set(values) == {-1, 0, 1}
+    assert image.shape == (91, 109, 91)
