@@ -1,0 +1,254 @@
+"""Figures of the disease-association analysis (the seed paper's Fig. 6, with spatial nulls).
+
+* :func:`plot_axis_bars`: gene-target correlations of one or two sources of gene maps as
+  bars ordered along the gene axis (Fig. 6a); genes significant under the spatial null are
+  starred.
+* :func:`plot_source_agreement`: the two sources' correlations against each other with the
+  discordant genes labelled (Fig. 6b).
+* :func:`plot_open_targets`: gene-target correlation against the Open Targets score (Fig. 6c,d).
+* :func:`plot_target_map`: the regional target map painted into the atlas (brain slices).
+
+Every function draws on a matplotlib ``Axes`` (or returns a ``Figure``) and never shows it;
+:func:`save_figure` writes a figure atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from ..utils import atomic_path
+
+logger = logging.getLogger(__name__)
+
+#: Colours of the first and second source (paper: abagen blue, INR green).
+SOURCE_COLOURS = ("tab:blue", "tab:green")
+#: Colours of discordant genes: stronger in the first / in the second source.
+DISCORDANT_COLOURS = ("tab:purple", "tab:red")
+
+
+def _pyplot():
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo") \
+            and not matplotlib.is_interactive():
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(figure, path, dpi: int = 200) -> None:
+    """Write ``figure`` to ``path`` (format from the suffix) atomically and close it."""
+    plt = _pyplot()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=dpi, bbox_inches="tight")
+    plt.close(figure)
+
+
+def plot_axis_bars(correlations: pd.DataFrame, order, significant: pd.DataFrame | None = None,
+                   target_name: str = "target", ax=None):
+    """Bar plot of gene-target correlations ordered along the gene axis.
+
+    Parameters
+    ----------
+    correlations : pandas.DataFrame
+        (n_genes, n_sources) correlation per gene and source (one or two columns; column
+        names are the source names).
+    order : sequence of str
+        Genes in gene-axis order (left to right).
+    significant : pandas.DataFrame, optional
+        Same shape, True where the correlation survives FDR under the spatial null; those
+        bars get a star.
+    target_name : str
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    plt = _pyplot()
+    order = [g for g in order if g in correlations.index]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(6.0, 0.16 * len(order) + 1.5), 4.2))
+    sources = list(correlations.columns)
+    width = 0.8 / len(sources)
+    position = np.arange(len(order))
+    for k, source in enumerate(sources):
+        values = correlations.loc[order, source].to_numpy(dtype=float)
+        offset = (k - (len(sources) - 1) / 2) * width
+        ax.bar(position + offset, values, width=width, color=SOURCE_COLOURS[k % 2],
+               label=str(source), linewidth=0)
+        if significant is not None and source in significant.columns:
+            marks = significant.reindex(order)[source].fillna(False).to_numpy(dtype=bool)
+            tips = values[marks] + np.sign(values[marks]) * 0.03
+            ax.plot(position[marks] + offset, tips, "*", color="black", markersize=4,
+                    linestyle="none")
+    ax.axhline(0, color="0.3", linewidth=0.6)
+    ax.set_xticks(position)
+    ax.set_xticklabels(order, rotation=90, fontsize=6 if len(order) > 40 else 8)
+    ax.set_xlim(-0.7, len(order) - 0.3)
+    ax.set_ylabel(f"correlation with {target_name} (Pearson r)")
+    ax.set_xlabel("genes ordered along the gene axis (spectral embedding)")
+    handles, labels = ax.get_legend_handles_labels()
+    if significant is not None:
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], marker="*", color="black", linestyle="none"))
+        labels.append("FDR q < 0.05, spatial null")
+    ax.legend(handles, labels, frameon=False, fontsize=8, ncol=len(labels))
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return ax
+
+
+def _fit_line(ax, x, y, colour="tab:red"):
+    slope, intercept = np.polyfit(x, y, 1)
+    grid = np.linspace(np.min(x), np.max(x), 50)
+    ax.plot(grid, intercept + slope * grid, color=colour, linewidth=1.2)
+
+
+def plot_source_agreement(agreement, target_name: str = "target", ax=None):
+    """Scatter the two sources' gene-target correlations with the discordant genes labelled.
+
+    Parameters
+    ----------
+    agreement : brainexpr.analysis.association.SourceAgreement
+    target_name : str
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.8, 4.6))
+    table = agreement.table
+    first, second = agreement.names
+    ax.scatter(table["first"], table["second"], s=14, color="0.55", linewidths=0)
+    _fit_line(ax, table["first"].to_numpy(), table["second"].to_numpy())
+    low = float(np.nanmin(table[["first", "second"]].to_numpy())) - 0.05
+    high = float(np.nanmax(table[["first", "second"]].to_numpy())) + 0.05
+    ax.plot([low, high], [low, high], color="0.75", linewidth=0.8, linestyle="--", zorder=0)
+    for k, gene in enumerate(agreement.discordant):
+        row = table.loc[gene]
+        colour = DISCORDANT_COLOURS[int(row["stronger_in"] == second)]
+        ax.scatter([row["first"]], [row["second"]], s=26, color=colour, zorder=3)
+        # alternate label sides so that neighbouring labels overlap less
+        ax.annotate(str(gene), (row["first"], row["second"]), fontsize=8, color=colour,
+                    xytext=(4, 3) if k % 2 == 0 else (-4, -9), textcoords="offset points",
+                    ha="left" if k % 2 == 0 else "right")
+    ax.set_xlim(low, high)
+    ax.set_ylim(low, high)
+    ax.set_xlabel(f"{first}: r with {target_name}")
+    ax.set_ylabel(f"{second}: r with {target_name}")
+    ax.set_title(f"R = {agreement.r:.2f}, p = {agreement.p:.1e}, {agreement.n_genes} genes",
+                 fontsize=9)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return ax
+
+
+def plot_open_targets(correlations: pd.Series, scores: pd.Series, result: dict,
+                      source: str = "", target_name: str = "target", colour="tab:blue",
+                      n_labels: int = 5, ax=None):
+    """Scatter gene-target correlation against the Open Targets AD score.
+
+    Parameters
+    ----------
+    correlations : pandas.Series
+        Gene-target correlation per gene.
+    scores : pandas.Series
+        Open Targets global score per gene symbol.
+    result : dict
+        Output of :func:`brainexpr.analysis.association.open_targets_association` (gives the
+        options used and the R and p shown in the title).
+    source, target_name : str
+    colour : matplotlib colour
+    n_labels : int
+        The genes with the highest Open Targets scores are labelled.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.6, 4.2))
+    score = scores.reindex(correlations.index)
+    if result.get("missing", "drop") == "zero":
+        score = score.fillna(0.0)
+    keep = score.notna() & correlations.notna()
+    x = correlations[keep].abs() if result.get("absolute", True) else correlations[keep]
+    y = score[keep]
+    ax.scatter(x, y, s=14, color=colour, linewidths=0)
+    if len(x) > 2:
+        _fit_line(ax, x.to_numpy(dtype=float), y.to_numpy(dtype=float))
+    for gene in y.sort_values(ascending=False).index[:n_labels]:
+        ax.annotate(str(gene), (x[gene], y[gene]), fontsize=7, xytext=(3, 2),
+                    textcoords="offset points")
+    label = f"|r| with {target_name}" if result.get("absolute", True) else f"r with {target_name}"
+    ax.set_xlabel(f"{source}: {label}" if source else label)
+    ax.set_ylabel("Open Targets AD global score")
+    ax.set_title(f"R = {result['r']:.2f}, p = {result['p']:.2f}, {result['n_genes']} genes",
+                 fontsize=9)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return ax
+
+
+def plot_target_map(target: pd.Series, atlas_image, regions: pd.DataFrame, template=None,
+                    title: str = "target map", cmap: str = "magma", figure=None):
+    """Brain slices of a regional map painted into an atlas.
+
+    Parameters
+    ----------
+    target : pandas.Series
+        Values per region key (regions outside the series stay empty).
+    atlas_image : nibabel.Nifti1Image
+        Label image (e.g. ``load_atlas("dk83").image``), MNI152.
+    regions : pandas.DataFrame
+        Atlas table (column ``id``) indexed by region key.
+    template : nibabel.Nifti1Image, optional
+        Background (default: nilearn's MNI152 template).
+    title : str
+    cmap : str
+    figure : matplotlib Figure, optional
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    import nibabel as nib
+    from matplotlib import cm, colors
+    from nilearn import plotting
+
+    from ..atlas import paint
+
+    plt = _pyplot()
+    known = target[target.index.isin(regions.index)].astype(float)
+    low, high = float(known.min()), float(known.max())
+    # nilearn hides voxels at or below the threshold; shift the values so that every painted
+    # voxel is positive and the background (0) stays transparent, whatever the sign of the map.
+    offset = (high - low) * 1e-3 + 1e-9
+    painted = paint(known - low + offset, atlas_image, regions=regions, fill=0.0)
+    painted = nib.Nifti1Image(np.asarray(painted.dataobj, dtype=np.float32), painted.affine)
+    if figure is None:
+        figure = plt.figure(figsize=(10, 2.4))
+    plotting.plot_stat_map(
+        painted, bg_img=template if template is not None else plotting.img_plotting.MNI152TEMPLATE,
+        display_mode="z", cut_coords=(-24, -12, 0, 12, 24, 36, 48), cmap=cmap,
+        threshold=offset / 2, vmin=offset, vmax=high - low + offset, symmetric_cbar=False,
+        colorbar=False, figure=figure, annotate=True, draw_cross=False, black_bg=False,
+    )
+    # The colour bar is drawn in the units of the target, not of the shifted image.
+    scalar = cm.ScalarMappable(norm=colors.Normalize(vmin=low, vmax=high), cmap=cmap)
+    cax = figure.add_axes([0.99, 0.15, 0.012, 0.7])
+    figure.colorbar(scalar, cax=cax)
+    cax.tick_params(labelsize=7)
+    figure.suptitle(title, fontsize=10, x=0.02, ha="left")
+    return figure

@@ -1,0 +1,648 @@
+"""Workflow ``associate``: regional gene maps versus a regional disease map, with spatial nulls.
+
+The seed paper's section 4.6 (Fig. 6), done with the statistics a reviewer asks for:
+per-gene correlation with the target (e.g. ADNI AD tau) with parametric *and* spatial-null
+p-values and FDR across genes; the agreement of two sources of gene maps (abagen-style vs
+INR) with the most discordant genes; the gradient of the correlations along the gene axis
+(with a gene-shuffle and a spatial-null p-value); and the correlation with the Open Targets
+AD score. Everything is configured by the keyword arguments of :func:`associate`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..analysis.association import (REGION_SETS, align_regions, axis_gradient,
+                                    centroid_distances, compare_sources, correlate_with_target,
+                                    open_targets_association, parcel_centroids, select_regions,
+                                    to_region_keys)
+from ..analysis.nulls import NULL_METHODS, generate_surrogates
+from ..datasets import (load_atlas, load_gene_set, load_open_targets, load_pathology_map,
+                        load_region_distances, load_regional_expression)
+from ..datasets.loaders import PATHOLOGY_GROUPS, PATHOLOGY_MEASURES
+from ..errors import InputError
+from ..utils import atomic_write, staged_directory
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DISTANCE_SOURCES", "PAPER", "AssociationResult", "associate"]
+
+#: Where the inter-region distances of the spatial null come from.
+DISTANCE_SOURCES = {
+    "auto": "the ADNI 86-region Euclidean distance table where it covers the regions, "
+            "otherwise distances between the centroids of the DK-83 atlas parcels",
+    "adni86": "Euclidean_dist_mat.csv of the ADNI pipeline (72 regions: cortex, "
+              "hippocampus, amygdala)",
+    "dk83-centroids": "Euclidean distances between the centroids of the parcels of the "
+                      "DK-83 atlas (1 mm MNI152)",
+}
+
+#: Gene-set names accepted by ``genes``.
+GENE_SETS = ("ad", "ad114", "l1000", "all")
+
+#: The seed paper's numbers (section 4.6, Fig. 6), reported next to ours.
+PAPER = {
+    "agreement_r": 0.89, "agreement_p": 2.00e-35,
+    "open_targets": {"abagen": {"r": 0.12, "p": 0.330}, "inr": {"r": 0.14, "p": 0.222}},
+    "discordant": {"stronger_in_inr": ["NEAT1", "JAZF1", "HSPH1"],
+                   "stronger_in_abagen": ["TMEM41A", "PTK2B", "ZNF184"]},
+    "gradient": "genes ordered by the spectral axis run from negative to positive tau "
+                "correlation (no statistic reported)",
+}
+
+OUTPUT_MARKER = "association_summary.json"
+
+#: Largest gene count for which the default spectral gene axis is computed.
+MAX_AXIS_GENES = 2000
+
+
+@dataclass
+class AssociationResult:
+    """What :func:`associate` computed.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per gene (the per-gene CSV): axis position and rank, Open Targets score, and
+        per source ``{source}_pearson_r``, ``_p``, ``_p_spatial``, ``_q``, ``_q_spatial`` and
+        the same for Spearman; with two sources ``abs_difference`` and ``discordant``.
+    summary : dict
+        Every summary number, the options used and the paper's numbers.
+    files : list of Path
+        Files written (empty without ``out_dir``).
+    """
+
+    table: pd.DataFrame
+    summary: dict
+    files: list = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- inputs
+def _resolve_genes(genes, data_dir):
+    if genes is None or (isinstance(genes, str) and genes == "all"):
+        return None
+    if isinstance(genes, str):
+        if genes in GENE_SETS:
+            return load_gene_set(genes, data_dir=data_dir)
+        if os.path.isfile(genes):
+            with open(genes, encoding="utf-8") as handle:
+                return list(dict.fromkeys(line.strip() for line in handle if line.strip()))
+        if "," in genes:
+            return [g.strip() for g in genes.split(",") if g.strip()]
+        raise InputError(
+            f"genes must be a gene-set name ({', '.join(GENE_SETS)}), a file with one symbol "
+            f"per line, or comma-separated symbols; got {genes!r}"
+        )
+    return list(dict.fromkeys(map(str, genes)))
+
+
+def _read_table(path, what: str) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{what} file not found: {path}")
+    try:
+        table = pd.read_csv(path, index_col=0, sep=None, engine="python", encoding="utf-8-sig")
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise InputError(f"cannot read {what} {path} as CSV/TSV ({exc})") from None
+    if table.shape[1] == 0:
+        raise InputError(f"{what} {path} has no value column; expected region names in the "
+                         "first column and values in the next")
+    return table
+
+
+def _load_source(source, genes, name: str, data_dir) -> tuple[pd.DataFrame, str]:
+    """Return a (regions, genes) table indexed by region keys and a description."""
+    if source is None:
+        table = load_regional_expression(genes, data_dir=data_dir, allow_missing=True)
+        return table, "AHBA regional table (abagen, DK-83, 6 donors)"
+    if isinstance(source, pd.DataFrame):
+        table, description = source, "table given in Python"
+    else:
+        table, description = _read_table(source, f"{name} gene table"), str(source)
+    table = to_region_keys(table, f"{name} gene table")
+    table.columns = [str(c) for c in table.columns]
+    if table.columns.duplicated().any():
+        duplicated = table.columns[table.columns.duplicated()].unique()
+        raise InputError(f"{name} gene table has duplicated genes: "
+                         f"{', '.join(duplicated[:10])}")
+    if genes is not None:
+        present = [g for g in genes if g in table.columns]
+        absent = [g for g in genes if g not in table.columns]
+        if not present:
+            raise InputError(f"none of the {len(genes)} requested genes is in the {name} gene "
+                             f"table (its columns start with {', '.join(table.columns[:5])})")
+        if absent:
+            logger.warning("%d of %d genes absent from the %s gene table: %s", len(absent),
+                           len(genes), name, ", ".join(absent[:20]))
+        table = table[present]
+    return table, description
+
+
+def _load_target(target, group, target_column, data_dir) -> tuple[pd.Series, str, str]:
+    """Return the target map by region key, a short name and a description."""
+    if isinstance(target, pd.Series):
+        return to_region_keys(target, "target map"), str(target.name or "target"), "Series"
+    if target in PATHOLOGY_MEASURES:
+        if group not in PATHOLOGY_GROUPS:
+            raise InputError(f"group must be one of {', '.join(PATHOLOGY_GROUPS)}, got {group!r}")
+        series = load_pathology_map(target, group, data_dir=data_dir)
+        names = {"tau": "tau (AV1451)", "abeta": "amyloid (AV45)", "met": "FDG",
+                 "atrophy": "atrophy"}
+        return series, f"{group.upper()} {names[target]}", f"ADNI group map {group}_{target}"
+    if isinstance(target, (str, os.PathLike)) and (Path(target).suffix or os.path.isfile(target)):
+        table = _read_table(target, "target map")
+        if target_column is None:
+            if table.shape[1] != 1:
+                raise InputError(
+                    f"target map {target} has {table.shape[1]} value columns "
+                    f"({', '.join(map(str, table.columns[:8]))}); choose one with "
+                    "target_column (--target-column)"
+                )
+            target_column = table.columns[0]
+        if target_column not in table.columns:
+            raise InputError(f"target_column {target_column!r} is not a column of {target}; "
+                             f"columns: {', '.join(map(str, table.columns[:8]))}")
+        series = to_region_keys(table[target_column], "target map")
+        return series, str(target_column), f"{target} (column {target_column})"
+    raise InputError(
+        f"target must be one of {', '.join(PATHOLOGY_MEASURES)} (ADNI group maps) or a CSV "
+        f"file of region -> value; got {target!r}"
+    )
+
+
+def _resolve_distances(distances, keys, data_dir) -> tuple[pd.DataFrame, str]:
+    if isinstance(distances, pd.DataFrame):
+        table, description = to_region_keys(distances, "distance table"), "table given in Python"
+        table.columns = to_region_keys(table.T, "distance table columns").index
+    elif distances in DISTANCE_SOURCES:
+        table = None
+        if distances in ("auto", "adni86"):
+            adni = load_region_distances(data_dir=data_dir)
+            if all(k in adni.index for k in keys):
+                table, description = adni, "adni86"
+            elif distances == "adni86":
+                missing = [k for k in keys if k not in adni.index]
+                raise InputError(
+                    f"the ADNI distance table lacks regions {', '.join(missing[:10])}; use "
+                    "distances='dk83-centroids'"
+                )
+        if table is None:
+            atlas = load_atlas("dk83", data_dir=data_dir)
+            table = centroid_distances(parcel_centroids(atlas.image, atlas.regions))
+            description = "dk83-centroids"
+    elif isinstance(distances, (str, os.PathLike)):
+        table = to_region_keys(_read_table(distances, "distance table"), "distance table")
+        table.columns = to_region_keys(table.T, "distance table columns").index
+        description = str(distances)
+    else:
+        raise InputError(f"distances must be one of {', '.join(DISTANCE_SOURCES)} or a CSV "
+                         f"file of an (n, n) distance matrix; got {distances!r}")
+    missing = [k for k in keys if k not in table.index or k not in table.columns]
+    if missing:
+        raise InputError(f"the distance table ({description}) lacks regions: "
+                         f"{', '.join(missing[:12])}")
+    return table.loc[keys, keys].astype(float), description
+
+
+def _resolve_axis(gene_axis, reference: pd.DataFrame) -> tuple[pd.Series | None, str]:
+    if isinstance(gene_axis, str) and gene_axis == "none":
+        return None, "none"
+    if isinstance(gene_axis, pd.Series):
+        return gene_axis.astype(float), "Series given in Python"
+    if gene_axis is None:
+        from ..geneaxis import spectral_gene_axis
+
+        if reference.shape[1] > MAX_AXIS_GENES:
+            logger.warning("%d genes: too many for a default spectral gene axis (at most %d); "
+                           "no gene-axis analysis (give gene_axis= to add one)",
+                           reference.shape[1], MAX_AXIS_GENES)
+            return None, f"none (more than {MAX_AXIS_GENES} genes)"
+        usable = reference.loc[:, reference.std(axis=0) > 0]
+        axis = spectral_gene_axis(usable, keep_reference=False)
+        return axis.positions, (f"spectral gene axis (shifted-correlation affinity) of the "
+                                f"first source over its {len(reference)} regions")
+    table = _read_table(gene_axis, "gene axis")
+    column = "position" if "position" in table.columns else table.select_dtypes("number").columns[0]
+    positions = table[column].astype(float)
+    positions.index = positions.index.astype(str)
+    return positions, f"{gene_axis} (column {column})"
+
+
+# --------------------------------------------------------------------------- workflow
+def associate(out_dir=None, *, genes="ad", expression=None, expression_name: str = "abagen",
+              compare=None, compare_name: str = "inr", target="tau", group: str = "ad",
+              target_column: str | None = None, region_set="cortex", hemisphere: str = "both",
+              drop_missing: bool = False, null_method: str | None = "variogram",
+              n_surrogates: int = 1000, distances="auto", gene_axis=None,
+              n_discordant: int = 6, min_abs_r: float = 0.0,
+              open_targets_absolute: bool = True, open_targets_missing: str = "drop",
+              n_permutations: int = 10000, random_state: int | None = 0,
+              figures: bool = True, figure_format: str = "png",
+              data_dir=None) -> AssociationResult:
+    """Associate regional gene maps with a regional disease map, with spatial nulls.
+
+    Parameters
+    ----------
+    out_dir : path-like, optional
+        Output folder (written only when complete; an existing folder is replaced only
+        if it holds a previous ``associate`` output). Nothing is written when omitted.
+    genes : str or sequence of str
+        Gene set (``"ad"``: the reference AD genes, ``"ad114"``, ``"l1000"``, ``"all"``), a
+        file with one symbol per line, comma-separated symbols, or a list.
+    expression : path-like or pandas.DataFrame, optional
+        First source: regions x genes, region names of any scheme in the first column.
+        Default: the AHBA regional table (abagen, DK-83).
+    expression_name : str
+        Name of the first source in outputs.
+    compare : path-like or pandas.DataFrame, optional
+        Second source (e.g. INR maps parcellated onto DK regions), same layout.
+    compare_name : str
+    target : {"tau", "abeta", "met", "atrophy"}, path-like or pandas.Series
+        ADNI group map (with ``group``) or a CSV of region -> value.
+    group : {"nc", "emci", "lmci", "ad"}
+        ADNI group of a pathology target.
+    target_column : str, optional
+        Column of a target CSV with several columns.
+    region_set : {"cortex", "subcortex", "cortex+subcortex", "all"} or sequence of str
+        Regions analysed (default cortex: AV1451 binds off-target in pallidum/putamen);
+        explicit region names (a list, or a comma-separated string) are accepted.
+    hemisphere : {"both", "left", "right"}
+    drop_missing : bool
+        Drop regions of the set that an input lacks instead of raising an error.
+    null_method : {"variogram", "moran", "permutation"} or None
+        Surrogate target maps for the spatial null (None or ``"none"``: parametric only).
+    n_surrogates : int
+    distances : {"auto", "adni86", "dk83-centroids"}, path-like or pandas.DataFrame
+        Inter-region distances for the null (see :data:`DISTANCE_SOURCES`).
+    gene_axis : path-like, pandas.Series or "none", optional
+        Position of each gene on the gene axis (CSV gene -> ``position``). Default: the
+        spectral gene axis (:func:`brainexpr.geneaxis.spectral_gene_axis`) of the first
+        source over all its regions.
+    n_discordant : int
+        Number of most discordant genes between the two sources to report.
+    min_abs_r : float
+        Genes weaker than this in both sources are not called discordant.
+    open_targets_absolute : bool
+        Correlate ``|r|`` (default) or the signed r with the Open Targets score.
+    open_targets_missing : {"drop", "zero"}
+        Genes without an Open Targets score are dropped or scored 0.
+    n_permutations : int
+        Gene-label shuffles of the gene-axis gradient test.
+    random_state : int or None
+        Seed of surrogates and permutations.
+    figures : bool
+        Write the figures.
+    figure_format : {"png", "pdf", "svg"}
+    data_dir : path-like, optional
+
+    Returns
+    -------
+    AssociationResult
+    """
+    if null_method == "none":
+        null_method = None
+    if null_method is not None and null_method not in NULL_METHODS:
+        raise InputError(f"null_method must be one of {', '.join(NULL_METHODS)} or 'none', "
+                         f"got {null_method!r}")
+    if figure_format not in ("png", "pdf", "svg"):
+        raise InputError(f"figure_format must be one of png, pdf, svg, got {figure_format!r}")
+    if open_targets_missing not in ("drop", "zero"):
+        raise InputError(f"open_targets_missing must be 'drop' or 'zero', got "
+                         f"{open_targets_missing!r}")
+    if compare is not None and compare_name == expression_name:
+        raise InputError(f"expression_name and compare_name are both {compare_name!r}; give "
+                         "the two sources different names")
+    if isinstance(region_set, str) and region_set not in REGION_SETS and "," in region_set:
+        region_set = [r.strip() for r in region_set.split(",") if r.strip()]
+    if out_dir is not None:
+        _check_out_dir(Path(out_dir))
+
+    gene_list = _resolve_genes(genes, data_dir)
+    target_map, target_name, target_description = _load_target(target, group, target_column,
+                                                               data_dir)
+    keys = select_regions(region_set, hemisphere)
+    sources, descriptions, full_tables = {}, {}, {}
+    inputs = [(expression_name, expression)]
+    if compare is not None:
+        inputs.append((compare_name, compare))
+    for name, source in inputs:
+        table, descriptions[name] = _load_source(source, gene_list, name, data_dir)
+        full_tables[name] = table
+    if compare is not None:
+        shared = [g for g in full_tables[expression_name].columns
+                  if g in set(full_tables[compare_name].columns)]
+        dropped = len(full_tables[expression_name].columns) - len(shared)
+        if not shared:
+            raise InputError(f"the {expression_name} and {compare_name} gene tables share no "
+                             "gene symbols")
+        if dropped or len(shared) < full_tables[compare_name].shape[1]:
+            logger.warning("comparing the %d genes present in both sources", len(shared))
+        full_tables = {name: t[shared] for name, t in full_tables.items()}
+    regions = None
+    for name, table in full_tables.items():
+        aligned, target_values = align_regions(
+            table, target_map, keys if regions is None else regions, drop_missing=drop_missing,
+            names=(f"{name} gene table", "target map"))
+        regions = list(target_values.index)
+        sources[name] = aligned
+    logger.info("%d regions (%s, %s hemisphere(s)), %d genes, target %s", len(regions),
+                region_set if isinstance(region_set, str) else "explicit list", hemisphere,
+                sources[expression_name].shape[1], target_description)
+
+    # one set of surrogate target maps, shared by both sources
+    surrogates, distance_description = None, None
+    if null_method is not None:
+        distance_table = None
+        if null_method != "permutation":
+            distance_table, distance_description = _resolve_distances(distances, regions,
+                                                                      data_dir)
+        surrogates = generate_surrogates(
+            target_values.to_numpy(), None if distance_table is None else distance_table.to_numpy(),
+            n_surrogates, method=null_method, random_state=random_state)
+
+    results, nulls = {}, {}
+    for name, table in sources.items():
+        results[name], null = correlate_with_target(
+            table, target_values, null_method=null_method, surrogates=surrogates,
+            return_null=True)
+        nulls[name] = null.get("pearson")
+
+    axis_positions, axis_description = _resolve_axis(gene_axis, full_tables[expression_name])
+    open_targets = load_open_targets(data_dir=data_dir)
+
+    summary = {
+        "target": {"name": target_name, "source": target_description},
+        "regions": {"set": region_set if isinstance(region_set, str) else "explicit",
+                    "hemisphere": hemisphere, "n": len(regions), "keys": regions},
+        "null": {"method": null_method, "n_surrogates": 0 if surrogates is None else
+                 int(surrogates.shape[0]), "distances": distance_description,
+                 "random_state": random_state},
+        "gene_axis": axis_description,
+        "sources": {},
+        "paper": PAPER,
+    }
+    table = pd.DataFrame(index=pd.Index(sources[expression_name].columns, name="gene"))
+    if axis_positions is not None:
+        table["axis_position"] = axis_positions.reindex(table.index)
+        table["axis_rank"] = table["axis_position"].rank(method="first").astype("Int64")
+    table["open_targets_score"] = open_targets.reindex(table.index)
+    for name, result in results.items():
+        table = table.join(result.add_prefix(f"{name}_"))
+        source_summary = {
+            "table": descriptions[name], "n_genes": int(result.shape[0]),
+            "pearson_p<0.05": int((result["pearson_p"] < 0.05).sum()),
+            "pearson_q<0.05": int((result["pearson_q"] < 0.05).sum()),
+            "strongest": _strongest(result),
+        }
+        if null_method is not None:
+            for column in ("pearson_p_spatial", "pearson_q_spatial"):
+                source_summary[f"{column}<0.05"] = int((result[column] < 0.05).sum())
+            source_summary["significant_spatial_fdr"] = list(
+                result.index[result["pearson_q_spatial"] < 0.05])
+        if axis_positions is not None:
+            source_summary["axis_gradient"] = axis_gradient(
+                result["pearson_r"], axis_positions, method="spearman",
+                n_permutations=n_permutations, null_correlations=nulls[name],
+                random_state=random_state).to_dict()
+        # both |r| and signed r are reported; open_targets_absolute picks the one plotted
+        source_summary["open_targets"] = open_targets_association(
+            result["pearson_r"], open_targets, absolute=open_targets_absolute,
+            missing=open_targets_missing)
+        source_summary["open_targets_other"] = open_targets_association(
+            result["pearson_r"], open_targets, absolute=not open_targets_absolute,
+            missing=open_targets_missing)
+        summary["sources"][name] = source_summary
+
+    agreement = None
+    if compare is not None:
+        agreement = compare_sources(results[expression_name]["pearson_r"],
+                                    results[compare_name]["pearson_r"],
+                                    n_discordant=n_discordant, min_abs_r=min_abs_r,
+                                    names=(expression_name, compare_name))
+        table["abs_difference"] = agreement.table["abs_difference"].reindex(table.index)
+        table["discordant"] = table.index.isin(agreement.discordant)
+        summary["agreement"] = agreement.to_dict()
+    if axis_positions is not None:
+        table = table.sort_values("axis_position", kind="stable")
+
+    files = []
+    if out_dir is not None:
+        with staged_directory(out_dir) as stage:
+            with atomic_write(stage / "associations.csv", newline="") as handle:
+                table.to_csv(handle, float_format="%.6g")
+            with atomic_write(stage / "target_map.csv", newline="") as handle:
+                target_values.rename(target_name).to_frame().to_csv(handle, float_format="%.6g")
+            with atomic_write(stage / OUTPUT_MARKER) as handle:
+                json.dump(_jsonable(summary), handle, indent=1)
+            with atomic_write(stage / "association_summary.md") as handle:
+                handle.write(_markdown(summary, expression_name,
+                                       compare_name if compare is not None else None))
+            if figures:
+                _write_figures(stage, table, results, agreement, open_targets, summary,
+                               target_values, target_name, figure_format, data_dir)
+            names = sorted(p.name for p in stage.iterdir())
+        files = [Path(out_dir) / n for n in names]
+        logger.info("wrote %d files to %s", len(files), out_dir)
+    return AssociationResult(table=table, summary=_jsonable(summary), files=files)
+
+
+def _check_out_dir(path: Path) -> None:
+    """Refuse to replace a non-empty folder that is not a previous ``associate`` output."""
+    if path.exists() and (not path.is_dir() or (any(path.iterdir())
+                                                 and not (path / OUTPUT_MARKER).is_file())):
+        raise InputError(
+            f"output folder {path} exists and holds other files; choose a new or empty folder "
+            "(a previous associate output is replaced)"
+        )
+
+
+def _strongest(result: pd.DataFrame, n: int = 5) -> dict:
+    order = result["pearson_r"].dropna().sort_values()
+    return {"negative": {g: round(float(v), 3) for g, v in order.head(n).items()},
+            "positive": {g: round(float(v), 3) for g, v in order.tail(n)[::-1].items()}}
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def _write_figures(stage, table, results, agreement, open_targets, summary, target_values,
+                   target_name, figure_format, data_dir) -> None:
+    from ..datasets import load_template
+    from ..reporting import association as figures
+
+    plt = figures._pyplot()
+    names = list(results)
+    correlations = pd.DataFrame({n: results[n]["pearson_r"] for n in names})
+    significant = None
+    if summary["null"]["method"] is not None:
+        significant = pd.DataFrame({n: results[n]["pearson_q_spatial"] < 0.05 for n in names})
+    if "axis_position" in table.columns:
+        order = list(table["axis_position"].dropna().sort_values(kind="stable").index)
+    else:
+        order = list(correlations[names[0]].sort_values().index)
+    ax = figures.plot_axis_bars(correlations, order, significant, target_name=target_name)
+    titles = []
+    for name in names:
+        gradient = summary["sources"][name].get("axis_gradient")
+        if gradient:
+            spatial = (f", spatial-null p = {gradient['p_spatial']:.3f}"
+                       if gradient["p_spatial"] is not None else "")
+            titles.append(f"{name}: Spearman r(axis position, r) = {gradient['r']:.2f}, "
+                          f"gene-shuffle p = {gradient['p_permutation']:.4f}{spatial}")
+    if titles:
+        ax.set_title("\n".join(titles), fontsize=9)
+    figures.save_figure(ax.figure, stage / f"fig_axis_bars.{figure_format}")
+    if agreement is not None:
+        ax = figures.plot_source_agreement(agreement, target_name=target_name)
+        figures.save_figure(ax.figure, stage / f"fig_sources_scatter.{figure_format}")
+    fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 4.2), squeeze=False)
+    for k, name in enumerate(names):
+        figures.plot_open_targets(results[name]["pearson_r"], open_targets,
+                                  summary["sources"][name]["open_targets"], source=name,
+                                  target_name=target_name, colour=figures.SOURCE_COLOURS[k % 2],
+                                  ax=axes[0, k])
+    fig.tight_layout()
+    figures.save_figure(fig, stage / f"fig_open_targets.{figure_format}")
+    atlas = load_atlas("dk83", data_dir=data_dir)
+    fig = figures.plot_target_map(target_values, atlas.image, atlas.regions,
+                                  template=load_template(data_dir=data_dir),
+                                  title=f"{target_name}, {len(target_values)} regions")
+    figures.save_figure(fig, stage / f"fig_target_map.{figure_format}")
+
+
+def _fmt(value, digits=2):
+    if value is None:
+        return "n/a"
+    if abs(value) < 10 ** -(digits + 1) and value != 0:
+        return f"{value:.1e}"
+    return f"{value:.{digits}f}"
+
+
+def _markdown(summary: dict, first: str, second: str | None) -> str:
+    """Human-readable summary with the paper's numbers next to ours, and a Methods paragraph."""
+    null = summary["null"]
+    lines = [
+        f"# Gene maps vs {summary['target']['name']}",
+        "",
+        f"Target: {summary['target']['source']}; {summary['regions']['n']} regions "
+        f"({summary['regions']['set']}, {summary['regions']['hemisphere']} hemispheres).",
+        f"Spatial null: {null['method'] or 'none'}"
+        + (f", {null['n_surrogates']} surrogates, distances {null['distances']}, seed "
+           f"{null['random_state']}." if null["method"] else "."),
+        f"Gene axis: {summary['gene_axis']}.",
+        "",
+        "| quantity | " + " | ".join([first] + ([second] if second else [])) + " | paper |",
+        "|---|" + "---|" * (2 + bool(second)),
+    ]
+    sources = [summary["sources"][first]] + ([summary["sources"][second]] if second else [])
+
+    def row(label, values, paper=""):
+        lines.append(f"| {label} | " + " | ".join(values) + f" | {paper} |")
+
+    row("genes", [str(s["n_genes"]) for s in sources], "100")
+    row("p < 0.05 (parametric)", [str(s["pearson_p<0.05"]) for s in sources])
+    row("FDR q < 0.05 (parametric)", [str(s["pearson_q<0.05"]) for s in sources])
+    if null["method"]:
+        row("p < 0.05 (spatial null)", [str(s["pearson_p_spatial<0.05"]) for s in sources])
+        row("FDR q < 0.05 (spatial null)", [str(s["pearson_q_spatial<0.05"]) for s in sources])
+    if "axis_gradient" in sources[0]:
+        row("axis gradient: Spearman r", [_fmt(s["axis_gradient"]["r"]) for s in sources],
+            "claimed, no statistic")
+        row("axis gradient: gene-shuffle p",
+            [_fmt(s["axis_gradient"]["p_permutation"], 4) for s in sources])
+        row("axis gradient: spatial-null p",
+            [_fmt(s["axis_gradient"]["p_spatial"], 3) for s in sources])
+    paper_ot = summary["paper"]["open_targets"]
+    for key in ("open_targets", "open_targets_other"):
+        kind = "absolute r" if sources[0][key]["absolute"] else "signed r"
+        paper = (f"{paper_ot['abagen']['r']} (abagen) / {paper_ot['inr']['r']} (INR)"
+                 if not sources[0][key]["absolute"] else "")
+        row(f"Open Targets vs {kind}: R (p)",
+            [f"{_fmt(s[key]['r'])} ({_fmt(s[key]['p'], 3)})" for s in sources],
+            paper + (f", p {paper_ot['abagen']['p']} / {paper_ot['inr']['p']}" if paper else ""))
+    row("Open Targets: genes scored", [str(s["open_targets"]["n_genes"]) for s in sources])
+    if second:
+        agreement = summary["agreement"]
+        lines += [
+            "",
+            f"Agreement of the gene-target correlations of {first} and {second}: "
+            f"R = {_fmt(agreement['r'])}, p = {agreement['p']:.1e}, {agreement['n_genes']} genes "
+            f"(paper: R = {summary['paper']['agreement_r']}).",
+            "",
+            "Most discordant genes (largest difference in |r|): "
+            + ", ".join(f"{d['gene']} ({first} {d[first]:.2f}, {second} {d[second]:.2f})"
+                        for d in agreement["discordant"])
+            + ". Paper: NEAT1, JAZF1, HSPH1 stronger under INR; TMEM41A, PTK2B, ZNF184 "
+              "stronger under abagen.",
+        ]
+    lines += [
+        "",
+        "## Methods",
+        "",
+        _methods(summary, first, second),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _methods(summary: dict, first: str, second: str | None) -> str:
+    null = summary["null"]
+    text = (
+        f"Regional gene expression ({first}"
+        + (f" and {second}" if second else "")
+        + f") was correlated with the {summary['target']['name']} map over "
+        f"{summary['regions']['n']} Desikan-Killiany regions ({summary['regions']['set']}, "
+        f"{summary['regions']['hemisphere']} hemispheres) with Pearson and Spearman "
+        "correlations (parametric two-sided p-values, t distribution)."
+    )
+    if null["method"] == "variogram":
+        text += (
+            f" Spatial autocorrelation was accounted for with {null['n_surrogates']} "
+            "variogram-matched surrogate target maps (Burt et al. 2020; brainexpr's "
+            "vectorised implementation of the brainsmash algorithm: exponential kernel, "
+            "neighbourhood fractions 0.1-0.9, variograms matched up to the 25th percentile "
+            f"of distances) computed from {null['distances']} inter-region distances."
+        )
+    elif null["method"] == "moran":
+        text += (
+            f" Spatial autocorrelation was accounted for with {null['n_surrogates']} Moran "
+            "spectral randomisation surrogates (Wagner & Dray 2015; singleton procedure on "
+            f"inverse-distance weights from {null['distances']} distances)."
+        )
+    elif null["method"] == "permutation":
+        text += (f" Null p-values came from {null['n_surrogates']} random permutations of the "
+                 "target (which ignore spatial autocorrelation).")
+    if null["method"]:
+        text += (
+            " Spatial-null p-values are two-sided, (1 + #|r_null| >= |r|) / (1 + n); "
+            "Benjamini-Hochberg FDR was applied across genes to each p-value column."
+        )
+    if "axis_gradient" in summary["sources"][first]:
+        text += (
+            " The gradient along the gene axis is the Spearman correlation between axis "
+            "position and gene-target correlation, tested by shuffling genes and against the "
+            "same statistic for the surrogate target maps (spatial null)."
+        )
+    text += (
+        " Gene-target correlations (absolute and signed) were compared with the Open Targets "
+        "AD global score (MONDO_0004975) across the genes that have a score (Pearson)."
+    )
+    return text
