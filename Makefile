@@ -6,6 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt
 STAMP := $(VENV)/.installed
+# The map viewer's NiiVue bundle comes from the npm registry at set-up time (never committed).
+NIIVUE := src/brainexpr/viewer/static/niivue-0.69.0.umd.js
 
 .PHONY: demo test install benchmark clean
 
@@ -14,16 +16,19 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PIP) -e ".[test]"
 	@touch $(STAMP)
 
-install: $(STAMP)
+$(NIIVUE): $(STAMP)
+	$(PY) -m brainexpr.viewer.assets
 
-demo: $(STAMP)
+install: $(STAMP) $(NIIVUE)
+
+demo: install
 	$(PY) -m brainexpr run --out outputs
 
-test: $(STAMP)
+test: install
 	$(PY) -m pytest -n 2 --dist loadgroup -q
 
-benchmark: $(STAMP)
+benchmark: install
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) outputs .pytest_cache
+	rm -rf $(VENV) outputs .pytest_cache $(NIIVUE)

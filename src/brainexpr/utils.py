@@ -18,6 +18,13 @@ logger = logging.getLogger(__name__)
 _PROGRESS_ENABLED = None  # None: decide from the terminal
 
 
+def _default_mode() -> int:
+    """File mode of an ordinary new file under the current umask (mkstemp uses 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def set_progress(enabled: bool | None) -> None:
     """Force progress bars on (True), off (False) or automatic (None: only on a terminal)."""
     global _PROGRESS_ENABLED
@@ -57,6 +64,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs):
     try:
         with open(tmp, mode, **kwargs) as handle:
             yield handle
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -79,6 +87,8 @@ def atomic_path(path: str | os.PathLike):
     os.close(fd)
     try:
         yield Path(tmp)
+        if os.path.exists(tmp):
+            os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -103,6 +113,7 @@ def staged_directory(path: str | os.PathLike, overwrite: bool = True):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.staging-", dir=path.parent))
+    os.chmod(stage, 0o777 & ~(0o666 & ~_default_mode()))  # rwx where files get rw
     try:
         yield stage
         if path.exists():
