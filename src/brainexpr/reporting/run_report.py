@@ -1,0 +1,155 @@
+"""Assemble the HTML report of ``brainexpr run`` from the folders of its steps.
+
+Each step folder holds figures (PNG, with SVG beside them), tables (CSV/TSV) and often a
+Markdown summary written by its workflow. A step that did not run becomes a clearly
+marked "not run" section.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from .html import ReportFigure, ReportSection, ReportTable, build_report
+from .markdown import markdown_to_html
+
+logger = logging.getLogger(__name__)
+
+#: step name -> (section title, Markdown summary file, main table file, Methods sentence)
+SECTIONS = {
+    "gene_axis": ("Gene axis (spectral embedding)", None, "gene_axis.tsv",
+                  "Genes were ordered on a one-dimensional gene axis by spectral embedding of "
+                  "their correlation matrix (first non-trivial eigenvector of the normalised "
+                  "Laplacian) [@yu2025]."),
+    "maps": ("Gene maps and their uncertainty", None, None,
+             "Continuous maps were predicted on the MNI152 grid by a sinusoidal implicit neural "
+             "representation [@siren] conditioned on the gene axis with a positional "
+             "encoding [@nerf], following [@yu2025]; the standard deviation over "
+             "independently seeded fits gives the uncertainty map."),
+    "regional": ("Agreement with the abagen-style regional table", None, "agreement_per_gene.csv",
+                 "Maps were averaged within the Desikan-Killiany parcels and compared with the "
+                 "abagen regional table [@abagen] (per-gene and pooled Pearson r)."),
+    "benchmark": ("Held-out accuracy (ground-truth phantoms and real held-out sites)",
+                  "benchmark_summary.md", None, ""),
+    "associate": ("Association with Alzheimer's tau (spatial nulls)", "association_summary.md",
+                  "associations.csv", ""),
+    "vae": ("Cross-scale generative model (graph-regularised VAE)", "vae_report.md", None, ""),
+}
+
+PAPER_AGREEMENT = {"mean_r": 0.67, "aggregate_r": 0.70}
+
+
+def _figures(folder: Path, limit: int = 8) -> list[ReportFigure]:
+    pngs = sorted(p for p in folder.rglob("*.png") if "viewer" not in p.parts)[:limit]
+    return [ReportFigure(p, caption=p.stem.replace("_", " ")) for p in pngs]
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    sep = "\t" if path.suffix == ".tsv" else ","
+    return pd.read_csv(path, sep=sep, index_col=0)
+
+
+def _step_section(name: str, folder: Path, summary: dict) -> ReportSection:
+    title, markdown_file, table_file, methods = SECTIONS[name]
+    html = ""
+    if markdown_file:
+        candidates = [folder / markdown_file] + sorted(folder.glob("*summary*.md"))
+        for path in candidates:
+            if path.is_file():
+                html = markdown_to_html(path.read_text(encoding="utf-8"))
+                break
+    text = _section_text(name, summary)
+    tables = []
+    if table_file and (folder / table_file).is_file():
+        tables.append(ReportTable(_read_table(folder / table_file),
+                                  caption=f"{table_file} (first rows; the full table is beside "
+                                          "the report)", max_rows=25))
+    return ReportSection(title=title, text=text, html=html, figures=_figures(folder),
+                         tables=tables, methods=methods)
+
+
+def _section_text(name: str, summary: dict) -> str:
+    if name == "regional" and "mean_r" in summary:
+        return (f"Per-gene Pearson r between the INR regional averages and the abagen-style "
+                f"table, averaged over genes: {summary['mean_r']:.2f} (paper: "
+                f"{PAPER_AGREEMENT['mean_r']}); pooled over all genes and regions: "
+                f"{summary['aggregate_r']:.2f} (paper: {PAPER_AGREEMENT['aggregate_r']}). "
+                "Note that this agreement is not accuracy: both come from the same samples. "
+                "Held-out accuracy is in its own section.")
+    if name == "fit":
+        return ", ".join(f"{k} = {v}" for k, v in summary.items())
+    return ""
+
+
+def _map_section(maps_folder: Path, data_dir=None) -> ReportSection:
+    """Slices of the 1 mm showcase maps (or the first 2 mm maps) with uncertainty."""
+    import matplotlib.pyplot as plt
+
+    from ..datasets import load_brain_mask, load_template
+    from ..viewer.maps import find_maps
+    from .slices import plot_map_slices, save_figure
+
+    title, _, _, methods = SECTIONS["maps"]
+    try:
+        maps = find_maps(maps_folder)
+    except Exception as exc:  # no maps: the section says so
+        return ReportSection.not_run(title, str(exc))
+    best = maps.sort_values("resolution").groupby("gene", sort=False).head(1)
+    best = best.sort_values("resolution").head(5)
+    figures_dir = maps_folder.parent / "report" / "slices"
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    template, mask = load_template(data_dir), load_brain_mask(data_dir)
+    figures = []
+    for row in best.itertuples():
+        figure = plot_map_slices(row.expr, row.std, gene=row.gene, bg_img=template, mask=mask)
+        paths = save_figure(figure, figures_dir / f"slices_{row.gene}_{row.resolution}mm")
+        plt.close("all")
+        figures.append(ReportFigure(paths[0], caption=f"{row.gene}: expression (top) and "
+                                    f"ensemble standard deviation (bottom), {row.resolution} mm"))
+    text = (f"{maps['gene'].nunique()} genes mapped; interactive browsing: the viewer folder "
+            "beside this report, or `brainexpr view` on the output folder.")
+    return ReportSection(title=title, text=text, figures=figures, methods=methods)
+
+
+def build_run_report(out_dir, steps, options: dict, benchmark=None, data_dir=None) -> Path:
+    """Write ``<out_dir>/report/report.html`` from the steps of a run.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        The run's output folder.
+    steps : sequence of brainexpr.workflows.steps.StepResult
+    options : dict
+        The run's configuration (shown and described in the Methods).
+    benchmark : str or path, optional
+        A benchmark output folder to report when the run did not run one itself.
+    data_dir : path-like, optional
+    """
+    out_dir = Path(out_dir)
+    done = {step.name: step for step in steps}
+    sections = []
+    for name in ("gene_axis", "maps", "regional", "benchmark", "associate", "vae"):
+        title = SECTIONS[name][0]
+        step = done.get(name)
+        folder = step.folder if step else None
+        if name == "benchmark" and step is None and benchmark not in (None, "none", "quick"):
+            folder = Path(str(benchmark))
+        if folder is None or not folder.is_dir():
+            reason = {"associate": "runs for the regional source on the DK-83 atlas only",
+                      "benchmark": "disabled (benchmark = \"none\")",
+                      "vae": "disabled (vae = false)"}.get(name, "step did not run")
+            sections.append(ReportSection.not_run(title, reason))
+            continue
+        if name == "maps":
+            sections.append(_map_section(folder, data_dir))
+        else:
+            sections.append(_step_section(name, folder, step.summary if step else {}))
+    datasets = ["regional-dk83", "ad-genes", "atlas-dk83", "mni152-fsl", "adni-pathology",
+                "open-targets-ad", "l1000", "ahba-samples", "ahba-celltypes"]
+    with open(out_dir / "report_options.json", "w", encoding="utf-8") as handle:
+        json.dump(options, handle, indent=1, default=str)
+    return build_report(sections, out_dir / "report", title="brainexpr: gene-expression maps "
+                        "and Alzheimer's associations", options=options, datasets=datasets)

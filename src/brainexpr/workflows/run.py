@@ -1,0 +1,346 @@
+"""The main job: gene axis -> fit -> dense maps -> regional tables -> comparison with the
+abagen-style table -> disease association -> cross-scale VAE -> held-out accuracy -> report.
+
+Each step lives in its own folder under the output folder and is redone only when its
+inputs changed (:mod:`brainexpr.workflows.steps`). The keyword arguments of
+:func:`run_main` are the whole configuration; a TOML config file sets any of them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import InputError
+from ..utils import atomic_write
+from .config import write_config
+from .steps import StepResult, run_step
+
+logger = logging.getLogger(__name__)
+
+#: The five genes the reference study shows in its Fig. 4 (1 mm maps by default).
+SHOWCASE_GENES = ["ANK3", "SIRPA", "TSPOAP1", "PRNP", "APOE"]
+GENE_SETS = ("ad", "ad114", "l1000")
+SOURCES = ("regional", "celltypes")
+BENCHMARK_MODES = ("quick", "none")
+
+
+@dataclass
+class RunSummary:
+    """What the main job did: its steps (folder, reuse, seconds) and key numbers."""
+
+    out_dir: Path
+    steps: list[StepResult] = field(default_factory=list)
+    report: Path | None = None
+    viewer: Path | None = None
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        """Human-readable summary, one line per step plus the main outputs."""
+        rows = [f"brainexpr run finished in {self.seconds:.0f} s; outputs in {self.out_dir}"]
+        for step in self.steps:
+            state = "reused" if step.reused else f"{step.seconds:.0f} s"
+            rows.append(f"  {step.name:<12} {state:>8}  {step.folder}")
+        if self.report:
+            rows.append(f"  report: {self.report}")
+        if self.viewer:
+            rows.append(f"  viewer: {self.viewer} (or: brainexpr view {self.out_dir})")
+        return rows
+
+
+def _gene_arguments(genes) -> dict:
+    """Split the ``genes`` option into the engine's ``genes``/``gene_set`` arguments."""
+    if isinstance(genes, str) and genes in GENE_SETS:
+        return {"genes": None, "gene_set": genes}
+    if isinstance(genes, str):
+        genes = [g.strip() for g in genes.split(",") if g.strip()]
+    if not genes:
+        raise InputError("genes must be a gene-set name (ad, ad114, l1000) or a list of symbols")
+    return {"genes": list(genes), "gene_set": "ad"}
+
+
+def validate_run_options(*, source="regional", genes="ad", genes_1mm=(), resolution=2,
+                         benchmark="quick", data_dir=None, **options) -> None:
+    """Check the configuration before any step runs (so a bad option writes nothing).
+
+    Takes the keyword arguments of :func:`run_main`; the network settings are checked by
+    building (not fitting) the model.
+    """
+    from ..datasets import check_genes, load_regional_expression
+    from ..models.registry import INR_MODELS, make_model
+
+    defaults = {k: v for k, v in _defaults().items() if k in _FIT_KEYS}
+    fit_params = {**defaults, **{k: v for k, v in options.items() if k in _FIT_KEYS}}
+    model = fit_params.pop("model")
+    if model not in INR_MODELS:
+        raise InputError(f"model must be one of {', '.join(INR_MODELS)}, got {model!r}")
+    make_model(model, **fit_params)._check_params()
+
+    if source not in SOURCES:
+        raise InputError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+    if resolution not in (1, 2):
+        raise InputError(f"resolution must be 1 or 2 (mm), got {resolution!r}")
+    if benchmark not in BENCHMARK_MODES and not Path(str(benchmark)).is_dir():
+        raise InputError(f"benchmark must be one of {', '.join(BENCHMARK_MODES)} or an existing "
+                         f"benchmark output folder, got {benchmark!r}")
+    if source == "regional":
+        full = load_regional_expression(data_dir=data_dir).columns
+        gene_args = _gene_arguments(genes)
+        if gene_args["genes"] is not None:
+            check_genes(gene_args["genes"], full, "the regional DK-83 table")
+        if genes_1mm:
+            check_genes(list(genes_1mm), full, "the regional DK-83 table")
+
+
+def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str = "factorized",
+             n_layers: int = 4, hidden_features: int = 128, n_features: int = 64,
+             omega_0: float | None = None, n_frequencies: int = 10, learning_rate: float = 1e-3,
+             max_steps: int = 1500, validation_fraction: float = 0.0, n_ensemble: int = 3,
+             resolution: int = 2,
+             genes_1mm=tuple(SHOWCASE_GENES), atlas: str = "dk83", target: str = "tau",
+             group: str = "ad", region_set: str = "cortex", null_method: str = "variogram",
+             n_surrogates: int = 1000, vae: bool = True, vae_target: str = "atrophy",
+             benchmark: str = "quick", viewer: bool = True, random_state: int = 0,
+             force: bool = False, data_dir=None) -> RunSummary:
+    """Run the whole analysis of the reference study, validated, into one output folder.
+
+    Parameters
+    ----------
+    out : path-like
+        Output folder; one sub-folder per step, ``report/report.html``, ``viewer/index.html``,
+        ``config.toml`` (the resolved configuration) and ``summary.json``.
+    genes : str or list of str
+        Gene set (``"ad"``: the reference study's AD genes; ``"l1000"``) or symbols.
+    source : {"regional", "celltypes"}
+        Training data: the abagen-style DK-83 regional table (fitted through parcel means,
+        the default) or the cell-type fractions at the 3,702 real AHBA sites.
+    model : {"factorized", "paper", "per_gene"}
+        INR design (see :mod:`brainexpr.models.registry`).
+    n_layers, hidden_features, n_features, omega_0, n_frequencies, learning_rate, max_steps :
+        Network and training settings (:class:`brainexpr.models.inr.INRRegressor`); the
+        defaults are sized for a 2-core CPU. The paper's network is 12 x 512, lr 1e-4,
+        5000 steps. ``omega_0`` None takes the design's default (3 for ``factorized``, which
+        won on held-out sites; the paper's 30 for ``paper`` and ``per_gene``).
+    validation_fraction : float
+        Fraction of sites (or whole parcels) held out for early stopping. Held-out parcels
+        of the 83-region table are predicted no better than each gene's mean, which stops
+        the fit too early, so the default fits every parcel for ``max_steps``.
+    n_ensemble : int
+        Independently seeded fits; their spread is the uncertainty (``_std``) map.
+    resolution : {1, 2}
+        Resolution (mm) of the maps of every gene.
+    genes_1mm : sequence of str
+        Genes also mapped at 1 mm (default: the five genes of the paper's Fig. 4).
+    atlas : str
+        Atlas of the regional averages (``dk83``, ``brainnetome246``).
+    target, group, region_set, null_method, n_surrogates :
+        Disease association (:func:`brainexpr.workflows.associate.associate`).
+    vae : bool
+        Run the cross-scale VAE (:mod:`brainexpr.workflows.vae`).
+    vae_target : str
+        Its vulnerability map (``atrophy`` or ``tau``, ADNI AD group).
+    benchmark : {"quick", "none"} or path
+        Held-out accuracy: run the quick phantom/held-out benchmark, skip it, or read the
+        tables of an earlier ``brainexpr benchmark`` output folder.
+    viewer : bool
+        Write the static map viewer (``viewer/index.html``).
+    random_state : int
+    force : bool
+        Redo every step even when it is up to date.
+    data_dir : path-like, optional
+
+    Returns
+    -------
+    RunSummary
+    """
+    from .associate import associate
+    from .inr import embed_genes, fit_model, parcellate_maps, predict_maps
+
+    started = time.perf_counter()
+    out = Path(out)
+    genes_1mm = list(genes_1mm or [])
+    fit_params = dict(model=model, n_layers=n_layers, hidden_features=hidden_features,
+                      n_features=n_features, omega_0=omega_0, n_frequencies=n_frequencies,
+                      learning_rate=learning_rate, max_steps=max_steps,
+                      validation_fraction=validation_fraction, n_ensemble=n_ensemble,
+                      random_state=random_state)
+    validate_run_options(source=source, genes=genes, genes_1mm=genes_1mm, resolution=resolution,
+                         benchmark=benchmark, data_dir=data_dir, **fit_params)
+    out.mkdir(parents=True, exist_ok=True)
+    options = {k: v for k, v in locals().items()
+               if k in _options_keys()}
+    write_config(out / "config.toml", {k: (list(v) if isinstance(v, tuple) else v)
+                                       for k, v in options.items() if k != "data_dir"})
+    gene_args = _gene_arguments(genes)
+    summary = RunSummary(out_dir=out)
+    data_key = {"source": source, **gene_args}
+
+    axis = run_step("gene_axis", out, data_key, [], lambda folder: _step_gene_axis(
+        embed_genes, folder, source, gene_args, atlas, data_dir), force)
+    summary.steps.append(axis)
+
+    fit = run_step("fit", out, {**data_key, **fit_params}, [axis], lambda folder: _step_fit(
+        fit_model, folder, source, gene_args, fit_params, data_dir), force)
+    summary.steps.append(fit)
+    model_file = fit.folder / "model.pt"
+
+    maps = run_step("maps", out, {"resolution": resolution, "genes_1mm": genes_1mm}, [fit],
+                    lambda folder: _step_maps(predict_maps, folder, model_file, resolution,
+                                              genes_1mm, n_ensemble > 1, data_dir), force)
+    summary.steps.append(maps)
+
+    regional = run_step("regional", out, {"atlas": atlas}, [fit], lambda folder: _step_regional(
+        parcellate_maps, folder, model_file, atlas, axis.folder, data_dir), force)
+    summary.steps.append(regional)
+
+    if source == "regional" and atlas in ("dk83", "dk83-abagen"):
+        association_params = dict(target=target, group=group, region_set=region_set,
+                                  null_method=null_method, n_surrogates=n_surrogates,
+                                  random_state=random_state, genes=genes)
+        assoc = run_step("associate", out, association_params, [regional],
+                         lambda folder: _step_associate(associate, folder, regional.folder,
+                                                        association_params, data_dir), force)
+        summary.steps.append(assoc)
+
+    if vae:
+        vae_params = {"target": vae_target, "random_state": random_state}
+        summary.steps.append(run_step("vae", out, vae_params, [], lambda folder: _step_vae(
+            folder, vae_params, data_dir), force))
+
+    if benchmark == "quick":
+        summary.steps.append(run_step("benchmark", out, {"mode": "quick", "seed": random_state},
+                                      [], lambda folder: _step_benchmark(folder, random_state,
+                                                                         data_dir), force))
+
+    summary.report = _write_report(out, summary.steps, options, benchmark, data_dir)
+    if viewer:
+        summary.viewer = _write_viewer(out, maps.folder, resolution, data_dir)
+    summary.seconds = time.perf_counter() - started
+    with atomic_write(out / "summary.json") as handle:
+        json.dump({"seconds": round(summary.seconds, 1),
+                   "steps": {s.name: {"folder": str(s.folder), "reused": s.reused,
+                                      "seconds": round(s.seconds, 1), "summary": s.summary}
+                             for s in summary.steps},
+                   "report": str(summary.report), "viewer": str(summary.viewer)},
+                  handle, indent=1, default=str)
+    return summary
+
+
+_FIT_KEYS = ("model", "n_layers", "hidden_features", "n_features", "omega_0", "n_frequencies",
+             "learning_rate", "max_steps", "validation_fraction", "n_ensemble", "random_state")
+
+
+def _defaults() -> dict:
+    from .config import workflow_defaults
+
+    return workflow_defaults(run_main)
+
+
+def _options_keys() -> set:
+    return set(_defaults())
+
+
+# --------------------------------------------------------------------------- steps
+def _step_gene_axis(embed_genes, folder, source, gene_args, atlas, data_dir) -> dict:
+    result = embed_genes(source=source, atlas=atlas, out_dir=folder, data_dir=data_dir, **gene_args)
+    axis = getattr(result, "positions", None)
+    return {"n_genes": int(len(axis)) if axis is not None else None}
+
+
+def _step_fit(fit_model, folder, source, gene_args, fit_params, data_dir) -> dict:
+    estimator = fit_model(source=source, out=folder / "model.pt", data_dir=data_dir,
+                          **gene_args, **fit_params)
+    info = estimator.summary()
+    return {k: info[k] for k in info if isinstance(info[k], (int, float, str, bool))}
+
+
+def _step_maps(predict_maps, folder, model_file, resolution, genes_1mm, std, data_dir) -> dict:
+    written = predict_maps(model=model_file, resolution=resolution, out_dir=folder, std=std,
+                           data_dir=data_dir)
+    if genes_1mm and resolution != 1:  # write_maps replaces its folder: 1 mm maps get their own
+        written += predict_maps(model=model_file, genes=genes_1mm, resolution=1,
+                                out_dir=folder / "1mm", std=std, data_dir=data_dir)
+    return {"n_files": len(written)}
+
+
+def _step_regional(parcellate_maps, folder, model_file, atlas, axis_folder, data_dir) -> dict:
+    from ..datasets import load_regional_expression
+    from ..reporting.agreement import aggregate_agreement, plot_agreement
+    from ..reporting.slices import save_figure
+
+    means, comparison = parcellate_maps(model=model_file, atlas=atlas, out=folder / "regional_inr.csv",
+                                        compare=True, data_dir=data_dir)
+    result = {"n_regions": int(means.shape[0]), "n_genes": int(means.shape[1])}
+    if atlas in ("dk83", "dk83-abagen"):
+        reference = load_regional_expression(data_dir=data_dir)
+        genes = [g for g in means.columns if g in reference.columns]
+        if genes:
+            agreement = aggregate_agreement(means[genes], reference[genes])
+            agreement["per_gene"].to_frame().to_csv(folder / "agreement_per_gene.csv")
+            order = _axis_order(axis_folder)
+            save_figure(plot_agreement(means[genes], reference[genes], order=order),
+                        folder / "fig_agreement")
+            result.update(mean_r=round(agreement["mean_r"], 4),
+                          aggregate_r=round(agreement["aggregate_r"], 4))
+    if comparison is not None and "r_voxel" in comparison:
+        result["mean_r_voxel_within_mask"] = round(float(comparison["r_voxel"].mean()), 4)
+    return result
+
+
+def _axis_order(axis_folder: Path):
+    path = axis_folder / "gene_axis.tsv"
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path, sep="\t", index_col=0)
+    return list(table.index)  # written sorted along the axis
+
+
+def _step_associate(associate, folder, regional_folder, params, data_dir) -> dict:
+    result = associate(out_dir=folder, compare=regional_folder / "regional_inr.csv",
+                       compare_name="inr", data_dir=data_dir, **params)
+    return {k: v for k, v in (result.summary or {}).items() if isinstance(v, (int, float, str))}
+
+
+def _step_vae(folder, params, data_dir) -> dict:
+    from .vae import fit_vae
+
+    result = fit_vae(out_dir=folder, target=params["target"], random_state=params["random_state"],
+                     data_dir=data_dir)
+    return _flat(getattr(result, "summary", {}) or {})
+
+
+def _step_benchmark(folder, random_state, data_dir) -> dict:
+    from . import benchmark as benchmark_workflow
+
+    result = benchmark_workflow.run_benchmark(out_dir=folder, quick=True,
+                                              random_state=random_state, data_dir=data_dir)
+    return _flat(getattr(result, "summary", {}) or {})
+
+
+def _flat(summary: dict) -> dict:
+    return {k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))}
+
+
+# --------------------------------------------------------------------------- report
+def _write_report(out, steps, options, benchmark, data_dir) -> Path:
+    from ..reporting.run_report import build_run_report
+
+    return build_run_report(out, steps, options, benchmark=benchmark, data_dir=data_dir)
+
+
+def _write_viewer(out, maps_folder, resolution, data_dir) -> Path | None:
+    from ..viewer.assets import niivue_bundle_path
+    from .view import view_maps
+
+    try:
+        niivue_bundle_path()
+    except Exception as exc:  # the bundle is optional for the run: say why it is skipped
+        logger.warning("map viewer not written: %s", exc)
+        return None
+    return view_maps(out, static=True, out=out / "viewer", resolution=resolution,
+                     open_browser=False, data_dir=data_dir)

@@ -1,0 +1,153 @@
+"""End-to-end tests of ``brainexpr embed | fit | predict | parcellate`` on the real data."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from brainexpr.cli import main
+
+pytestmark = pytest.mark.realdata
+
+TINY = ["--n-layers", "3", "--hidden-features", "32", "--n-features", "8", "--gene-hidden", "16",
+        "--n-frequencies", "4", "--omega-0", "10", "--learning-rate", "1e-3", "--eval-every", "10"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def run(capsys, *argv):
+    code = main(["-q", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_celltype_maps_end_to_end(capsys, data_dir, tmp_path):
+    model = tmp_path / "celltypes.pt"
+    code, out, err = run(capsys, "fit", "--data-dir", str(data_dir), "--source", "celltypes",
+                         "--genes", "ExNeurons,Oligodendrocytes", "--genes", "Astrocytes",
+                         "--max-steps", "30", "--n-ensemble", "2", "--out", str(model), *TINY)
+    assert code == 0, err
+    assert "fitted factorized on 3 genes (samples)" in out
+    summary = json.loads(model.with_suffix(".json").read_text())
+    assert summary["provenance"]["source"] == "celltypes"
+    assert summary["provenance"]["n_sites"] == 3702
+
+    maps = tmp_path / "maps"
+    code, out, err = run(capsys, "predict", "--data-dir", str(data_dir), "--model", str(model),
+                         "--genes", "ExNeurons", "--resolution", "2", "--std",
+                         "--out-dir", str(maps))
+    assert code == 0, err
+    expr = nib.load(maps / "gene-ExNeurons_model-factorized_res-2mm_space-MNI152_expr.nii.gz")
+    std = nib.load(maps / "gene-ExNeurons_model-factorized_res-2mm_space-MNI152_std.nii.gz")
+    assert expr.shape == std.shape == (91, 109, 91)
+    values = np.asarray(expr.dataobj)
+    brain = values != 0
+    assert 200_000 < brain.sum() < 260_000
+    # cell-type fractions: the map stays in a plausible range inside the brain
+    assert -0.2 < np.percentile(values[brain], 1) and np.percentile(values[brain], 99) < 1.0
+
+    table = tmp_path / "bn.csv"
+    code, out, err = run(capsys, "parcellate", "--data-dir", str(data_dir), "--model", str(model),
+                         "--atlas", "brainnetome246", "--out", str(table))
+    assert code == 0, err
+    means = pd.read_csv(table, index_col=0)
+    assert means.shape == (246, 3) and means.index[0] == "BN001"
+    assert means.notna().all().all()
+    assert not (tmp_path / "bn_comparison.csv").exists()
+
+
+def test_regional_maps_compare_with_the_table(capsys, data_dir, tmp_path):
+    genes = "APOE,MAPT,CLU,BIN1,TREM2,ANK3,SIRPA,BHLHE40"
+    model = tmp_path / "regional.pt"
+    code, out, err = run(capsys, "fit", "--data-dir", str(data_dir), "--source", "regional",
+                         "--genes", genes, "--max-steps", "40", "--validation-fraction", "0",
+                         "--out", str(model), *TINY)
+    assert code == 0, err
+    assert "fitted factorized on 8 genes (regions)" in out
+
+    table = tmp_path / "dk.csv"
+    code, out, err = run(capsys, "parcellate", "--data-dir", str(data_dir), "--model", str(model),
+                         "--out", str(table))
+    assert code == 0, err
+    comparison = pd.read_csv(tmp_path / "dk_comparison.csv", index_col=0)
+    assert list(comparison.index) == genes.split(",")
+    assert (comparison["n_regions"] == 83).all()
+    assert comparison["n_voxels"].min() > 700_000
+    # even a 40-step tiny fit follows the regional table it was fitted on
+    assert comparison["r_regional"].median() > 0.3
+
+    # a gene outside the model is placed on its gene axis from its regional profile
+    code, out, err = run(capsys, "predict", "--data-dir", str(data_dir), "--model", str(model),
+                         "--genes", "SORL1", "--resolution", "2", "--out-dir",
+                         str(tmp_path / "placed"))
+    assert code == 0, err
+    placed = tmp_path / "placed" / "gene-SORL1_model-factorized_res-2mm_space-MNI152_expr.nii.gz"
+    assert placed.exists()
+
+
+def test_embed_writes_axis_tables_and_figure(capsys, data_dir, tmp_path):
+    out_dir = tmp_path / "axis"
+    code, out, err = run(capsys, "embed", "--data-dir", str(data_dir), "--source", "celltypes",
+                         "--out-dir", str(out_dir))
+    assert code == 0, err
+    axis = pd.read_csv(out_dir / "gene_axis.tsv", sep="\t", index_col=0)
+    assert len(axis) == 8 and axis["position"].min() == 0 and axis["position"].max() == 1
+    assert list(axis["rank"]) == list(range(1, 9))
+    assert len(pd.read_csv(out_dir / "spectrum.tsv", sep="\t")) == 8
+    assert (out_dir / "gene_axis.png").stat().st_size > 10_000
+
+
+def test_errors_are_one_line_with_exit_code_2(capsys, data_dir, tmp_path):
+    code, out, err = run(capsys, "predict", "--data-dir", str(data_dir), "--model",
+                         str(tmp_path / "none.pt"), "--out-dir", str(tmp_path / "m"))
+    assert code == 2 and "does not exist" in err and len(err.strip().splitlines()) == 1
+    code, out, err = run(capsys, "fit", "--data-dir", str(data_dir), "--source", "regional",
+                         "--genes", "APOEE,MAPT", "--out", str(tmp_path / "x.pt"))
+    assert code == 2 and "APOEE (closest: APOE" in err
+    code, out, err = run(capsys, "fit", "--data-dir", str(data_dir), "--source", "celltypes",
+                         "--model", "factorized", "--validation-fraction", "0.8",
+                         "--out", str(tmp_path / "x.pt"))
+    assert code == 2 and "validation_fraction must lie in [0, 0.5]" in err
+    code, out, err = run(capsys, "fit", "--data-dir", str(data_dir), "--source", "samples.xlsx")
+    assert code == 2 and "'celltypes', 'regional' or a .csv/.tsv file" in err
+    with pytest.raises(SystemExit):
+        main(["embed", "--affinity", "cosine"])
+    assert not any(tmp_path.iterdir())
+
+
+def test_user_csv_sources_are_checked(capsys, data_dir, tmp_path):
+    from brainexpr.workflows.inr import load_training_data
+
+    celltypes = load_training_data("celltypes", data_dir=data_dir)
+    table = pd.DataFrame(celltypes.coords[:300], columns=["mni_x", "mni_y", "mni_z"])
+    table["ExNeurons"] = celltypes.values["ExNeurons"].to_numpy()[:300]
+    table["Astrocytes"] = celltypes.values["Astrocytes"].to_numpy()[:300]
+    good = tmp_path / "sites.csv"
+    table.to_csv(good, index=False)
+    data = load_training_data(str(good), data_dir=data_dir)
+    assert data.kind == "samples" and list(data.values.columns) == ["ExNeurons", "Astrocytes"]
+    assert set(np.unique(data.tissue)) <= {-1, 0, 1}
+    # voxel indices instead of millimetres: caught with a teaching message
+    shifted = table.assign(mni_x=table["mni_x"] + 90, mni_y=table["mni_y"] + 126,
+                           mni_z=table["mni_z"] + 72)
+    shifted.to_csv(tmp_path / "voxels.csv", index=False)
+    code, out, err = run(capsys, "fit", "--data-dir", str(data_dir), "--source",
+                         str(tmp_path / "voxels.csv"), "--out", str(tmp_path / "x.pt"))
+    assert code == 2 and "outside the MNI152 brain" in err and "not voxel indices" in err
+    # a regional CSV must name atlas regions in its first column
+    regional = pd.DataFrame({"region": ["L_bankssts", "nowhere"], "APOE": [0.1, 0.2]})
+    regional.to_csv(tmp_path / "regional.csv", index=False)
+    code, out, err = run(capsys, "fit", "--data-dir", str(data_dir), "--source",
+                         str(tmp_path / "regional.csv"), "--out", str(tmp_path / "y.pt"))
+    assert code == 2 and "not regions of atlas 'dk83': nowhere" in err

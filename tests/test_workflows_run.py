@@ -1,0 +1,56 @@
+"""The main job end to end on a tiny configuration (real data, a few seconds of training)."""
+
+import json
+
+import pytest
+
+from brainexpr.cli import main
+from brainexpr.errors import InputError
+from brainexpr.workflows.config import load_config, workflow_defaults
+from brainexpr.workflows.run import run_main
+
+TINY = dict(genes=["APOE", "MAPT", "APP", "TREM2"], genes_1mm=[], max_steps=5, n_layers=2,
+            hidden_features=16, n_features=8, n_ensemble=2, n_surrogates=20, vae=False,
+            benchmark="none", viewer=False)
+
+
+@pytest.mark.slow
+def test_run_writes_report_and_resumes(data_dir, tmp_path):
+    out = tmp_path / "run"
+    summary = run_main(out, data_dir=data_dir, **TINY)
+    names = [step.name for step in summary.steps]
+    assert names == ["gene_axis", "fit", "maps", "regional", "associate"]
+    assert summary.report.is_file()
+    html = summary.report.read_text()
+    assert "Agreement with the abagen-style regional table" in html
+    assert "Not run" in html or "not run" in html  # the VAE and benchmark sections
+    regional = json.loads((out / "regional" / "step.json").read_text())["summary"]
+    assert -1.0 <= regional["mean_r"] <= 1.0
+    assert (out / "maps" / "maps.tsv").is_file()
+    assert load_config(out / "config.toml", workflow_defaults(run_main))["max_steps"] == 5
+    again = run_main(out, data_dir=data_dir, **TINY)
+    assert all(step.reused for step in again.steps)
+    changed = run_main(out, data_dir=data_dir, **dict(TINY, n_surrogates=30))
+    assert [s.name for s in changed.steps if not s.reused] == ["associate"]
+
+
+def test_bad_options_write_nothing(data_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    with pytest.raises(InputError, match="APOEE"):
+        run_main(out, data_dir=data_dir, **dict(TINY, genes=["APOEE"]))
+    assert not out.exists()
+    config = tmp_path / "bad.toml"
+    config.write_text('max_step = 5\n')
+    code = main(["run", "--data-dir", str(data_dir), "--out", str(out), "--config", str(config)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "unknown config keys ['max_step']" in err[0]
+    assert not out.exists()
+    code = main(["run", "--data-dir", str(data_dir), "--out", str(out), "--source", "nowhere"])
+    assert code == 2 and "source must be one of" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_bad_network_settings_are_rejected_before_any_step(data_dir, tmp_path):
+    with pytest.raises(InputError, match="n_layers"):
+        run_main(tmp_path / "run", data_dir=data_dir, **dict(TINY, n_layers=1))
+    assert not (tmp_path / "run").exists()
