@@ -74,14 +74,17 @@ def match_to_parcels(coords, atlas_image, regions: pd.DataFrame, hemisphere=None
                 else structure_division(structure))
     labels = np.asarray(atlas_image.dataobj).astype(int)
     region_ids = regions["id"].to_numpy(int)
-    region_hemi = dict(zip(region_ids, regions["hemisphere"].to_numpy()))
-    region_div = dict(zip(region_ids, structure_division(regions["structure"])))
+    # per-id lookup tables (index = parcel id) so that checks are vectorised
+    size = max(int(labels.max()), int(region_ids.max(initial=0))) + 1
+    id_hemi = np.full(size, "B", dtype=object)
+    id_div = np.full(size, None, dtype=object)
+    id_hemi[region_ids] = regions["hemisphere"].to_numpy(dtype=object)
+    id_div[region_ids] = structure_division(regions["structure"])
 
     def allowed(ids, hemi, div):
         ids = np.asarray(ids)
+        rh, rd = id_hemi[ids], id_div[ids]
         ok = ids > 0
-        rh = np.array([region_hemi.get(i, "B") for i in ids], dtype=object)
-        rd = np.array([region_div.get(i) for i in ids], dtype=object)
         ok &= (hemi == "B") | (rh == "B") | (rh == hemi)
         ok &= (div == None) | (rd == div)  # noqa: E711 (element-wise comparison)
         return ok

@@ -8,7 +8,8 @@ HELP = "list, verify or download reference datasets (the only command that uses 
 
 
 def add_arguments(parser):
-    parser.add_argument("names", nargs="*", metavar="NAME", help="datasets to download")
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help="datasets to download ('ahba': the raw Allen microarray data, ~4 GB)")
     parser.add_argument("--list", action="store_true", dest="list_only",
                         help="show each dataset, whether it is present and verified, and its citation")
 
@@ -19,7 +20,17 @@ def run(args) -> int:
             state = "verified" if row["verified"] else "CORRUPTED" if row["present"] else "missing"
             print(f"{row['name']:<22} {state:<9} {row['description']}")
             print(f"{'':<22} cite: {row['citation']}")
+        print(f"{'ahba':<22} {'optional':<9} raw AHBA microarray download (~4 GB); "
+              f"'brainexpr fetch ahba', then 'brainexpr ahba'")
         return 0
+    if "ahba" in args.names:
+        from ..ahba.download import fetch_ahba
+
+        for path in fetch_ahba(data_dir=args.data_dir).values():
+            print(path)
+        args.names = [n for n in args.names if n != "ahba"]
+        if not args.names:
+            return 0
     for path in fetch_datasets(args.names, data_dir=args.data_dir):
         print(path)
     return 0
