@@ -54,3 +54,22 @@ def test_bad_network_settings_are_rejected_before_any_step(data_dir, tmp_path):
     with pytest.raises(InputError, match="n_layers"):
         run_main(tmp_path / "run", data_dir=data_dir, **dict(TINY, n_layers=1))
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_run_from_a_processed_ahba_download(data_dir, tmp_path):
+    """The raw-download path: synthetic raw donors -> brainexpr ahba -> brainexpr run."""
+    from brainexpr.ahba import process_ahba
+    from brainexpr.ahba.io import write_processed
+    from brainexpr.ahba.synthetic import write_synthetic_download
+
+    write_synthetic_download(tmp_path / "raw", n_genes=6, max_samples=60, data_dir=data_dir)
+    processed = process_ahba(tmp_path / "raw", use_cache=False, data_dir=data_dir)
+    write_processed(processed, tmp_path / "processed")
+    genes = list(processed.genes.index[:4])
+    summary = run_main(tmp_path / "run", data_dir=data_dir,
+                       **dict(TINY, genes=genes, source=str(tmp_path / "processed")))
+    assert [s.name for s in summary.steps][:3] == ["data", "gene_axis", "fit"]
+    table = (tmp_path / "run" / "data" / "training_samples.csv").read_text().splitlines()
+    assert table[0].split(",")[:4] == ["mni_x", "mni_y", "mni_z", "tissue_class"]
+    assert len(table) - 1 == processed.samples.shape[0]

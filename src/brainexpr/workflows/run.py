@@ -81,8 +81,9 @@ def validate_run_options(*, source="regional", genes="ad", genes_1mm=(), resolut
         raise InputError(f"model must be one of {', '.join(INR_MODELS)}, got {model!r}")
     make_model(model, **fit_params)._check_params()
 
-    if source not in SOURCES:
-        raise InputError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+    if source not in SOURCES and not Path(str(source)).exists():
+        raise InputError(f"source must be one of {', '.join(SOURCES)}, a sample/regional CSV file "
+                         f"or a 'brainexpr ahba' output folder, got {source!r}")
     if resolution not in (1, 2):
         raise InputError(f"resolution must be 1 or 2 (mm), got {resolution!r}")
     if benchmark not in BENCHMARK_MODES and not Path(str(benchmark)).is_dir():
@@ -116,9 +117,12 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
         ``config.toml`` (the resolved configuration) and ``summary.json``.
     genes : str or list of str
         Gene set (``"ad"``: the reference study's AD genes; ``"l1000"``) or symbols.
-    source : {"regional", "celltypes"}
+    source : {"regional", "celltypes"} or path
         Training data: the abagen-style DK-83 regional table (fitted through parcel means,
-        the default) or the cell-type fractions at the 3,702 real AHBA sites.
+        the default), the cell-type fractions at the 3,702 real AHBA sites, a CSV file
+        (sample table with ``mni_x, mni_y, mni_z`` or a regional table; see
+        :func:`brainexpr.workflows.inr.load_training_data`), or the output folder of
+        ``brainexpr ahba`` (its sample-level expression of the requested genes).
     model : {"factorized", "paper", "per_gene"}
         INR design (see :mod:`brainexpr.models.registry`).
     n_layers, hidden_features, n_features, omega_0, n_frequencies, learning_rate, max_steps :
@@ -178,7 +182,13 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
                                        for k, v in options.items() if k != "data_dir"})
     gene_args = _gene_arguments(genes)
     summary = RunSummary(out_dir=out)
-    data_key = {"source": source, **gene_args}
+    if Path(str(source)).is_dir():  # a processed AHBA download: its samples of these genes
+        data = run_step("data", out, {"source": str(Path(source).resolve()), **gene_args}, [],
+                        lambda folder: _step_processed_samples(folder, source, gene_args,
+                                                               data_dir), force)
+        summary.steps.append(data)
+        source = str(data.folder / "training_samples.csv")
+    data_key = {"source": str(source), **gene_args}
 
     axis = run_step("gene_axis", out, data_key, [], lambda folder: _step_gene_axis(
         embed_genes, folder, source, gene_args, atlas, data_dir), force)
@@ -250,6 +260,24 @@ def _step_gene_axis(embed_genes, folder, source, gene_args, atlas, data_dir) -> 
     result = embed_genes(source=source, atlas=atlas, out_dir=folder, data_dir=data_dir, **gene_args)
     axis = getattr(result, "positions", None)
     return {"n_genes": int(len(axis)) if axis is not None else None}
+
+
+def _step_processed_samples(folder, processed_dir, gene_args, data_dir) -> dict:
+    """Write the sample table of a ``brainexpr ahba`` output for the requested genes."""
+    from ..ahba import load_processed
+    from ..datasets import load_gene_set
+
+    processed = load_processed(processed_dir)
+    genes = gene_args["genes"] or load_gene_set(gene_args["gene_set"], data_dir)
+    present = [g for g in genes if g in set(processed.genes.index)]
+    if not present:
+        raise InputError(f"none of the requested genes is in {processed_dir}")
+    coords, values, tissue = processed.training_data(present)
+    table = pd.DataFrame(coords, columns=["mni_x", "mni_y", "mni_z"])
+    table["tissue_class"] = tissue
+    table = pd.concat([table, values.reset_index(drop=True)], axis=1)
+    table.to_csv(folder / "training_samples.csv", index=False, float_format="%.6g")
+    return {"n_samples": int(len(table)), "n_genes": len(present)}
 
 
 def _step_fit(fit_model, folder, source, gene_args, fit_params, data_dir) -> dict:
