@@ -48,3 +48,14 @@ def tiny_atlas():
                             "structure": ["cortex", "cortex", "subcortex", "subcortex"]},
                            index=pd.Index(["a", "b", "c", "d"], name="region"))
     return image, regions
+
+
+@pytest.fixture
+def torch_one_thread():
+    """Run a test with one torch thread (tests share two cores under pytest -n 2)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

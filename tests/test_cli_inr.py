@@ -19,11 +19,8 @@ TINY = ["--n-layers", "3", "--hidden-features", "32", "--n-features", "8", "--ge
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def _one_thread(torch_one_thread):
+    """Every test of this module runs with one torch thread."""
 
 
 def run(capsys, *argv):

@@ -19,11 +19,8 @@ TINY = dict(n_layers=3, hidden_features=32, n_features=16, gene_hidden=16, n_fre
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def _one_thread(torch_one_thread):
+    """Every test of this module runs with one torch thread."""
 
 
 def smooth_field(coords, phases):

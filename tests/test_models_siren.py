@@ -13,11 +13,8 @@ from brainexpr.models.siren import (BatchedSirenNet, FactorizedSiren, JointSiren
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def _one_thread(torch_one_thread):
+    """Every test of this module runs with one torch thread."""
 
 
 def test_positional_encoding_values_and_shape():

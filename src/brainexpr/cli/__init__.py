@@ -21,6 +21,16 @@ SUBCOMMANDS = {
     "run": "brainexpr.cli.run",
     "fetch": "brainexpr.cli.fetch",
     "info": "brainexpr.cli.info",
+    "embed": "brainexpr.cli.embed",
+    "fit": "brainexpr.cli.fit",
+    "predict": "brainexpr.cli.predict",
+    "parcellate": "brainexpr.cli.parcellate",
+    "ahba": "brainexpr.cli.ahba",
+    "view": "brainexpr.cli.view",
+    "associate": "brainexpr.cli.associate",
+    "vae": "brainexpr.cli.vae",
+    "phantom": "brainexpr.cli.phantom",
+    "benchmark": "brainexpr.cli.benchmark",
 }
 
 logger = logging.getLogger("brainexpr")

@@ -12,13 +12,21 @@ import functools
 from typing import Callable
 
 from ..errors import InputError
+from .baselines import KNNInterpolator, KrigingInterpolator, NearestSampleInterpolator
 from .inr import INRRegressor
+from .residual import DonorKrigingRegressor, ResidualINRRegressor
 
 #: model name -> factory(**params) -> estimator
 MODELS: dict[str, Callable] = {
     "paper": functools.partial(INRRegressor, design="paper"),
     "factorized": functools.partial(INRRegressor, design="factorized"),
     "per_gene": functools.partial(INRRegressor, design="per_gene"),
+    # classical baselines and the held-out winner (see BENCHMARKS.md, accuracy on held-out data)
+    "nearest": NearestSampleInterpolator,
+    "knn": KNNInterpolator,
+    "kriging": KrigingInterpolator,
+    "donor-kriging": DonorKrigingRegressor,
+    "residual-inr": ResidualINRRegressor,
 }
 
 #: Models that are INRs (trained networks, saved as checkpoint files).

@@ -33,7 +33,7 @@ SECTIONS = {
                  "Maps were averaged within the Desikan-Killiany parcels and compared with the "
                  "abagen regional table [@abagen] (per-gene and pooled Pearson r)."),
     "benchmark": ("Held-out accuracy (ground-truth phantoms and real held-out sites)",
-                  "benchmark_summary.md", None, ""),
+                  "summary.md", None, ""),
     "associate": ("Association with Alzheimer's tau (spatial nulls)", "association_summary.md",
                   "associations.csv", ""),
     "vae": ("Cross-scale generative model (graph-regularised VAE)", "vae_report.md", None, ""),
@@ -79,8 +79,11 @@ def _section_text(name: str, summary: dict) -> str:
                 f"{summary['aggregate_r']:.2f} (paper: {PAPER_AGREEMENT['aggregate_r']}). "
                 "Note that this agreement is not accuracy: both come from the same samples. "
                 "Held-out accuracy is in its own section.")
-    if name == "fit":
-        return ", ".join(f"{k} = {v}" for k, v in summary.items())
+    if name == "benchmark" and summary.get("quick", True):
+        return ("This is the quick benchmark that checks the pipeline on a subset of sites with "
+                "short training; its numbers are not the benchmark's results. The full "
+                "comparison (`make benchmark`, or `brainexpr run --benchmark FOLDER` with its "
+                "output) is recorded in BENCHMARKS.md.")
     return ""
 
 
@@ -146,7 +149,7 @@ def build_run_report(out_dir, steps, options: dict, benchmark=None, data_dir=Non
         if name == "maps":
             sections.append(_map_section(folder, data_dir))
         else:
-            sections.append(_step_section(name, folder, step.summary if step else {}))
+            sections.append(_step_section(name, folder, step.summary if step else {"quick": False}))
     datasets = ["regional-dk83", "ad-genes", "atlas-dk83", "mni152-fsl", "adni-pathology",
                 "open-targets-ad", "l1000", "ahba-samples", "ahba-celltypes"]
     with open(out_dir / "report_options.json", "w", encoding="utf-8") as handle:

@@ -177,9 +177,9 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
                          benchmark=benchmark, data_dir=data_dir, **fit_params)
     out.mkdir(parents=True, exist_ok=True)
     options = {k: v for k, v in locals().items()
-               if k in _options_keys()}
+               if k in _options_keys() and k not in ("data_dir", "force")}
     write_config(out / "config.toml", {k: (list(v) if isinstance(v, tuple) else v)
-                                       for k, v in options.items() if k != "data_dir"})
+                                       for k, v in options.items()})
     gene_args = _gene_arguments(genes)
     summary = RunSummary(out_dir=out)
     if Path(str(source)).is_dir():  # a processed AHBA download: its samples of these genes
@@ -343,10 +343,10 @@ def _step_vae(folder, params, data_dir) -> dict:
 
 
 def _step_benchmark(folder, random_state, data_dir) -> dict:
-    from . import benchmark as benchmark_workflow
+    from .benchmark import benchmark_methods
 
-    result = benchmark_workflow.run_benchmark(out_dir=folder, quick=True,
-                                              random_state=random_state, data_dir=data_dir)
+    result = benchmark_methods(out_dir=folder, quick=True, random_state=random_state,
+                               data_dir=data_dir)
     return _flat(getattr(result, "summary", {}) or {})
 
 

@@ -1,0 +1,48 @@
+"""``brainexpr benchmark``: every interpolation method on held-out data, side by side."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..evaluation.benchmark import DEFAULT_METHODS, METHODS, PROTOCOLS
+from ..workflows.benchmark import DATASETS, benchmark_methods
+
+HELP = "compare interpolation methods on held-out sites, donors, parcels and genes (phantom + real)"
+
+
+def add_arguments(parser):
+    parser.add_argument("--out-dir", default="benchmark",
+                        help="output folder: CSV/JSON tables, figures/, summary.md (default: benchmark)")
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(DEFAULT_METHODS),
+                        metavar="METHOD", help=f"methods to compare (default: all: {', '.join(METHODS)})")
+    parser.add_argument("--protocols", nargs="+", choices=list(PROTOCOLS), default=list(PROTOCOLS),
+                        metavar="PROTOCOL", help=f"validation protocols (default: all: {', '.join(PROTOCOLS)})")
+    parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS),
+                        help="phantom (known truth) and/or celltypes (real AHBA values) (default: both)")
+    parser.add_argument("--n-genes", type=int, default=None,
+                        help="phantom genes (default: 24; 6 with --quick)")
+    parser.add_argument("--n-folds", type=int, default=None,
+                        help="folds of the blocked, parcel and gene protocols (default: 5; 3 with --quick)")
+    parser.add_argument("--block-size", type=float, default=20.0,
+                        help="edge (mm) of the spatial blocks held out together (default: 20)")
+    parser.add_argument("--buffer", type=float, default=8.0,
+                        help="training sites closer than this (mm) to a held-out site are dropped "
+                             "(default: 8)")
+    parser.add_argument("--map-voxels", type=int, default=None,
+                        help="2 mm brain voxels scored for map accuracy (default: 20000; 3000 with --quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small run that checks the pipeline in a few minutes (not for results)")
+    parser.add_argument("--figures", action=argparse.BooleanOptionalAction, default=True,
+                        help="write figures (default: yes)")
+    parser.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
+
+
+def run(args) -> int:
+    result = benchmark_methods(
+        out_dir=args.out_dir, methods=args.methods, protocols=args.protocols, datasets=args.datasets,
+        n_genes=args.n_genes, n_folds=args.n_folds, block_size=args.block_size, buffer=args.buffer,
+        map_voxels=args.map_voxels, quick=args.quick, figures=args.figures,
+        random_state=args.random_state, data_dir=args.data_dir)
+    print(f"benchmark of {len(result.settings['methods'])} methods finished in "
+          f"{result.settings['wall_time_s']:.0f} s; see {args.out_dir}/summary.md")
+    return 0

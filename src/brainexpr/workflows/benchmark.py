@@ -1,0 +1,98 @@
+"""Workflow ``benchmark_methods``: the side-by-side comparison of every method, written to a folder."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from ..errors import InputError
+from ..evaluation.benchmark import (DEFAULT_METHODS, PROTOCOLS, celltype_data, check_methods,
+                                    check_protocols, phantom_data, run_benchmark)
+from ..evaluation.phantom import make_phantom
+from ..reporting.benchmark import write_benchmark_outputs
+from ..utils import staged_directory
+
+logger = logging.getLogger(__name__)
+
+#: Datasets a benchmark can run on.
+DATASETS = ("phantom", "celltypes")
+
+#: Settings of a full run and of a ``quick`` run (used where an argument is left as None).
+PRESETS = {
+    "full": {"n_genes": 24, "n_folds": 5, "map_voxels": 20_000, "max_sites": None,
+             "phantom": {}},
+    "quick": {"n_genes": 6, "n_folds": 3, "map_voxels": 3_000, "max_sites": 1_200,
+              "phantom": {"n_basis": 3, "n_anchors": 4, "length_scales": (8.0, 16.0)}},
+}
+
+
+def benchmark_methods(out_dir="benchmark", *, methods=DEFAULT_METHODS, protocols=PROTOCOLS,
+                      datasets=DATASETS, n_genes: int | None = None, n_folds: int | None = None,
+                      block_size: float = 20.0, buffer: float = 8.0, map_voxels: int | None = None,
+                      quick: bool = False, figures: bool = True, random_state: int = 0,
+                      data_dir=None):
+    """Compare interpolation methods on phantom and real data under held-out protocols.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        Output folder (tables, figures, ``summary.md``; replaced only when complete).
+    methods : sequence of str
+        Names in :data:`brainexpr.evaluation.benchmark.METHODS`.
+    protocols : sequence of str
+        Among ``blocked``, ``donor``, ``parcels``, ``genes``, ``map``.
+    datasets : sequence of {"phantom", "celltypes"}
+        Phantom AHBA data with known truth, and/or the real cell-type fractions.
+    n_genes : int, optional
+        Phantom genes (default 24; 6 with ``quick``).
+    n_folds : int, optional
+        Folds of the blocked, parcel and gene protocols (default 5; 3 with ``quick``).
+    block_size, buffer : float
+        Block edge and exclusion buffer (mm) of the blocked protocol.
+    map_voxels : int, optional
+        Brain voxels (2 mm) scored for map accuracy (default 20,000; 3,000 with ``quick``).
+    quick : bool
+        A small run that checks the whole pipeline: 1,200 of the 3,702 sites, a small
+        phantom, short INR training. Its numbers are not the benchmark's results.
+    figures : bool
+        Write the figures.
+    random_state : int
+        Seeds the phantom, the splits and every model.
+    data_dir : path-like, optional
+
+    Returns
+    -------
+    BenchmarkResult
+    """
+    methods = check_methods(methods)
+    protocols = check_protocols(protocols)
+    datasets = list(datasets)
+    unknown = [d for d in datasets if d not in DATASETS]
+    if unknown or not datasets:
+        raise InputError(f"datasets must be among {', '.join(DATASETS)}; got {unknown or datasets}")
+    preset = PRESETS["quick" if quick else "full"]
+    n_genes = preset["n_genes"] if n_genes is None else int(n_genes)
+    n_folds = preset["n_folds"] if n_folds is None else int(n_folds)
+    map_voxels = preset["map_voxels"] if map_voxels is None else int(map_voxels)
+    start = time.perf_counter()
+    data = []
+    if "phantom" in datasets:
+        phantom = make_phantom(n_genes, random_state=random_state, data_dir=data_dir, **preset["phantom"])
+        data.append(phantom_data(phantom))
+    if "celltypes" in datasets:
+        data.append(celltype_data(data_dir))
+    if preset["max_sites"]:
+        data = [d.subsample(preset["max_sites"], random_state) for d in data]
+    with staged_directory(out_dir) as stage:
+        result = run_benchmark(data, methods, protocols, n_folds=n_folds, block_size=block_size,
+                               buffer=buffer, map_voxels=map_voxels,
+                               min_region_voxels=10 if quick else 30, quick=quick,
+                               random_state=random_state, data_dir=data_dir)
+        result.settings.update({"datasets": datasets, "n_genes": n_genes,
+                                "sites": {d.name: len(d.values) for d in data},
+                                "wall_time_s": round(time.perf_counter() - start, 1)})
+        if "phantom" in datasets:
+            result.settings["phantom"] = phantom.settings
+        write_benchmark_outputs(result, stage, figures=figures)
+    logger.info("benchmark finished in %.0f s; results in %s", time.perf_counter() - start, out_dir)
+    return result

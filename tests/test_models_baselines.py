@@ -1,0 +1,111 @@
+"""Tests of the classical interpolators in brainexpr.models.baselines (synthetic data)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.spatial.distance import cdist
+from sklearn.exceptions import NotFittedError
+
+from brainexpr.errors import InputError
+from brainexpr.models.baselines import (KNNInterpolator, KrigingInterpolator,
+                                        NearestSampleInterpolator, empirical_variogram,
+                                        fit_variogram, mirror_sites, missing_groups)
+
+
+def smooth_field(coords, rng, n_genes=3, range_mm=25.0, nugget=0.0):
+    """A Gaussian-process sample with exponential covariance (the kriging model itself)."""
+    cov = np.exp(-cdist(coords, coords) / range_mm) + 1e-8 * np.eye(len(coords))
+    field = np.linalg.cholesky(cov) @ rng.normal(size=(len(coords), n_genes))
+    return field + nugget * rng.normal(size=field.shape)
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    coords = rng.uniform(-50, 50, size=(700, 3))
+    values = smooth_field(coords, rng)
+    return coords, values
+
+
+@pytest.mark.parametrize("model", [NearestSampleInterpolator(), KNNInterpolator(), KrigingInterpolator(
+    params={"nugget": 1e-6, "sill": 1.0, "range": 25.0})])
+def test_interpolators_reproduce_the_samples(model, data):
+    coords, values = data
+    model.fit(coords[:400], values[:400])
+    assert np.allclose(model.predict(coords[:400]), values[:400], atol=1e-3)
+    assert model.predict(coords[400:]).shape == (300, 3)
+
+
+def test_accuracy_ranks_nearest_knn_kriging(data):
+    coords, values = data
+    rng = np.random.default_rng(1)
+    noisy = values + 0.3 * rng.normal(size=values.shape)
+    scores = {}
+    for name, model in (("nearest", NearestSampleInterpolator()), ("knn", KNNInterpolator()),
+                        ("kriging", KrigingInterpolator())):
+        prediction = model.fit(coords[:500], noisy[:500]).predict(coords[500:])
+        scores[name] = np.mean([np.corrcoef(prediction[:, g], values[500:, g])[0, 1] for g in range(3)])
+    assert scores["nearest"] < scores["knn"] < scores["kriging"]
+    assert scores["kriging"] > 0.7
+
+
+def test_knn_is_inverse_distance_weighting():
+    coords = np.array([[0.0, 0, 0], [10.0, 0, 0], [0, 30.0, 0]])
+    values = np.array([[1.0], [3.0], [100.0]])
+    model = KNNInterpolator(n_neighbors=2).fit(coords, values)
+    # at x = 2.5: distances 2.5 and 7.5 -> weights 1/2.5 and 1/7.5 -> (0.4 * 1 + 0.1333 * 3) / 0.5333
+    assert model.predict([[2.5, 0, 0]])[0, 0] == pytest.approx((1 / 2.5 + 3 / 7.5) / (1 / 2.5 + 1 / 7.5))
+    squared = KNNInterpolator(n_neighbors=2, power=2).fit(coords, values)
+    assert squared.predict([[2.5, 0, 0]])[0, 0] < model.predict([[2.5, 0, 0]])[0, 0]
+
+
+def test_mirroring_modes():
+    coords = np.array([[-30.0, 0, 0], [20.0, 5, 5], [-10.0, 1, 1]])
+    values = np.arange(3.0)[:, None]
+    for mode, added in (("bidirectional", 3), ("leftright", 2), ("rightleft", 1), (None, 0)):
+        mirrored, copied = mirror_sites(coords, values, mode)
+        assert len(mirrored) == 3 + added
+        assert np.allclose(mirrored[3:, 0], -coords[np.isin(values[:, 0], copied[3:, 0]), 0])
+    model = NearestSampleInterpolator(mirror="leftright").fit(coords, values)
+    assert model.predict([[30.0, 0, 0]])[0, 0] == 0.0  # the mirror image of site 0
+    with pytest.raises(InputError, match="mirror must be one of"):
+        KNNInterpolator(mirror="left").fit(coords, values)
+
+
+def test_missing_values_are_skipped_per_gene(data):
+    coords, values = data
+    values = values[:300].copy()
+    values[:150, 1] = np.nan
+    groups = missing_groups(values)
+    assert len(groups) == 2
+    for model in (NearestSampleInterpolator(), KNNInterpolator(), KrigingInterpolator()):
+        prediction = model.fit(coords[:300], values).predict(coords[:150])
+        assert np.isfinite(prediction).all()
+    exact = NearestSampleInterpolator().fit(coords[:300], values).predict(coords[150:300])
+    assert np.allclose(exact, values[150:300])
+
+
+def test_variogram_fit_recovers_range_and_nugget():
+    rng = np.random.default_rng(4)
+    coords = rng.uniform(-60, 60, size=(900, 3))
+    values = smooth_field(coords, rng, n_genes=6, range_mm=20.0, nugget=np.sqrt(0.25))
+    standardised = (values - values.mean(0)) / values.std(0)
+    params = fit_variogram(*empirical_variogram(coords, standardised, random_state=0), model="exponential")
+    assert 10 < params["range"] < 40
+    assert 0.1 < params["nugget"] < 0.4
+
+
+def test_kriging_genes_by_name_and_errors(data):
+    coords, values = data
+    frame = pd.DataFrame(values[:200], columns=["APOE", "MAPT", "APP"])
+    model = KrigingInterpolator().fit(coords[:200], frame)
+    both = model.predict(coords[200:210])
+    assert np.allclose(model.predict(coords[200:210], genes=["APP", "APOE"]), both[:, [2, 0]])
+    with pytest.raises(NotFittedError):
+        KrigingInterpolator().predict(coords[:3])
+    with pytest.raises(InputError, match="variogram must be one of"):
+        KrigingInterpolator(variogram="cubic").fit(coords[:50], values[:50])
+    with pytest.raises(InputError, match="max_sites"):
+        KrigingInterpolator(max_sites=100).fit(coords[:200], values[:200])
+    with pytest.raises(InputError, match="voxel indices"):
+        KNNInterpolator().fit(coords[:50] + 500, values[:50])
