@@ -25,7 +25,7 @@ demo: install
 	$(PY) -m brainexpr run --out outputs
 
 test: install
-	$(PY) -m pytest -n 2 --dist loadgroup -q
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadgroup -q
 
 benchmark: install
 	$(PY) benchmarks/run_all.py

@@ -25,7 +25,9 @@
     the aggregate R) against the true and the abagen-style regional values; and the
     reference study's whole-volume R with background zeros, to show its inflation.
 
-Methods are looked up by name in :data:`METHODS` (``name -> factory(quick, random_state)``).
+Methods are looked up by name in :data:`METHODS` (``name -> Method``: a factory
+``factory(quick, random_state)``, a description and the protocols the method runs in).
+Models whose ``fit`` accepts ``donors`` receive the donor of every training site.
 """
 
 from __future__ import annotations
@@ -140,14 +142,14 @@ METHODS = {
                                                          "300 steps)", ("blocked",)),
     "inr-paper": Method(_inr_factory("inr-paper"), "the paper's joint SIREN: 12 x 512, lr 1e-4, gene "
                                                    "axis; at most 300 steps of 8 sites, early "
-                                                   "stopping (CPU budget)", _SITES),
+                                                   "stopping (CPU budget)", _SITES + ("genes",)),
     "inr-factorized": Method(_inr_factory("inr-factorized"), "factorized SIREN (4 x 128 trunk, 32 "
                                                              "features, gene axis, lr 1e-3, 300 steps)",
-                             _SITES + ("map",)),
+                             _SITES + ("genes", "map")),
     "inr-ensemble": Method(_inr_factory("inr-ensemble"), "3 factorized SIRENs averaged", ("blocked",)),
     "residual-inr": Method(_residual_inr, "donor kriging + factorized SIREN (3 x 64) on its residuals, "
                                           "shrunk on held-out blocks", ("blocked",)),
-    "kriging+inr": Method(_blended, "ours: donor kriging averaged with 3 factorized SIRENs, INR "
+    "kriging+inr": Method(_blended, "donor kriging averaged with 3 factorized SIRENs, INR "
                                     "weight chosen on held-out blocks", ("blocked", "map")),
 }
 
@@ -285,7 +287,24 @@ class BenchmarkResult:
     slices: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
 
-    def summary(self) -> pd.DataFrame:
+    @property
+    def summary(self) -> dict:
+        """Headline numbers as a flat, JSON-compatible dict.
+
+        ``quick``, ``wall_time_s``, ``n_methods`` and, for every dataset, protocol and
+        target scored, the mean per-gene Pearson r of each method
+        (``"phantom/blocked/truth/kriging": 0.65``).
+        """
+        out = {"quick": bool(self.settings.get("quick", False)),
+               "n_methods": len(self.settings.get("methods", [])),
+               "wall_time_s": float(self.settings.get("wall_time_s", float("nan")))}
+        if len(self.metrics):
+            means = self.metrics.groupby(["dataset", "protocol", "target", "method"], sort=False)["pearson"].mean()
+            out.update({"/".join(key): round(float(value), 4) for key, value in means.items()
+                        if np.isfinite(value)})
+        return out
+
+    def summary_table(self) -> pd.DataFrame:
         """Mean/median/SD of each metric by dataset, method, protocol and target, with times."""
         table = M.summarise(self.metrics, ["dataset", "method", "protocol", "target"])
         times = self.timings.groupby(["dataset", "method"], sort=False)[["fit_s", "predict_s"]].sum()

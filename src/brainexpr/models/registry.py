@@ -14,7 +14,7 @@ from typing import Callable
 from ..errors import InputError
 from .baselines import KNNInterpolator, KrigingInterpolator, NearestSampleInterpolator
 from .inr import INRRegressor
-from .residual import DonorKrigingRegressor, ResidualINRRegressor
+from .residual import BlendedINRRegressor, DonorKrigingRegressor, ResidualINRRegressor
 
 #: model name -> factory(**params) -> estimator
 MODELS: dict[str, Callable] = {
@@ -27,6 +27,7 @@ MODELS: dict[str, Callable] = {
     "kriging": KrigingInterpolator,
     "donor-kriging": DonorKrigingRegressor,
     "residual-inr": ResidualINRRegressor,
+    "kriging+inr": BlendedINRRegressor,
 }
 
 #: Models that are INRs (trained networks, saved as checkpoint files).

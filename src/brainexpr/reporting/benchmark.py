@@ -32,6 +32,11 @@ HEADLINE = [
     ("phantom", "map", "truth", "Phantom, map from all samples: r with truth over brain voxels"),
     ("celltypes", "blocked", "observed", "Real cell types, spatially blocked CV: r with held-out values"),
     ("celltypes", "donor", "observed", "Real cell types, leave-one-donor-out: r with the donor's values"),
+    ("phantom", "genes", "truth", "Phantom, leave-genes-out: r with truth at all sites for withheld genes"),
+    ("phantom", "parcels", "regional_truth", "Phantom, leave-parcels-out: r across held-out parcels "
+                                             "with the true parcel means"),
+    ("celltypes", "parcels", "regional_observed", "Real cell types, leave-parcels-out: r across "
+                                                  "held-out parcels with their observed means"),
 ]
 
 #: Two methods tie when their per-gene mean difference is below this (Pearson r units).
@@ -168,7 +173,8 @@ def headline_table(result) -> pd.DataFrame:
             rows.append({"dataset": dataset, "protocol": protocol, "target": target, "method": method,
                          "pearson": group["pearson"].mean(), "r2": group["r2"].mean(),
                          "mse": group["mse"].mean(), "n_genes": int(group["pearson"].notna().sum())})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["dataset", "protocol", "target", "method", "pearson", "r2", "mse",
+                                       "n_genes"])
 
 
 def compare(result, method: str, reference: str, dataset: str, protocol: str, target: str) -> dict:
@@ -297,7 +303,8 @@ def verdict_table(result) -> pd.DataFrame:
             row = compare(result, method, best, dataset, protocol, target)
             if row:
                 rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["method", "reference", "dataset", "protocol", "target",
+                                       "mean_difference", "genes_better", "n_genes", "verdict"])
 
 
 # --------------------------------------------------------------------------- writer
@@ -312,7 +319,7 @@ def write_benchmark_outputs(result, out_dir, figures: bool = True) -> dict:
     out = Path(out_dir)
     written = {}
     tables = {
-        "metrics.csv": result.metrics, "summary.csv": result.summary(),
+        "metrics.csv": result.metrics, "summary.csv": result.summary_table(),
         "by_reproducibility.csv": result.by_reproducibility(),
         "aggregate_regional.csv": result.aggregate, "timings.csv": result.timings,
         "ceilings.csv": result.ceilings, "held_out_predictions.csv": result.held_out,
