@@ -112,6 +112,29 @@ def check_genes(requested, available, what: str = "the dataset", allow_missing: 
     return present, missing
 
 
+def read_region_table(path, what: str = "region table") -> pd.DataFrame:
+    """Read a user CSV/TSV with region names in the first column and values next.
+
+    Raises
+    ------
+    InputError
+        When the file is missing, unreadable, or has no value column (``what`` names it).
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{what} file not found: {path}")
+    try:
+        table = pd.read_csv(path, index_col=0, sep=None, engine="python", encoding="utf-8-sig")
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise InputError(f"cannot read {what} {path} as CSV/TSV ({exc})") from None
+    if table.shape[1] == 0:
+        raise InputError(f"{what} {path} has no value column; expected region names in the "
+                         "first column and values in the next")
+    return table
+
+
 # --------------------------------------------------------------------------- regional expression
 @lru_cache(maxsize=2)
 def _read_regional(path: str) -> pd.DataFrame:

@@ -104,17 +104,9 @@ def _resolve_genes(genes, data_dir):
 
 
 def _read_table(path, what: str) -> pd.DataFrame:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{what} file not found: {path}")
-    try:
-        table = pd.read_csv(path, index_col=0, sep=None, engine="python", encoding="utf-8-sig")
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise InputError(f"cannot read {what} {path} as CSV/TSV ({exc})") from None
-    if table.shape[1] == 0:
-        raise InputError(f"{what} {path} has no value column; expected region names in the "
-                         "first column and values in the next")
-    return table
+    from ..datasets.loaders import read_region_table
+
+    return read_region_table(path, what)
 
 
 def _load_source(source, genes, name: str, data_dir) -> tuple[pd.DataFrame, str]:

@@ -107,16 +107,10 @@ def read_region_map(path, column=None) -> pd.Series:
     """
     from ..analysis.association import to_region_keys
 
+    from ..datasets.loaders import read_region_table
+
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"target map file not found: {path}")
-    try:
-        table = pd.read_csv(path, index_col=0, sep=None, engine="python", encoding="utf-8-sig")
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise InputError(f"cannot read target map {path} as CSV/TSV ({exc})") from None
-    if table.shape[1] == 0:
-        raise InputError(f"target map {path} has no value column; expected region names in "
-                         "the first column and values in the next")
+    table = read_region_table(path, "target map")
     if column is None:
         if table.shape[1] != 1:
             raise InputError(f"target map {path} has {table.shape[1]} value columns "
