@@ -33,7 +33,8 @@ def test_celltype_maps_end_to_end(capsys, data_dir, tmp_path):
     model = tmp_path / "celltypes.pt"
     code, out, err = run(capsys, "fit", "--data-dir", str(data_dir), "--source", "celltypes",
                          "--genes", "ExNeurons,Oligodendrocytes", "--genes", "Astrocytes",
-                         "--max-steps", "30", "--n-ensemble", "2", "--out", str(model), *TINY)
+                         "--model", "factorized", "--max-steps", "30", "--n-ensemble", "2",
+                         "--out", str(model), *TINY)
     assert code == 0, err
     assert "fitted factorized on 3 genes (samples)" in out
     summary = json.loads(model.with_suffix(".json").read_text())
@@ -148,3 +149,74 @@ def test_user_csv_sources_are_checked(capsys, data_dir, tmp_path):
     code, out, err = run(capsys, "fit", "--data-dir", str(data_dir), "--source",
                          str(tmp_path / "regional.csv"), "--out", str(tmp_path / "y.pt"))
     assert code == 2 and "not regions of atlas 'dk83': nowhere" in err
+
+
+def test_sample_sources_default_to_donor_kriging(capsys, data_dir, tmp_path):
+    """``--model auto`` on sample sites fits donor kriging (the held-out winner)."""
+    from brainexpr.atlas.space import mni_grid
+
+    model = tmp_path / "dk.pt"
+    code, out, err = run(capsys, "fit", "--data-dir", str(data_dir), "--source", "celltypes",
+                         "--genes", "ExNeurons,Astrocytes", "--out", str(model))
+    assert code == 0, err
+    assert "fitted donor-kriging on 2 genes (samples)" in out
+    summary = json.loads(model.with_suffix(".json").read_text())
+    assert summary["model"] == "donor-kriging"
+    assert summary["provenance"]["model_choice"]["requested"] == "auto"
+    assert summary["provenance"]["n_donors"] == 6
+
+    shape, affine = mni_grid(2)  # a 2 mm box mask keeps the test fast
+    box = np.zeros(shape, np.uint8)
+    box[30:50, 50:70, 35:50] = 1
+    nib.save(nib.Nifti1Image(box, affine), tmp_path / "box.nii.gz")
+    maps = tmp_path / "maps"
+    code, out, err = run(capsys, "predict", "--data-dir", str(data_dir), "--model", str(model),
+                         "--resolution", "2", "--mask", str(tmp_path / "box.nii.gz"),
+                         "--out-dir", str(maps))
+    assert code == 0, err
+    expr = nib.load(maps / "gene-ExNeurons_model-donorkriging_res-2mm_space-MNI152_expr.nii.gz")
+    values = np.asarray(expr.dataobj)[box > 0]
+    assert expr.shape == (91, 109, 91) and np.isfinite(values).all()
+    assert 0.0 < values.mean() < 1.0 and values.std() > 0.01  # fractions, spatially varying
+    code, out, err = run(capsys, "predict", "--data-dir", str(data_dir), "--model", str(model),
+                         "--std", "--out-dir", str(tmp_path / "std"))
+    assert code == 2 and "'donor-kriging' model does not give" in err
+    code, out, err = run(capsys, "predict", "--data-dir", str(data_dir), "--model", str(model),
+                         "--genes", "ExNeuron", "--out-dir", str(tmp_path / "bad"))
+    assert code == 2 and "ExNeuron (closest: ExNeurons" in err
+    assert not (tmp_path / "std").exists() and not (tmp_path / "bad").exists()
+
+
+def test_sample_csv_with_donors_parcellates(capsys, data_dir, tmp_path):
+    from brainexpr.workflows.inr import load_training_data
+
+    celltypes = load_training_data("celltypes", data_dir=data_dir)
+    rows = np.arange(0, 3702, 20)  # 186 sites: parcellating 819,621 voxels stays fast
+    table = pd.DataFrame(celltypes.coords[rows], columns=["mni_x", "mni_y", "mni_z"])
+    table["donor"] = celltypes.donors[rows]
+    table["APOE"] = celltypes.values["ExNeurons"].to_numpy()[rows]
+    table["MAPT"] = celltypes.values["Astrocytes"].to_numpy()[rows]
+    table.to_csv(tmp_path / "sites.csv", index=False)
+    data = load_training_data(str(tmp_path / "sites.csv"), data_dir=data_dir)
+    assert list(data.values.columns) == ["APOE", "MAPT"] and len(set(data.donors)) == 6
+
+    model = tmp_path / "csv.pt"
+    code, out, err = run(capsys, "fit", "--data-dir", str(data_dir), "--source",
+                         str(tmp_path / "sites.csv"), "--out", str(model))
+    assert code == 0, err
+    assert "fitted donor-kriging on 2 genes (samples)" in out
+    regional = tmp_path / "dk.csv"
+    code, out, err = run(capsys, "parcellate", "--data-dir", str(data_dir), "--model", str(model),
+                         "--out", str(regional))
+    assert code == 0, err
+    means = pd.read_csv(regional, index_col=0)
+    assert means.shape == (83, 2) and means.notna().all().all()
+    assert set(pd.read_csv(tmp_path / "dk_comparison.csv", index_col=0).index) == {"APOE", "MAPT"}
+
+    # sample-only models cannot fit parcel means: one clear error, nothing written
+    code, out, err = run(capsys, "fit", "--data-dir", str(data_dir), "--source", "regional",
+                         "--genes", "APOE,MAPT", "--model", "kriging",
+                         "--out", str(tmp_path / "r.pt"))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "model 'kriging' fits sample sites" in err and "'factorized'" in err
+    assert not (tmp_path / "r.pt").exists()

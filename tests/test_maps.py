@@ -151,3 +151,38 @@ def test_region_averages_match_brute_force(model, tiny_atlas, data_dir):
     np.testing.assert_allclose(comparison["r_regional"], 1.0, atol=1e-6)
     assert (comparison["r_voxel"] < 1).all() and (comparison["r_voxel"] > 0).all()
     assert (comparison["n_regions"] == 4).all()
+
+
+@pytest.mark.realdata
+def test_maps_and_region_averages_of_a_model_that_is_not_an_inr(tiny_atlas, data_dir, tmp_path):
+    """Donor kriging (no scaled inputs, no ensemble) goes through the same map writers."""
+    from brainexpr.atlas.tissue import tissue_class_at
+    from brainexpr.models.residual import DonorKrigingRegressor
+
+    rng = np.random.default_rng(2)
+    coords = rng.uniform([-70, -100, -45], [70, 70, 80], (200, 3))
+    values = pd.DataFrame({"APOE": np.sin(coords[:, 0] / 30), "MAPT": coords[:, 2] / 60})
+    tissue = tissue_class_at(coords, data_dir=data_dir)
+    kriging = DonorKrigingRegressor().fit(coords, values, tissue, donors=np.repeat(["a", "b"], 100))
+    image, regions = tiny_atlas
+    grid = voxel_grid(image, None, data_dir)
+    files = write_maps(kriging, out_dir=tmp_path / "maps", grid=grid, chunk_size=5000)
+    assert [f.name for f in files] == [
+        "gene-APOE_model-donorkriging_res-2mm_space-MNI152_expr.nii.gz",
+        "gene-MAPT_model-donorkriging_res-2mm_space-MNI152_expr.nii.gz"]
+    pick = np.arange(0, grid.n_voxels, 997)
+    volume = np.asarray(nib.load(files[0]).dataobj)
+    expected = kriging.predict(grid.coords[pick], grid.tissue[pick], genes=["APOE"])[:, 0]
+    np.testing.assert_allclose(volume[tuple(grid.ijk[pick].T)], expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(InputError, match="'donor-kriging' model does not give"):
+        write_maps(kriging, out_dir=tmp_path / "std", grid=grid, std=True)
+    with pytest.raises(InputError, match=r"not in the fitted model: APOEE \(closest: APOE\)"):
+        write_maps(kriging, ["APOEE"], out_dir=tmp_path / "bad", grid=grid)
+    assert not (tmp_path / "std").exists() and not (tmp_path / "bad").exists()
+    means, _ = parcellate_model(kriging, image, regions, chunk_size=7000, data_dir=data_dir)
+    labels = np.asarray(image.dataobj)
+    inside = labels[tuple(grid.ijk.T)]
+    brute = kriging.predict(grid.coords, grid.tissue)
+    for key, parcel_id in regions["id"].items():
+        np.testing.assert_allclose(means.loc[key].to_numpy(), brute[inside == parcel_id].mean(0),
+                                   rtol=1e-5, atol=1e-6)

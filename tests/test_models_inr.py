@@ -239,6 +239,29 @@ def test_add_genes_places_and_predicts_new_genes(samples):
         per_gene.add_genes(values[["C"]])
 
 
+
+def test_predict_at_axis_matches_predict_at_fitted_genes_and_interpolates_scaling(samples):
+    coords, values, tissue, _ = samples
+    axis = np.array([0.1, 0.4, 0.6, 0.9])
+    model = INRRegressor("factorized", max_steps=10, n_ensemble=2, **TINY).fit(coords, values, tissue,
+                                                                                 gene_axis=axis)
+    at = model.predict_at_axis(coords[:15], axis[[2, 0]], tissue=tissue[:15])
+    np.testing.assert_allclose(at, model.predict(coords[:15], tissue[:15], genes=["C", "A"]),
+                               rtol=1e-6, atol=1e-6)
+    mean, std = model.predict_at_axis(coords[:15], [0.25], tissue=tissue[:15], return_std=True)
+    assert mean.shape == std.shape == (15, 1) and (std > 0).all()
+    # between two genes the value scaling is interpolated: the network output is rescaled
+    raw = torch.stack(model._run_members(torch.as_tensor(model.scale_points(coords[:15], tissue[:15])),
+                                         [0], torch.tensor([0.25]), "fp32", torch.device("cpu"))).mean(0)
+    offset = np.interp(0.25, axis, model.value_offset_)
+    scale = np.interp(0.25, axis, model.value_scale_)
+    np.testing.assert_allclose(mean[:, 0], raw.numpy()[:, 0] * scale + offset, rtol=1e-5, atol=1e-5)
+    with pytest.raises(InputError, match="positions"):
+        model.predict_at_axis(coords[:2], [np.nan])
+    per_gene = INRRegressor("per_gene", max_steps=5, **TINY).fit(coords, values[["A", "B"]])
+    with pytest.raises(InputError, match="no gene axis"):
+        per_gene.predict_at_axis(coords[:2], [0.5])
+
 # --------------------------------------------------------------------------- parcel means
 def test_segment_mean_matches_a_loop():
     values = torch.arange(12, dtype=torch.float32).reshape(6, 2)

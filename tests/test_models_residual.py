@@ -8,7 +8,7 @@ from sklearn.exceptions import NotFittedError
 from brainexpr.errors import InputError
 from brainexpr.models.baselines import KrigingInterpolator
 from brainexpr.models.residual import (BlendedINRRegressor, DonorKrigingRegressor,
-                                       ResidualINRRegressor)
+                                       INRDriftKrigingRegressor, ResidualINRRegressor)
 
 
 def gp(coords, rng, n, range_mm):
@@ -62,6 +62,43 @@ def test_donor_kriging_without_donors_and_with_missing_values(donor_data):
     assert prediction.shape == (20, 2) and np.isfinite(prediction).all()
 
 
+
+def naive_donor_kriging_predict(model, coords, tissue):
+    """Reference prediction: one cross-covariance per stored weight group, no merging."""
+    from brainexpr.models.baselines import VARIOGRAMS
+    from brainexpr.models.residual import _drift
+
+    rho = VARIOGRAMS[model.variogram]
+    out = _drift(tissue, model.tissue_drift, model.drift_columns_) @ model.drift_.T
+    range_scale = getattr(model, "range_scale_", np.ones(model.n_genes_))
+    for sites, genes, alpha in model.weights_:
+        scaled_range = model.range_ * range_scale[genes[0]]
+        out[:, genes] += rho(cdist(coords, model.coords_[sites]) / scaled_range) @ alpha
+    return model.mean_ + model.scale_ * out
+
+
+def test_donor_kriging_predict_equals_a_naive_reference(donor_data):
+    coords, values, _, donors, tissue = donor_data
+    values = values[:300].copy()
+    values[:30, 1] = np.nan  # two site masks, several hyperparameter groups
+    model = DonorKrigingRegressor(chunk_size=7, random_state=0).fit(
+        coords[:300], values, tissue=tissue[:300], donors=donors[:300])
+    assert len(model.weights_) > len({w[0].tobytes() for w in model.weights_})  # groups share masks
+    expected = naive_donor_kriging_predict(model, coords[300:350], tissue[300:350])
+    np.testing.assert_allclose(model.predict(coords[300:350], tissue=tissue[300:350]), expected,
+                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(model.predict(coords[300:350], tissue=tissue[300:350], genes=[3, 1]),
+                               expected[:, [3, 1]], rtol=1e-10, atol=1e-10)
+    # per-gene ranges: groups differ in range too
+    model = DonorKrigingRegressor(range_grid=(0.5, 1.0, 2.0), random_state=0).fit(
+        coords[:300], values, tissue=tissue[:300], donors=donors[:300])
+    assert set(np.unique(model.range_scale_)) <= {0.5, 1.0, 2.0}
+    np.testing.assert_allclose(model.predict(coords[300:350], tissue=tissue[300:350]),
+                               naive_donor_kriging_predict(model, coords[300:350], tissue[300:350]),
+                               rtol=1e-10, atol=1e-10)
+    with pytest.raises(InputError, match="range_grid"):
+        DonorKrigingRegressor(range_grid=(0.0, 1.0)).fit(coords[:50], values[:50])
+
 def test_donor_kriging_mirroring_and_errors(donor_data):
     coords, values, _, donors, tissue = donor_data
     model = DonorKrigingRegressor(mirror="leftright", random_state=0).fit(
@@ -109,3 +146,57 @@ def test_blended_inr_weight_is_chosen_on_held_out_blocks(donor_data):
         assert np.allclose(prediction, (1 - model.weight_) * kriging + model.weight_ * inr)
     with pytest.raises(InputError, match="weight_grid"):
         BlendedINRRegressor(weight_grid=(0.5, 2.0)).fit(coords[:100], values[:100])
+
+
+def test_inr_drift_kriging_recovers_the_field_and_reduces_to_donor_kriging(donor_data, torch_one_thread):
+    coords, values, truth, donors, tissue = donor_data
+    train, test = slice(0, 480), slice(480, None)
+    fit = dict(tissue=tissue[train], donors=donors[train])
+    reference = DonorKrigingRegressor(random_state=0).fit(coords[train], values[train], **fit)
+    off = INRDriftKrigingRegressor(use_inr=False, random_state=0).fit(coords[train], values[train], **fit)
+    assert off.inr_ is None
+    np.testing.assert_array_equal(off.predict(coords[test], tissue[test]),
+                                  reference.predict(coords[test], tissue[test]))
+    model = INRDriftKrigingRegressor(n_layers=2, hidden_features=16, n_features=4, max_steps=40,
+                                     device="cpu", random_state=0).fit(coords[train], values[train], **fit)
+    n_columns = model.drift_projection_.shape[1]
+    assert 1 <= n_columns <= 4 and model.drift_.shape == (4, 3 + n_columns)
+    prediction = model.predict(coords[test], tissue=tissue[test])
+    assert corr(prediction, truth[test]) > 0.6
+    baseline = reference.predict(coords[test], tissue[test])
+    assert corr(prediction, truth[test]) > corr(baseline, truth[test]) - 0.05
+    with pytest.raises(InputError, match="drift must be"):
+        INRDriftKrigingRegressor(drift="magic").fit(coords[:50], values[:50])
+
+
+def test_residual_inr_mirroring_augments_the_network_data(donor_data, torch_one_thread):
+    coords, values, _, donors, tissue = donor_data
+    right = np.flatnonzero(coords[:, 0] > 0)  # right-hemisphere sites only
+    settings = dict(max_steps=10, hidden_features=8, n_features=2, n_layers=2, device="cpu", random_state=0)
+    fit = dict(tissue=tissue[right], donors=donors[right])
+    plain = ResidualINRRegressor(**settings).fit(coords[right], values[right], **fit)
+    mirrored = ResidualINRRegressor(mirror="rightleft", **settings).fit(coords[right], values[right], **fit)
+    # the mirrored residuals extend the network's data into the left hemisphere
+    assert plain.residual_.coord_center_[0] > 15 and abs(mirrored.residual_.coord_center_[0]) < 5
+    assert mirrored.predict(coords[:10], tissue=tissue[:10]).shape == (10, 4)
+
+
+def test_inr_kernel_and_donor_heads_choose_the_network_weight_per_gene(donor_data, torch_one_thread):
+    coords, values, truth, donors, tissue = donor_data
+    train, test = slice(0, 480), slice(480, None)
+    small = dict(n_layers=2, hidden_features=16, n_features=4, max_steps=40, device="cpu", random_state=0)
+    model = INRDriftKrigingRegressor(use_as="kernel", donor_heads=True, kernel_grid=(0.0, 1.0), **small)
+    model.fit(coords[train], values[train], tissue=tissue[train], donors=donors[train])
+    assert set(np.unique(model.kernel_weight_)) <= {0.0, 1.0}
+    assert model.drift_.shape == (4, 3)  # kernel mode adds no drift column
+    prediction = model.predict(coords[test], tissue=tissue[test])
+    assert corr(prediction, truth[test]) > 0.6
+    # a kernel weight of 0 for every gene is the donor kriging
+    zero = INRDriftKrigingRegressor(use_as="kernel", kernel_grid=(0.0,), **small).fit(
+        coords[train], values[train], tissue=tissue[train], donors=donors[train])
+    reference = DonorKrigingRegressor(random_state=0).fit(coords[train], values[train], tissue=tissue[train],
+                                                          donors=donors[train])
+    np.testing.assert_allclose(zero.predict(coords[test], tissue[test]),
+                               reference.predict(coords[test], tissue[test]), rtol=1e-10, atol=1e-10)
+    with pytest.raises(InputError, match="use_as"):
+        INRDriftKrigingRegressor(use_as="magic").fit(coords[:50], values[:50])

@@ -7,7 +7,7 @@ import pytest
 from brainexpr.cli import main
 from brainexpr.errors import InputError
 from brainexpr.workflows.config import load_config, workflow_defaults
-from brainexpr.workflows.run import run_main
+from brainexpr.workflows.run import SHOWCASE_GENES, run_main
 
 TINY = dict(genes=["APOE", "MAPT", "APP", "TREM2"], genes_1mm=[], max_steps=5, n_layers=2,
             hidden_features=16, n_features=8, n_ensemble=2, n_surrogates=20, vae=False,
@@ -68,8 +68,36 @@ def test_run_from_a_processed_ahba_download(data_dir, tmp_path):
     write_processed(processed, tmp_path / "processed")
     genes = list(processed.genes.index[:4])
     summary = run_main(tmp_path / "run", data_dir=data_dir,
-                       **dict(TINY, genes=genes, source=str(tmp_path / "processed")))
+                       **dict(TINY, genes=genes, source=str(tmp_path / "processed"),
+                              genes_1mm=SHOWCASE_GENES))  # none of them in this model: skipped
     assert [s.name for s in summary.steps][:3] == ["data", "gene_axis", "fit"]
     table = (tmp_path / "run" / "data" / "training_samples.csv").read_text().splitlines()
-    assert table[0].split(",")[:4] == ["mni_x", "mni_y", "mni_z", "tissue_class"]
+    assert table[0].split(",")[:5] == ["mni_x", "mni_y", "mni_z", "tissue_class", "donor"]
     assert len(table) - 1 == processed.samples.shape[0]
+    # sample-level data: "auto" fits donor kriging, which has no std maps to write
+    fit = json.loads((tmp_path / "run" / "fit" / "step.json").read_text())
+    assert fit["params"]["model"] == "donor-kriging" and "n_layers" not in fit["params"]
+    assert fit["summary"]["model"] == "donor-kriging"
+    maps = sorted(p.name for p in (tmp_path / "run" / "maps").glob("*.nii.gz"))
+    assert len(maps) == 4 and all("_model-donorkriging_" in m and m.endswith("_expr.nii.gz")
+                                  for m in maps)
+    assert not list((tmp_path / "run" / "maps").glob("1mm/*.nii.gz"))
+    html = summary.report.read_text()  # the Methods describe the model that made the maps
+    assert "universal kriging" in html and "modelled with an implicit neural" not in html
+
+
+def test_auto_model_follows_the_source(data_dir, tmp_path):
+    from brainexpr.workflows.run import run_fit_params
+
+    settings = dict(n_layers=2, hidden_features=16, random_state=3)
+    params, reason = run_fit_params("regional", **settings)
+    assert params == {"model": "factorized", **settings} and "BENCHMARKS.md" in reason
+    params, reason = run_fit_params("celltypes", **dict(settings, n_layers=1))
+    assert params == {"model": "donor-kriging", "random_state": 3}  # INR settings not used
+    assert "0.733" in reason
+    assert run_fit_params(str(tmp_path), model="knn")[0] == {"model": "knn", "random_state": 0}
+    with pytest.raises(InputError, match="model 'kriging' fits sample sites"):
+        run_main(tmp_path / "run", data_dir=data_dir, **dict(TINY, model="kriging"))
+    with pytest.raises(InputError, match="model must be 'auto' or one of"):
+        run_main(tmp_path / "run", data_dir=data_dir, **dict(TINY, model="kriging+inr"))
+    assert not (tmp_path / "run").exists()

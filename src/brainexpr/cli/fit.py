@@ -1,14 +1,19 @@
-"""``brainexpr fit``: fit an INR to sample sites or to a regional table; one model file."""
+"""``brainexpr fit``: fit a model to sample sites or to a regional table; one model file.
+
+``--model auto`` (the default) fits donor kriging to sample sites and the factorized INR
+to parcel means (see :func:`brainexpr.workflows.inr.fit_model` and BENCHMARKS.md).
+"""
 
 from __future__ import annotations
 
 import argparse
 
 from ..models.inr import VALUE_SCALINGS
-from ..models.registry import INR_MODELS
+from ..models.registry import INR_MODELS, model_name, workflow_models
 from ..workflows.inr import fit_model
 
-HELP = "fit an INR (paper / factorized / per_gene) to AHBA samples or a regional table"
+HELP = ("fit a model to AHBA samples (default: donor kriging) or a regional table (default: "
+        "factorized INR)")
 
 
 # ----------------------------------------------------------------- helpers shared by the
@@ -58,13 +63,18 @@ def add_source_arguments(parser, default_source: str = "celltypes") -> None:
 # ----------------------------------------------------------------- fit
 def add_arguments(parser):
     add_source_arguments(parser)
-    parser.add_argument("--model", choices=list(INR_MODELS), default="factorized",
-                        help="network design (default: factorized)")
+    parser.add_argument("--model", choices=["auto", *workflow_models()], default="auto",
+                        help="'auto' (default): donor-kriging for sample sites, the most accurate "
+                             "on held-out sites (BENCHMARKS.md: mean r 0.653 blocked, 0.733 "
+                             "donor-out on the cell types), factorized (INR) for parcel means; "
+                             "INRs: paper, factorized, per_gene; sample sources only: nearest, "
+                             "knn, kriging, donor-kriging")
     parser.add_argument("--out", default="model.pt",
                         help="model file, written during training too (default: model.pt)")
     parser.add_argument("--affinity", default="shifted",
                         help="gene-axis affinity (see brainexpr embed; default: shifted)")
-    arch = parser.add_argument_group("network (defaults: the paper's 12 x 512 SIREN)")
+    arch = parser.add_argument_group("INR network (INR models only; defaults: the paper's "
+                                     "12 x 512 SIREN)")
     arch.add_argument("--n-layers", type=int, default=12, help="linear maps per SIREN (12)")
     arch.add_argument("--hidden-features", type=int, default=512, help="units per layer (512)")
     arch.add_argument("--omega-0", type=float, default=None,
@@ -75,7 +85,7 @@ def add_arguments(parser):
     arch.add_argument("--n-features", type=int, default=64, help="factorized: trunk features K (64)")
     arch.add_argument("--gene-hidden", type=int, default=64, help="factorized: gene-net width (64)")
     arch.add_argument("--gene-layers", type=int, default=2, help="factorized: gene-net layers (2)")
-    train = parser.add_argument_group("training")
+    train = parser.add_argument_group("INR training (INR models only, except --random-state)")
     train.add_argument("--learning-rate", type=float, default=1e-4, help="Adam learning rate (1e-4)")
     train.add_argument("--max-steps", type=int, default=5000, help="steps per member (5000)")
     train.add_argument("--batch-size", type=optional_int, default=None,
@@ -116,8 +126,13 @@ def run(args) -> int:
         parcel_samples=args.parcel_samples, n_ensemble=args.n_ensemble, device=args.device,
         random_state=args.random_state, checkpoint_every=args.checkpoint_every,
         resume=args.resume, data_dir=args.data_dir)
-    summary = model.summary()
-    print(f"fitted {args.model} on {summary['n_genes']} genes ({model.fit_kind_}); best steps "
-          f"{summary['best_step']}, validation MSE {summary['best_validation_mse']}; "
-          f"wrote {args.out}")
+    name = model_name(model)
+    if name in INR_MODELS:
+        summary = model.summary()
+        print(f"fitted {name} on {summary['n_genes']} genes ({model.fit_kind_}); best steps "
+              f"{summary['best_step']}, validation MSE {summary['best_validation_mse']}; "
+              f"wrote {args.out}")
+    else:
+        kind = model.provenance_.get("kind", "samples")
+        print(f"fitted {name} on {model.n_genes_} genes ({kind}); wrote {args.out}")
     return 0

@@ -22,15 +22,16 @@ def add_arguments(parser):
     parser.add_argument("--out-dir", default="maps", help="output folder (default: maps)")
     parser.add_argument("--stack", action="store_true", help="one 4-D file instead of one per gene")
     parser.add_argument("--std", action="store_true",
-                        help="also write ensemble standard-deviation maps (n_ensemble >= 2)")
+                        help="also write ensemble standard-deviation maps (INRs fitted with "
+                             "n_ensemble >= 2)")
     parser.add_argument("--compress", action=argparse.BooleanOptionalAction, default=True,
                         help="write .nii.gz (default) or .nii")
     parser.add_argument("--chunk-size", type=optional_int, default=None,
                         help="voxels per network pass (default: auto)")
     parser.add_argument("--device", default=None,
-                        help="override the model's device: auto, cpu or cuda")
+                        help="INR models: override the model's device: auto, cpu or cuda")
     parser.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
-                        help="GPU precision, checked against fp32 (default: fp32)")
+                        help="INR models: GPU precision, checked against fp32 (default: fp32)")
 
 
 def run(args) -> int:

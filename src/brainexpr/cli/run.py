@@ -14,8 +14,9 @@ import logging
 from ..workflows.config import load_config, workflow_defaults
 from ..workflows.run import run_main, validate_run_options
 
-HELP = ("the main job: gene axis, INR fit, dense maps with uncertainty, regional tables, "
-        "abagen comparison, tau association with spatial nulls, VAE, held-out accuracy, report")
+HELP = ("the main job: gene axis, model fit (auto: factorized INR for parcel means, donor "
+        "kriging for samples), dense maps, regional tables, abagen comparison, tau association "
+        "with spatial nulls, VAE, held-out accuracy, report")
 
 _SKIP = {"data_dir"}
 

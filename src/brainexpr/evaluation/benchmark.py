@@ -32,7 +32,6 @@ Models whose ``fit`` accepts ``donors`` receive the donor of every training site
 
 from __future__ import annotations
 
-import copy
 import inspect
 import logging
 import time
@@ -121,6 +120,12 @@ def _blended(quick, seed):
     return BlendedINRRegressor(random_state=seed)
 
 
+def _inr_drift(quick, seed):
+    from ..models.residual import INRDriftKrigingRegressor
+
+    return INRDriftKrigingRegressor(random_state=seed, max_steps=20 if quick else 300)
+
+
 @dataclass(frozen=True)
 class Method:
     """A benchmarked method: its factory, a description and the protocols it runs in."""
@@ -151,10 +156,14 @@ METHODS = {
                                           "shrunk on held-out blocks", ("blocked",)),
     "kriging+inr": Method(_blended, "donor kriging averaged with 3 factorized SIRENs, INR "
                                     "weight chosen on held-out blocks", ("blocked", "map")),
+    "inr-drift-kriging": Method(_inr_drift, "donor kriging with the 16 trunk features of a factorized "
+                                            "SIREN (3 x 64) as GLS drift columns", _SITES),
 }
 
+#: Methods run only when named (``--methods``): not in the default or quick runs.
+OPTIONAL_METHODS = ("inr-drift-kriging",)
 #: The methods of a default run.
-DEFAULT_METHODS = tuple(METHODS)
+DEFAULT_METHODS = tuple(m for m in METHODS if m not in OPTIONAL_METHODS)
 
 
 def check_methods(methods) -> list[str]:
@@ -353,9 +362,10 @@ def _predict(estimator, coords, tissue, timer):
 def predict_at_axis(estimator, coords, tissue, positions, train_axis) -> np.ndarray:
     """Predict genes that were not fitted, from their gene-axis positions.
 
-    Models with a ``predict_at_axis(coords, positions, tissue)`` method use it; fitted
+    Models with a ``predict_at_axis(coords, positions, tissue)`` method use it (unless
+    they say ``uses_gene_axis = False``): fitted
     :class:`~brainexpr.models.inr.INRRegressor` models with a gene-axis input are
-    evaluated at the new positions (their value scaling interpolated along the axis);
+    evaluated at the new positions (:meth:`~brainexpr.models.inr.INRRegressor.predict_at_axis`);
     every other model predicts its fitted genes and interpolates linearly between the
     two neighbours of each new position (:func:`interpolate_along_axis`).
 
@@ -364,23 +374,8 @@ def predict_at_axis(estimator, coords, tissue, positions, train_axis) -> np.ndar
     (n_points, n_new) array
     """
     positions = np.asarray(positions, dtype=float)
-    if hasattr(estimator, "predict_at_axis"):
+    if hasattr(estimator, "predict_at_axis") and getattr(estimator, "uses_gene_axis", True):
         return np.asarray(estimator.predict_at_axis(coords, positions, tissue=tissue), dtype=float)
-    if getattr(estimator, "uses_gene_axis", False) and hasattr(estimator, "members_"):
-        order = np.argsort(estimator.gene_axis_)
-        axis = estimator.gene_axis_[order]
-        model = copy.copy(estimator)
-        n_old = estimator.n_genes_
-        model.gene_axis_ = np.r_[estimator.gene_axis_, positions]
-        model.value_offset_ = np.r_[estimator.value_offset_,
-                                    np.interp(positions, axis, estimator.value_offset_[order])]
-        model.value_scale_ = np.r_[estimator.value_scale_,
-                                   np.interp(positions, axis, estimator.value_scale_[order])]
-        model.n_genes_ = n_old + len(positions)
-        if estimator.gene_names_ is not None:
-            model.gene_names_ = list(estimator.gene_names_) + [f"_axis_{i}" for i in range(len(positions))]
-        return np.asarray(model.predict(coords, tissue=tissue, genes=list(range(n_old, model.n_genes_))),
-                          dtype=float)
     known = np.asarray(estimator.predict(coords, tissue=tissue), dtype=float)
     return interpolate_along_axis(train_axis, known, positions)
 

@@ -1,6 +1,8 @@
 """Dense expression maps: predict many genes on every voxel of a mask, in bounded memory.
 
-The voxel coordinates, their tissue class and the scaled network inputs are built once
+Any fitted model works: an INR (through its scaled network inputs) or any estimator
+with ``predict(coords, tissue, genes)`` such as the donor kriging (:func:`predict_prepared`).
+The voxel coordinates, their tissue class and the model inputs are built once
 for all genes; the voxels are then predicted in chunks (one network pass per chunk for
 every gene with the ``factorized`` design) into a disk-backed (genes x voxels) buffer in
 the output folder, from which the NIfTI files are written one gene at a time. Peak
@@ -189,20 +191,95 @@ def _save_volume(path: Path, data: np.ndarray, affine) -> None:
     nib.save(image, str(path))
 
 
+# --------------------------------------------------------------------------- any model
+#: Voxels per prediction call for models without their own point chunking.
+GENERIC_CHUNK = 2 ** 16
+
+
+def model_genes(model) -> list[str]:
+    """Names of the genes a fitted model predicts (``gene0``... when fitted without names)."""
+    if isinstance(getattr(type(model), "genes_", None), property):  # INRs: fitted and placed
+        return list(model.genes_)
+    names = getattr(model, "gene_names_", None)
+    if names is not None:
+        return [str(g) for g in names]
+    if getattr(model, "n_genes_", None) is None:
+        raise InputError(f"the {type(model).__name__} is not fitted")
+    return [f"gene{i}" for i in range(int(model.n_genes_))]
+
+
+def has_uncertainty(model) -> bool:
+    """Whether a model predicts a standard deviation (an INR ensemble of >= 2 members)."""
+    return len(getattr(model, "members_", ())) >= 2
+
+
+def _no_uncertainty(model) -> InputError:
+    if hasattr(model, "members_"):
+        return InputError("std maps need an ensemble: fit with n_ensemble >= 2")
+    from ..models.registry import model_name
+
+    return InputError(f"std maps need an uncertainty estimate, which the {model_name(model)!r} "
+                      "model does not give; fit an INR with n_ensemble >= 2 for std maps")
+
+
+def prepare_points(model, coords, tissue) -> np.ndarray:
+    """A model's inputs at many points, built once for all genes.
+
+    INRs take scaled network inputs (:meth:`~brainexpr.models.inr.INRRegressor.scale_points`);
+    any other estimator gets ``(x, y, z, tissue)`` rows for its ``predict``.
+    """
+    if hasattr(model, "scale_points"):
+        return model.scale_points(coords, tissue)
+    return np.column_stack([np.asarray(coords, dtype=float), np.asarray(tissue, dtype=float)])
+
+
+def predict_prepared(model, points, genes, return_std: bool = False,
+                     chunk_size: int | None = None, gene_major: bool = False, out=None):
+    """Predict ``genes`` at points from :func:`prepare_points` (any fitted model).
+
+    Parameters and returns as :meth:`~brainexpr.models.inr.INRRegressor.predict_points`;
+    ``return_std`` needs a model with :func:`has_uncertainty`.
+    """
+    if hasattr(model, "predict_points"):
+        return model.predict_points(points, genes, return_std=return_std, chunk_size=chunk_size,
+                                    gene_major=gene_major, out=out)
+    if return_std:
+        raise _no_uncertainty(model)
+    names = model_genes(model)
+    lookup = {g: i for i, g in enumerate(names)}
+    missing = [g for g in genes if g not in lookup]
+    if missing:
+        from ..datasets import check_genes
+
+        check_genes(list(genes), names, "the fitted model")  # raises, naming the closest
+    index = np.array([lookup[g] for g in genes], dtype=int)
+    values = np.asarray(model.predict(points[:, :3], tissue=points[:, 3], genes=index),
+                        dtype=np.float32)
+    if gene_major:
+        values = values.T
+    if out is None:
+        return np.ascontiguousarray(values)
+    out[...] = values
+    return out
+
+
 def predict_dense(model, grid: VoxelGrid, genes=None, return_std: bool = False,
                   chunk_size: int | None = None, buffer_dir=None):
     """Predict genes on every voxel of ``grid`` in chunks.
 
     Parameters
     ----------
-    model : INRRegressor (fitted)
+    model : fitted estimator
+        An :class:`~brainexpr.models.inr.INRRegressor` or any estimator with
+        ``predict(coords, tissue, genes)`` (see :mod:`brainexpr.models.base`).
     grid : VoxelGrid
     genes : sequence of str, optional
         Default: every gene of the model.
     return_std : bool
-        Also predict the ensemble standard deviation.
+        Also predict the ensemble standard deviation (INR ensembles only).
     chunk_size : int, optional
-        Voxels per chunk (default: the model's automatic choice).
+        Voxels per chunk (default: the model's automatic choice, or
+        :data:`GENERIC_CHUNK` for models that are not INRs).
     buffer_dir : path-like, optional
         Folder for disk-backed (genes x voxels) buffers; default in memory.
 
@@ -211,7 +288,9 @@ def predict_dense(model, grid: VoxelGrid, genes=None, return_std: bool = False,
     mean : (n_genes, n_voxels) float32 array (memory-mapped when ``buffer_dir`` is given)
     std : same, or None
     """
-    genes = list(model.genes_) if genes is None else list(genes)
+    genes = model_genes(model) if genes is None else list(genes)
+    if return_std and not has_uncertainty(model):
+        raise _no_uncertainty(model)
     n_genes, n_vox = len(genes), grid.n_voxels
 
     def allocate(name):
@@ -222,16 +301,19 @@ def predict_dense(model, grid: VoxelGrid, genes=None, return_std: bool = False,
 
     mean = allocate(".mean.npy")
     std = allocate(".std.npy") if return_std else None
-    points = model.scale_points(grid.coords, grid.tissue)     # built once for all genes
-    chunk = int(chunk_size or model._chunk_points(n_genes))
-    # outer chunks bound host memory; the model chunks further on the device
-    outer = max(chunk, 2 ** 18) if chunk_size is None else chunk
+    points = prepare_points(model, grid.coords, grid.tissue)     # built once for all genes
+    if hasattr(model, "_chunk_points"):
+        chunk = int(chunk_size or model._chunk_points(n_genes))
+        # outer chunks bound host memory; the model chunks further on the device
+        outer = max(chunk, 2 ** 18) if chunk_size is None else chunk
+    else:
+        chunk = outer = int(chunk_size or GENERIC_CHUNK)
     for start in progress(range(0, n_vox, outer), desc=f"predict {n_genes} genes",
                           total=-(-n_vox // outer), unit="chunk"):
         stop = min(start + outer, n_vox)
         target = (mean[:, start:stop], std[:, start:stop]) if return_std else mean[:, start:stop]
-        model.predict_points(points[start:stop], genes, return_std=return_std, chunk_size=chunk,
-                             gene_major=True, out=target)
+        predict_prepared(model, points[start:stop], genes, return_std=return_std,
+                         chunk_size=chunk, gene_major=True, out=target)
     return mean, std
 
 
@@ -243,7 +325,8 @@ def write_maps(model, genes=None, mask="brain", resolution: int | None = 2, out_
 
     Parameters
     ----------
-    model : INRRegressor (fitted)
+    model : fitted estimator
+        An INR or any estimator with ``predict(coords, tissue, genes)``.
     genes : sequence of str, optional
         Genes to map (default: every gene of the model).
     mask, resolution :
@@ -253,12 +336,14 @@ def write_maps(model, genes=None, mask="brain", resolution: int | None = 2, out_
     stack : bool
         One 4-D file (+ ``.tsv`` of genes) instead of one 3-D file per gene.
     std : bool
-        Also write ensemble standard-deviation maps (``_std``; needs ``n_ensemble >= 2``).
+        Also write ensemble standard-deviation maps (``_std``; needs an INR with
+        ``n_ensemble >= 2``).
     compress : bool
         ``.nii.gz`` (True) or ``.nii``.
     chunk_size : int, optional
     model_name : str, optional
-        ``model-`` label (default: the model's design).
+        ``model-`` label (default: the model's registry name, e.g. ``factorized`` or
+        ``donor-kriging`` -> ``donorkriging``).
     data_dir : path-like, optional
     grid : VoxelGrid, optional
         Precomputed voxels (overrides ``mask`` and ``resolution``).
@@ -268,13 +353,17 @@ def write_maps(model, genes=None, mask="brain", resolution: int | None = 2, out_
     list of Path
         The written map files, in the final folder.
     """
-    genes = list(model.genes_) if genes is None else list(genes)
+    genes = model_genes(model) if genes is None else list(genes)
     if not genes:
         raise InputError("no genes to map")
-    if std and len(model.members_) < 2:
-        raise InputError("std maps need an ensemble: fit with n_ensemble >= 2")
+    if std and not has_uncertainty(model):
+        raise _no_uncertainty(model)
     grid = grid or voxel_grid(mask, resolution, data_dir)
-    label = model_name or model.design
+    if model_name is None:
+        from ..models.registry import model_name as registry_name
+
+        model_name = registry_name(model)
+    label = model_name
     labels = [gene_label(g) for g in genes]
     clashes = sorted({lab for lab in labels if labels.count(lab) > 1})
     if clashes:

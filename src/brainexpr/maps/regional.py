@@ -1,5 +1,6 @@
-"""Region averages of dense INR maps, and their agreement with a regional table.
+"""Region averages of dense model maps, and their agreement with a regional table.
 
+Any fitted model works (an INR or any estimator with ``predict(coords, tissue, genes)``).
 Averages are computed directly from the voxels of the atlas (one chunked pass, no volume
 written). The comparison with a regional table (e.g. abagen's DK-83 table that a model
 was fitted on) reports per gene:
@@ -27,6 +28,7 @@ from scipy import sparse
 from ..atlas.space import check_mni_image, mask_coordinates, sample_image
 from ..errors import InputError
 from ..utils import progress
+from .dense import model_genes, predict_prepared, prepare_points
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +46,8 @@ def parcellate_model(model, atlas_image, regions: pd.DataFrame, genes=None, tabl
 
     Parameters
     ----------
-    model : INRRegressor (fitted)
+    model : fitted estimator
+        An INR or any estimator with ``predict(coords, tissue, genes)``.
     atlas_image : nibabel.Nifti1Image
         Integer parcel ids (0 = background), MNI152.
     regions : pandas.DataFrame
@@ -71,7 +74,7 @@ def parcellate_model(model, atlas_image, regions: pd.DataFrame, genes=None, tabl
     from ..atlas.tissue import tissue_class_at
 
     atlas_image = check_mni_image(atlas_image, "atlas", ndim=(3,))
-    genes = list(model.genes_) if genes is None else list(genes)
+    genes = model_genes(model) if genes is None else list(genes)
     ids = regions["id"].to_numpy(np.int64)
     labels = np.asarray(atlas_image.dataobj).astype(np.int64)
     lookup = np.full(max(int(labels.max()), int(ids.max())) + 1, -1, dtype=np.int64)
@@ -90,7 +93,7 @@ def parcellate_model(model, atlas_image, regions: pd.DataFrame, genes=None, tabl
         logger.warning("%d parcel(s) have no voxels: %s", int((counts == 0).sum()),
                        ", ".join(map(str, regions.index[counts == 0][:10])))
     tissue = tissue_class_at(coords, data_dir=data_dir)
-    points = model.scale_points(coords, tissue)
+    points = prepare_points(model, coords, tissue)
 
     compare = table is not None
     if compare:
@@ -111,7 +114,7 @@ def parcellate_model(model, atlas_image, regions: pd.DataFrame, genes=None, tabl
     for start in progress(range(0, len(points), chunk_size), desc="parcellate",
                           total=-(-len(points) // chunk_size), unit="chunk"):
         stop = start + chunk_size
-        prediction = model.predict_points(points[start:stop], genes).astype(np.float64)
+        prediction = predict_prepared(model, points[start:stop], genes).astype(np.float64)
         part = row[start:stop]
         onehot = sparse.csr_matrix((np.ones(len(part)), (part, np.arange(len(part)))),
                                    shape=(len(ids), len(part)))

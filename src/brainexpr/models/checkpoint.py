@@ -1,4 +1,19 @@
-"""One checkpoint file per INR model: everything needed to predict, or to resume training.
+"""One model file per fitted model: INR checkpoints and pure-numpy estimators.
+
+Two layouts share the safe reader (:func:`load_model` tells them apart by ``format``):
+
+* INR checkpoints (``"brainexpr-inr"``, below): everything an
+  :class:`~brainexpr.models.inr.INRRegressor` needs to predict, or to resume training;
+* estimator files (``"brainexpr-estimator"``, :func:`save_estimator`): any pure-numpy
+  estimator of the allow-list :data:`NUMPY_ESTIMATORS` (nearest, kNN, kriging, donor
+  kriging), stored as its constructor parameters plus every fitted attribute ending in
+  ``_``, flattened into named tensors and plain JSON values. Nested lists, tuples and
+  dicts of arrays are kept (e.g. ``DonorKrigingRegressor.weights_``,
+  ``KrigingInterpolator.variogram_``); KD-trees store their points and are rebuilt on load.
+  Loading imports only classes of the allow-list.
+
+INR checkpoints
+---------------
 
 The file is written with :func:`torch.save` and read with ``torch.load(weights_only=True)``,
 so loading never unpickles arbitrary objects. Its content is a dict of plain types:
@@ -22,6 +37,7 @@ so loading never unpickles arbitrary objects. Its content is a dict of plain typ
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import pickle
@@ -39,6 +55,22 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "brainexpr-inr"
 FORMAT_VERSION = 1
+ESTIMATOR_FORMAT = "brainexpr-estimator"
+ESTIMATOR_FORMAT_VERSION = 1
+
+#: Pure-numpy estimators written by :func:`save_estimator` and rebuilt by
+#: :func:`load_model`: class name -> module. Loading imports nothing else, so a file can
+#: only ever build one of these; a new estimator needs one line here.
+NUMPY_ESTIMATORS = {
+    "NearestSampleInterpolator": "brainexpr.models.baselines",
+    "KNNInterpolator": "brainexpr.models.baselines",
+    "KrigingInterpolator": "brainexpr.models.baselines",
+    "DonorKrigingRegressor": "brainexpr.models.residual",
+    "ParcelKrigingRegressor": "brainexpr.models.parcel",
+}
+
+#: Fitted attributes that are not saved as attributes (provenance goes in the metadata).
+_UNSAVED_ATTRIBUTES = ("provenance_", "checkpoint_metadata_")
 
 #: Parameters that may differ between an interrupted fit and the call that resumes it.
 RESUME_FREE_PARAMS = ("checkpoint_path", "resume", "device", "precision", "precision_tolerance",
@@ -146,14 +178,8 @@ def _optimizer_to_cpu(state: dict) -> dict:
     return out
 
 
-def load_checkpoint(path) -> tuple[dict, dict]:
-    """Read a checkpoint safely; return ``(metadata, payload)``.
-
-    Raises
-    ------
-    InputError
-        When the file is missing, is not a brainexpr INR checkpoint, or is corrupt.
-    """
+def _read_file(path) -> dict:
+    """``torch.load(weights_only=True)`` of a model file, with one-line errors."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"model file {path} does not exist; fit a model first (brainexpr fit)")
@@ -162,8 +188,24 @@ def load_checkpoint(path) -> tuple[dict, dict]:
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
         raise InputError(f"{path} is not a readable brainexpr model file ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise InputError(f"{path} is not a brainexpr INR model file")
+    if not isinstance(payload, dict) or payload.get("format") not in (FORMAT, ESTIMATOR_FORMAT):
+        raise InputError(f"{path} is not a brainexpr INR model file nor a saved brainexpr "
+                         "estimator")
+    return payload
+
+
+def load_checkpoint(path) -> tuple[dict, dict]:
+    """Read an INR checkpoint safely; return ``(metadata, payload)``.
+
+    Raises
+    ------
+    InputError
+        When the file is missing, is not a brainexpr INR checkpoint, or is corrupt.
+    """
+    payload = _read_file(path)
+    if payload.get("format") != FORMAT:
+        raise InputError(f"{path} is not a brainexpr INR model file (it holds a "
+                         f"{payload.get('format')!r} estimator)")
     if payload.get("format_version") != FORMAT_VERSION:
         raise InputError(f"{path} has checkpoint format {payload.get('format_version')}, this "
                          f"brainexpr reads format {FORMAT_VERSION}")
@@ -211,20 +253,24 @@ def _members(estimator, states, n_genes: int, device) -> list:
 
 
 def load_model(path, device: str | None = None):
-    """Load a fitted :class:`~brainexpr.models.inr.INRRegressor` from a checkpoint file.
+    """Load a fitted model from a file written by :func:`save_model`.
 
     Parameters
     ----------
     path : path-like
+        An INR checkpoint or an estimator file (see the module docstring).
     device : str, optional
-        Overrides the saved ``device`` parameter (``"auto"``, ``"cpu"``, ``"cuda"``).
+        INR only: overrides the saved ``device`` parameter (``"auto"``, ``"cpu"``,
+        ``"cuda"``); the numpy estimators run on the CPU.
 
     Returns
     -------
-    INRRegressor
+    INRRegressor or an estimator of :data:`NUMPY_ESTIMATORS`
     """
     from .inr import INRRegressor, resolve_device
 
+    if _read_file(path).get("format") == ESTIMATOR_FORMAT:
+        return load_estimator(path)
     metadata, payload = load_checkpoint(path)
     if not metadata["complete"]:
         raise InputError(f"{path} holds an unfinished fit; resume it (brainexpr fit ... --resume) "
@@ -294,3 +340,208 @@ def restore_training(estimator, metadata: dict, payload: dict):
     logger.info("resuming from %s: %d member(s) finished, member %d at step %d", path,
                 len(estimator.members_), state["member"], state["step"])
     return False, state
+
+
+# --------------------------------------------------------------------------- numpy estimators
+def numpy_estimator_class(name: str):
+    """The class of :data:`NUMPY_ESTIMATORS` called ``name`` (InputError for any other)."""
+    if not isinstance(name, str) or name not in NUMPY_ESTIMATORS:
+        raise InputError(f"estimator class {name!r} is not one that brainexpr saves or loads "
+                         f"({', '.join(NUMPY_ESTIMATORS)})")
+    return getattr(importlib.import_module(NUMPY_ESTIMATORS[name]), name)
+
+
+def is_numpy_estimator(estimator) -> bool:
+    """Whether ``estimator`` is an instance of a class of :data:`NUMPY_ESTIMATORS`."""
+    cls = type(estimator)
+    return NUMPY_ESTIMATORS.get(cls.__name__) == cls.__module__
+
+
+class _Flattener:
+    """Encode nested values as a JSON spec plus a dict of named tensors (and back)."""
+
+    def __init__(self, arrays: dict | None = None):
+        self.arrays = {} if arrays is None else arrays
+
+    def encode(self, value, name: str):
+        from scipy.spatial import cKDTree
+
+        if isinstance(value, cKDTree):  # rebuilt from its points on load
+            return {"kdtree": self.encode(np.asarray(value.data), name + ".data"),
+                    "leafsize": int(value.leafsize)}
+        if isinstance(value, np.ndarray):
+            return self._encode_array(value, name)
+        if isinstance(value, np.generic):
+            return {"value": value.item(), "numpy": value.dtype.str}
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return {"value": value}
+        if isinstance(value, Path):
+            return {"value": str(value)}
+        if isinstance(value, (list, tuple)):
+            kind = "tuple" if isinstance(value, tuple) else "list"
+            return {kind: [self.encode(v, f"{name}.{i}") for i, v in enumerate(value)]}
+        if isinstance(value, dict):
+            if all(isinstance(k, str) for k in value):
+                return {"dict": {k: self.encode(v, f"{name}.{k}") for k, v in value.items()}}
+            return {"pairs": [[self.encode(k, f"{name}.key{i}"), self.encode(v, f"{name}.{i}")]
+                              for i, (k, v) in enumerate(value.items())]}
+        raise InputError(f"cannot save {name}: values of type {type(value).__name__} are not "
+                         "supported by the estimator file format")
+
+    def _encode_array(self, array: np.ndarray, name: str):
+        if array.dtype.kind in "US" or (array.dtype.kind == "O" and
+                                        all(isinstance(v, str) for v in array.ravel())):
+            dtype = "object" if array.dtype.kind == "O" else array.dtype.str
+            return {"strings": array.tolist(), "dtype": dtype, "shape": list(array.shape)}
+        if array.dtype.kind not in "biufc":
+            raise InputError(f"cannot save {name}: arrays of dtype {array.dtype} are not supported "
+                             "by the estimator file format")
+        if name in self.arrays:
+            raise InputError(f"cannot save {name}: two values flatten to the same name")
+        self.arrays[name] = torch.from_numpy(np.array(array, copy=True, order="C"))
+        return {"array": name}
+
+    def decode(self, spec):
+        if not isinstance(spec, dict) or len(spec) == 0:
+            raise ValueError(f"bad value spec {spec!r}")
+        if "array" in spec:
+            return self.arrays[spec["array"]].numpy().copy()
+        if "strings" in spec:
+            dtype = object if spec["dtype"] == "object" else np.dtype(spec["dtype"])
+            return np.array(spec["strings"], dtype=dtype).reshape(spec["shape"])
+        if "value" in spec:
+            value = spec["value"]
+            return np.dtype(spec["numpy"]).type(value) if "numpy" in spec else value
+        if "list" in spec:
+            return [self.decode(v) for v in spec["list"]]
+        if "tuple" in spec:
+            return tuple(self.decode(v) for v in spec["tuple"])
+        if "dict" in spec:
+            return {k: self.decode(v) for k, v in spec["dict"].items()}
+        if "pairs" in spec:
+            return {self.decode(k): self.decode(v) for k, v in spec["pairs"]}
+        if "kdtree" in spec:
+            from scipy.spatial import cKDTree
+
+            return cKDTree(self.decode(spec["kdtree"]), leafsize=int(spec["leafsize"]))
+        raise ValueError(f"bad value spec with keys {sorted(spec)}")
+
+
+def _json_default(value):
+    if isinstance(value, (np.generic, Path)):
+        return _plain(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def save_estimator(estimator, path, name: str | None = None,
+                   provenance: dict | None = None) -> Path:
+    """Write a fitted estimator of :data:`NUMPY_ESTIMATORS` to one file, atomically.
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+        Its class must be in :data:`NUMPY_ESTIMATORS`.
+    path : path-like
+    name : str, optional
+        Registry name of the model (e.g. ``"donor-kriging"``), kept in the file.
+    provenance : dict, optional
+        JSON-compatible description of the training data (default: the estimator's
+        ``provenance_`` when it has one).
+
+    Returns
+    -------
+    Path
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    cls = type(estimator)
+    if not is_numpy_estimator(estimator):
+        raise InputError(f"cannot save a {cls.__name__} as an estimator file; known classes: "
+                         f"{', '.join(NUMPY_ESTIMATORS)}")
+    check_is_fitted(estimator)
+    flat = _Flattener()
+    attributes = {key: value for key, value in vars(estimator).items()
+                  if key.endswith("_") and not key.startswith("_")
+                  and key not in _UNSAVED_ATTRIBUTES}
+    if provenance is None:
+        provenance = getattr(estimator, "provenance_", None) or {}
+    metadata = {
+        "format": ESTIMATOR_FORMAT,
+        "format_version": ESTIMATOR_FORMAT_VERSION,
+        "brainexpr_version": __version__,
+        "class": cls.__name__,
+        "model": name,
+        "params": flat.encode(estimator.get_params(deep=False), "params"),
+        "attributes": {key: flat.encode(value, key) for key, value in attributes.items()},
+        "provenance": provenance,
+    }
+    payload = {"format": ESTIMATOR_FORMAT, "format_version": ESTIMATOR_FORMAT_VERSION,
+               "metadata": json.dumps(metadata, default=_json_default),
+               "arrays": flat.arrays}
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    logger.debug("estimator %s written: %s", cls.__name__, path)
+    return path
+
+
+def load_estimator(path):
+    """Load an estimator written by :func:`save_estimator` (no unpickling of objects).
+
+    Raises
+    ------
+    InputError
+        When the file is missing or corrupt, or names a class outside
+        :data:`NUMPY_ESTIMATORS`.
+    """
+    payload = _read_file(path)
+    if payload.get("format") != ESTIMATOR_FORMAT:
+        raise InputError(f"{path} is not a saved brainexpr estimator")
+    if payload.get("format_version") != ESTIMATOR_FORMAT_VERSION:
+        raise InputError(f"{path} has estimator format {payload.get('format_version')}, this "
+                         f"brainexpr reads format {ESTIMATOR_FORMAT_VERSION}")
+    try:
+        metadata = json.loads(payload["metadata"])
+        class_name = metadata["class"]
+    except (KeyError, TypeError, ValueError):
+        raise InputError(f"{path} is a corrupt estimator file (unreadable metadata)") from None
+    if class_name not in NUMPY_ESTIMATORS:
+        raise InputError(f"{path} names estimator class {class_name!r}, which brainexpr does not "
+                         f"load (known: {', '.join(NUMPY_ESTIMATORS)})")
+    cls = numpy_estimator_class(class_name)
+    flat = _Flattener(payload.get("arrays") or {})
+    try:
+        estimator = cls(**flat.decode(metadata["params"]))
+        for key, spec in metadata["attributes"].items():
+            if not (key.endswith("_") and not key.startswith("_")):
+                raise ValueError(f"attribute name {key!r}")
+            setattr(estimator, key, flat.decode(spec))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path} is a corrupt {class_name} file ({type(exc).__name__}: "
+                         f"{exc})") from None
+    estimator.provenance_ = metadata.get("provenance") or {}
+    estimator.checkpoint_metadata_ = {"brainexpr_version": metadata.get("brainexpr_version"),
+                                      "model": metadata.get("model"),
+                                      "provenance": estimator.provenance_}
+    return estimator
+
+
+def save_model(estimator, path, name: str | None = None, provenance: dict | None = None) -> Path:
+    """Write any fitted model the workflows use: an INR checkpoint or an estimator file.
+
+    Parameters
+    ----------
+    estimator : INRRegressor or an estimator of :data:`NUMPY_ESTIMATORS`
+    path : path-like
+    name : str, optional
+        Registry name (estimator files only; an INR's name is its design).
+    provenance : dict, optional
+        Estimator files only (an INR saves its ``provenance_``).
+    """
+    from .inr import INRRegressor
+
+    if isinstance(estimator, INRRegressor):
+        return estimator.save(path)
+    return save_estimator(estimator, path, name=name, provenance=provenance)

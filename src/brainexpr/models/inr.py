@@ -179,6 +179,67 @@ def parcel_voxels(atlas_image, ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return voxel_to_mni(ijk, atlas_image.affine), np.r_[0, np.cumsum(counts)], voxels
 
 
+def regional_voxels(atlas_image, values, regions=None, tissue_image=None):
+    """Validate a regional table against its atlas and return every parcel's voxels.
+
+    The checks of :meth:`INRRegressor.fit_regions` and of
+    :class:`brainexpr.models.parcel.ParcelKrigingRegressor`.
+
+    Parameters
+    ----------
+    atlas_image : nibabel.Nifti1Image
+        Integer parcel labels in MNI152 space (0 = background).
+    values : (n_regions, n_genes) DataFrame
+        Regional values (NaN = missing); rows are regions.
+    regions : pandas.DataFrame, optional
+        Atlas table with column ``id``, indexed like ``values``. Without it the index of
+        ``values`` must hold the parcel ids.
+    tissue_image : nibabel.Nifti1Image, optional
+        Tissue class per voxel (1 grey, -1 white, 0 other) on the atlas grid; default 0.
+
+    Returns
+    -------
+    array : (n_regions, n_genes) float array
+    names : list of str
+        Gene names.
+    coords : (n_voxels, 3) float array, mm, MNI152
+        Voxel centres grouped by parcel: parcel ``r`` is ``coords[offsets[r]:offsets[r + 1]]``.
+    offsets : (n_regions + 1,) int array
+    tissue : (n_voxels,) float32 array in {1, -1, 0}
+    """
+    from ..atlas.space import check_mni_image
+
+    atlas_image = check_mni_image(atlas_image, "atlas", ndim=(3,))
+    if not isinstance(values, pd.DataFrame):
+        raise InputError("values must be a DataFrame of regions (rows) x genes (columns)")
+    array, names = check_values(values, len(values))
+    if regions is not None:
+        missing = [r for r in values.index if r not in regions.index]
+        if missing:
+            raise InputError(f"{len(missing)} region(s) of values are not in the atlas table: "
+                             f"{', '.join(map(str, missing[:10]))}")
+        ids = regions.loc[values.index, "id"].to_numpy(np.int64)
+    else:
+        try:
+            ids = values.index.to_numpy().astype(np.int64)
+        except (TypeError, ValueError):
+            raise InputError("values are indexed by names: pass regions= (the atlas table with "
+                             "an 'id' column)") from None
+    coords, offsets, voxels = parcel_voxels(atlas_image, ids)
+    counts = np.diff(offsets)
+    if (counts == 0).any():
+        empty = values.index[counts == 0]
+        raise InputError(f"{len(empty)} parcel(s) have no voxels in the atlas image: "
+                         f"{', '.join(map(str, empty[:10]))}; drop them from the table")
+    if tissue_image is not None:
+        tissue_image = check_mni_image(tissue_image, "tissue_image", shape=atlas_image.shape[:3],
+                                       ndim=(3,))
+        tissue = check_tissue(np.asarray(tissue_image.dataobj).ravel()[voxels], len(voxels))
+    else:
+        tissue = np.zeros(len(voxels), dtype=np.float32)
+    return array, names, coords, offsets, tissue
+
+
 def masked_mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error over the finite entries of ``target``."""
     mask = torch.isfinite(target)
@@ -557,37 +618,9 @@ class INRRegressor(SampleInterpolator):
         -------
         self
         """
-        from ..atlas.space import check_mni_image
-
         self._check_params()
-        atlas_image = check_mni_image(atlas_image, "atlas", ndim=(3,))
-        if not isinstance(values, pd.DataFrame):
-            raise InputError("values must be a DataFrame of regions (rows) x genes (columns)")
-        array, names = check_values(values, len(values))
-        if regions is not None:
-            missing = [r for r in values.index if r not in regions.index]
-            if missing:
-                raise InputError(f"{len(missing)} region(s) of values are not in the atlas table: "
-                                 f"{', '.join(map(str, missing[:10]))}")
-            ids = regions.loc[values.index, "id"].to_numpy(np.int64)
-        else:
-            try:
-                ids = values.index.to_numpy().astype(np.int64)
-            except (TypeError, ValueError):
-                raise InputError("values are indexed by names: pass regions= (the atlas table with "
-                                 "an 'id' column)") from None
-        coords, offsets, voxels = parcel_voxels(atlas_image, ids)
-        counts = np.diff(offsets)
-        if (counts == 0).any():
-            empty = values.index[counts == 0]
-            raise InputError(f"{len(empty)} parcel(s) have no voxels in the atlas image: "
-                             f"{', '.join(map(str, empty[:10]))}; drop them from the table")
-        if tissue_image is not None:
-            tissue_image = check_mni_image(tissue_image, "tissue_image", shape=atlas_image.shape[:3],
-                                           ndim=(3,))
-            tissue = check_tissue(np.asarray(tissue_image.dataobj).ravel()[voxels], len(voxels))
-        else:
-            tissue = np.zeros(len(voxels), dtype=np.float32)
+        array, names, coords, offsets, tissue = regional_voxels(atlas_image, values, regions,
+                                                                tissue_image)
         self._setup(array, names, gene_axis, values.index)
         self._prepare_scalers(coords, array)
         targets = (array - self.value_offset_) / self.value_scale_
@@ -921,16 +954,23 @@ class INRRegressor(SampleInterpolator):
             Preallocated outputs (e.g. views of a disk-backed buffer) of the returned shape.
         """
         check_is_fitted(self, "members_")
+        gene_index = self._gene_selection(genes)
+        return self._predict_scaled(points, gene_index, self.gene_axis_[gene_index],
+                                    self.value_offset_[gene_index], self.value_scale_[gene_index],
+                                    return_std, chunk_size, gene_major, out)
+
+    def _predict_scaled(self, points, gene_index, axis, offset, scale, return_std=False,
+                        chunk_size=None, gene_major=False, out=None):
+        """Network outputs at scaled points for the given gene-axis positions and value scaling."""
         if return_std and len(self.members_) < 2:
             raise InputError("uncertainty needs an ensemble: refit with n_ensemble >= 2")
-        gene_index = self._gene_selection(genes)
         device = resolve_device(self.device)
         for module in self.members_:
             module.to(device)
-        positions = torch.as_tensor(np.nan_to_num(self.gene_axis_[gene_index], nan=0.0),
+        positions = torch.as_tensor(np.nan_to_num(np.asarray(axis, dtype=float), nan=0.0),
                                     dtype=torch.float32, device=device)
-        offset = torch.as_tensor(self.value_offset_[gene_index], dtype=torch.float32, device=device)
-        scale = torch.as_tensor(self.value_scale_[gene_index], dtype=torch.float32, device=device)
+        offset = torch.as_tensor(np.asarray(offset, dtype=float), dtype=torch.float32, device=device)
+        scale = torch.as_tensor(np.asarray(scale, dtype=float), dtype=torch.float32, device=device)
         points = torch.as_tensor(points, dtype=torch.float32)
         n, n_genes = len(points), len(gene_index)
         shape = (n_genes, n) if gene_major else (n, n_genes)
@@ -955,6 +995,49 @@ class INRRegressor(SampleInterpolator):
                 else:
                     target[start:start + chunk] = value.cpu().numpy()
         return (mean, std) if return_std else mean
+
+    def predict_at_axis(self, coords, positions, tissue=None, return_std: bool = False,
+                        chunk_size: int | None = None):
+        """Predict the field at arbitrary gene-axis positions (genes not in the model).
+
+        The network is evaluated at the positions ``e`` directly; the value scaling of each
+        position (offset and scale, see :attr:`value_offset_`) is interpolated linearly
+        along the axis between the fitted (and placed) genes, and held constant beyond
+        the ends. At the position of a fitted gene the result equals :meth:`predict` for
+        that gene.
+
+        Parameters
+        ----------
+        coords : (n, 3) array, mm, MNI152
+        positions : (m,) array of float
+            Gene-axis positions, normally in [0, 1] like the fitted genes'.
+        tissue : (n,) array in {1, -1, 0}, optional
+        return_std : bool
+            Also return the ensemble standard deviation (needs ``n_ensemble >= 2``).
+        chunk_size : int, optional
+            Points per network pass.
+
+        Returns
+        -------
+        mean : (n, m) float32 array
+        std : (n, m) float32 array, only with ``return_std``
+        """
+        check_is_fitted(self, "members_")
+        if not self.uses_gene_axis:
+            raise InputError("the per_gene design has no gene axis: it can only predict the genes "
+                             "it was fitted on")
+        positions = np.asarray(positions, dtype=float)
+        if positions.ndim != 1 or len(positions) == 0 or not np.isfinite(positions).all():
+            raise InputError(f"positions must be a non-empty 1-D array of finite gene-axis positions, "
+                             f"got shape {positions.shape}")
+        coords = check_coords(coords)
+        tissue = check_tissue(tissue, len(coords))
+        order = np.argsort(self.gene_axis_, kind="stable")
+        axis = self.gene_axis_[order]
+        offset = np.interp(positions, axis, self.value_offset_[order])
+        scale = np.interp(positions, axis, self.value_scale_[order])
+        return self._predict_scaled(self._scale_points(coords, tissue), np.arange(len(positions)),
+                                    positions, offset, scale, return_std, chunk_size)
 
     def scale_points(self, coords, tissue=None) -> np.ndarray:
         """Network inputs of MNI coordinates: per-axis scaled ``(x, y, z)`` and tissue class.

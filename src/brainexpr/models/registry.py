@@ -4,6 +4,12 @@ Every entry is a callable that takes keyword parameters and returns an unfitted 
 following :mod:`brainexpr.models.base` (``fit(coords, values, tissue, gene_axis)``,
 ``predict(coords, tissue, genes)``). Other modules add their models with
 :func:`register_model`; workflows call :func:`make_model`.
+
+The workflows (``brainexpr fit | predict | parcellate | run``) accept the models of
+:func:`workflow_models`: the INRs and the pure-numpy estimators that
+:mod:`brainexpr.models.checkpoint` can save. :func:`resolve_model` turns ``"auto"`` into
+a model for the kind of training data (:data:`AUTO_MODELS`: donor kriging for sample
+sites, the factorized INR for parcel means) and checks that a named model can fit it.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Callable
 from ..errors import InputError
 from .baselines import KNNInterpolator, KrigingInterpolator, NearestSampleInterpolator
 from .inr import INRRegressor
+from .parcel import ParcelKrigingRegressor
 from .residual import BlendedINRRegressor, DonorKrigingRegressor, ResidualINRRegressor
 
 #: model name -> factory(**params) -> estimator
@@ -28,10 +35,26 @@ MODELS: dict[str, Callable] = {
     "donor-kriging": DonorKrigingRegressor,
     "residual-inr": ResidualINRRegressor,
     "kriging+inr": BlendedINRRegressor,
+    # parcel level: block kriging of a regional table (fit_regions); benchmarks/parcel_fits.py
+    "parcel-kriging": ParcelKrigingRegressor,
 }
 
 #: Models that are INRs (trained networks, saved as checkpoint files).
 INR_MODELS = ("paper", "factorized", "per_gene")
+
+#: What ``model="auto"`` means for each kind of training data: (model, reason). Held-out
+#: evidence in BENCHMARKS.md ("Accuracy on held-out data", mean per-gene Pearson r).
+AUTO_MODELS = {
+    "samples": ("donor-kriging",
+                "most accurate on held-out sample sites in BENCHMARKS.md (mean per-gene r, cell "
+                "types: 0.653 blocked / 0.733 donor-out; phantoms: 0.726 blocked / 0.817 "
+                "donor-out / 0.773 map), ahead of kriging (0.644 / 0.724) and the factorized "
+                "INR (0.617 / 0.706)"),
+    "regions": ("factorized",
+                "parcel means need a model that fits them (the INRs), and factorized is the "
+                "best INR on held-out data in BENCHMARKS.md (cell types blocked r 0.617 vs "
+                "0.242 for the paper's 12 x 512 network)"),
+}
 
 
 def register_model(name: str, factory: Callable, overwrite: bool = False) -> None:
@@ -70,3 +93,80 @@ def make_model(name: str, **params):
         return MODELS[name](**params)
     except TypeError as exc:
         raise InputError(f"model {name!r} does not accept these parameters: {exc}") from None
+
+
+def model_class(name: str):
+    """The estimator class a registry entry builds (None for an opaque factory)."""
+    factory = MODELS[name]
+    while isinstance(factory, functools.partial):
+        factory = factory.func
+    return factory if isinstance(factory, type) else None
+
+
+def workflow_models() -> list[str]:
+    """Models that ``brainexpr fit | predict | parcellate | run`` accept: the INRs and the
+    pure-numpy estimators that :mod:`brainexpr.models.checkpoint` saves."""
+    from .checkpoint import NUMPY_ESTIMATORS
+
+    names = []
+    for name in MODELS:
+        cls = model_class(name)
+        if cls is INRRegressor or (cls is not None and
+                                   NUMPY_ESTIMATORS.get(cls.__name__) == cls.__module__):
+            names.append(name)
+    return names
+
+
+def regional_models() -> list[str]:
+    """Workflow models that fit parcel means (their estimator has ``fit_regions``)."""
+    return [name for name in workflow_models() if hasattr(model_class(name), "fit_regions")]
+
+
+def resolve_model(name: str, data_kind: str) -> tuple[str, str]:
+    """The model to fit on a kind of training data, and why.
+
+    Parameters
+    ----------
+    name : str
+        ``"auto"`` or a name of :func:`workflow_models`.
+    data_kind : {"samples", "regions"}
+        Sample sites with coordinates, or parcel means of an atlas.
+
+    Returns
+    -------
+    name : str
+        ``"auto"`` resolved through :data:`AUTO_MODELS`.
+    reason : str
+        Why ``"auto"`` chose it (``"requested"`` for an explicit name).
+
+    Raises
+    ------
+    InputError
+        For an unknown name, or a model that cannot fit ``data_kind``.
+    """
+    if data_kind not in AUTO_MODELS:
+        raise ValueError(f"data_kind must be one of {', '.join(AUTO_MODELS)}, got {data_kind!r}")
+    allowed = workflow_models()
+    if name == "auto":
+        return AUTO_MODELS[data_kind]
+    if name not in allowed:
+        raise InputError(f"model must be 'auto' or one of {', '.join(map(repr, allowed))}, got "
+                         f"{name!r}")
+    if data_kind == "regions" and name not in regional_models():
+        raise InputError(f"model {name!r} fits sample sites, but this source holds parcel means; "
+                         f"models that fit parcel means: "
+                         f"{', '.join(map(repr, regional_models()))} (or 'auto')")
+    return name, "requested"
+
+
+def model_name(estimator) -> str:
+    """Registry name of a fitted estimator (an INR's design; else the entry of its class)."""
+    if isinstance(estimator, INRRegressor):
+        return estimator.design
+    saved = (getattr(estimator, "checkpoint_metadata_", None) or {}).get("model")
+    if saved in MODELS and model_class(saved) is type(estimator):
+        return saved
+    for name in MODELS:
+        if model_class(name) is type(estimator):
+            return name
+    return type(estimator).__name__

@@ -1,6 +1,6 @@
 """Models built to beat the baselines on *held-out* data, not on training loss.
 
-Three estimators with the contract of :mod:`brainexpr.models.base` (plus an optional
+Four estimators with the contract of :mod:`brainexpr.models.base` (plus an optional
 ``donors`` argument to ``fit``):
 
 :class:`DonorKrigingRegressor`
@@ -37,7 +37,14 @@ Three estimators with the contract of :mod:`brainexpr.models.base` (plus an opti
     remaining residuals, and each gene's residual is scaled by the least-squares
     shrinkage ``lambda_g`` in [0, 1] that best predicts the validation residuals. With
     ``lambda_g = 0`` the model is exactly the kriging trend, so the network can only help
-    where it generalises.
+    where it generalises. ``mirror`` augments the network's data with mirrored residuals.
+
+:class:`INRDriftKrigingRegressor`
+    The donor kriging with the trunk features of a factorized SIREN (optionally a
+    donor-aware one, with penalised per-donor heads) as extra GLS drift columns, or as a
+    covariance term whose weight each gene chooses by likelihood. On held-out data none
+    of these INR variants beats the donor kriging (``benchmarks/inr_improvements.py``,
+    BENCHMARKS.md): they are kept as tested, reproducible negative results.
 """
 
 from __future__ import annotations
@@ -116,12 +123,17 @@ class DonorKrigingRegressor(SampleInterpolator):
         Refuse more (mirrored) sites than this: the solve is dense.
     chunk_size : int
         Prediction points per block.
+    range_grid : sequence of float > 0
+        Candidate multipliers of the fitted range for each gene's population field (chosen
+        with the nugget and donor share by profile likelihood); ``(1.0,)``: one range for all.
     random_state : int, optional
 
     Attributes
     ----------
     range_ : float
         Fitted range (mm) of the population field.
+    range_scale_ : (n_genes,) array
+        Chosen range multiplier per gene (only with more than one ``range_grid`` value).
     variogram_ : dict
         Pooled variogram fit (standardised units).
     nugget_, donor_share_ : (n_genes,) arrays
@@ -136,7 +148,7 @@ class DonorKrigingRegressor(SampleInterpolator):
                  nugget_grid=(0.05, 0.15, 0.5), donor_grid=(0.0, 0.3, 1.0, 3.0, 10.0),
                  donor_range: float | None = None, tissue_drift: bool = True, mirror=None,
                  max_selection_sites: int = 1500, max_sites: int = 12_000,
-                 chunk_size: int = 2048, random_state=0):
+                 chunk_size: int = 2048, range_grid=(1.0,), random_state=0):
         self.variogram = variogram
         self.max_lag = max_lag
         self.nugget_grid = nugget_grid
@@ -147,17 +159,20 @@ class DonorKrigingRegressor(SampleInterpolator):
         self.max_selection_sites = max_selection_sites
         self.max_sites = max_sites
         self.chunk_size = chunk_size
+        self.range_grid = range_grid
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fitting
     def _check_params(self):
         if self.variogram not in VARIOGRAMS:
             raise InputError(f"variogram must be one of {', '.join(VARIOGRAMS)}; got {self.variogram!r}")
-        for name in ("nugget_grid", "donor_grid"):
+        for name in ("nugget_grid", "donor_grid", "range_grid"):
             grid = np.asarray(getattr(self, name), dtype=float)
             if grid.ndim != 1 or len(grid) == 0 or (grid < 0).any():
                 raise InputError(f"{name} must be a non-empty sequence of values >= 0, got "
                                  f"{getattr(self, name)!r}")
+        if min(self.range_grid) <= 0:
+            raise InputError(f"range_grid values must be > 0, got {self.range_grid!r}")
         if min(self.nugget_grid) <= 0:
             raise InputError(f"nugget_grid values must be > 0, got {self.nugget_grid!r}")
 
@@ -207,42 +222,74 @@ class DonorKrigingRegressor(SampleInterpolator):
         rho = VARIOGRAMS[self.variogram]
         donor_range = float(self.donor_range or self.range_)
         donor_grid = [float(a) for a in self.donor_grid] if has_donors else [0.0]
-        candidates = [(float(t), a) for a in donor_grid for t in self.nugget_grid]
+        kernel_features = self._kernel_features(coords, tissue)
+        kernel_grid = [0.0] if kernel_features is None else [float(w) for w in self._kernel_grid()]
+        multipliers = [float(m) for m in self.range_grid]
+        candidates = [(float(t), a, w, m) for m in multipliers for w in kernel_grid for a in donor_grid
+                      for t in self.nugget_grid]
         present = [0] + [k for k, c in ((1, 1), (2, -1)) if (tissue == c).any()] \
             if self.tissue_drift else None
         self.drift_columns_ = present
+        extra = self._extra_drift(coords, tissue)
+        n_extra = 0 if extra is None else extra.shape[1]
 
         self.coords_ = coords
         self.nugget_ = np.full(self.n_genes_, np.nan)
         self.donor_share_ = np.full(self.n_genes_, np.nan)
-        self.drift_ = np.zeros((self.n_genes_, len(present) if present else 1))
+        if len(multipliers) > 1:
+            self.range_scale_ = np.ones(self.n_genes_)
+        if kernel_features is not None:  # a covariance term of network features (subclasses)
+            self.kernel_weight_ = np.zeros(self.n_genes_)
+            self.kernel_sites_ = kernel_features
+        self.drift_ = np.zeros((self.n_genes_, (len(present) if present else 1) + n_extra))
         self.weights_ = []   # (site_mask, gene_indices, alpha)
         for sites, genes in missing_groups(values):
             site_coords = coords[sites]
             distance = cdist(site_coords, site_coords)
             same = donor_codes[sites][:, None] == donor_codes[sites][None, :]
-            population = rho(distance / self.range_)
+            population = {m: rho(distance / (self.range_ * m)) for m in multipliers}
             deviation = np.where(same, rho(distance / donor_range), 0.0)
             del distance, same
+            kernel = None if kernel_features is None else kernel_features[sites] @ kernel_features[sites].T
             design = _drift(tissue[sites], self.tissue_drift, present)
+            if extra is not None:
+                design = np.column_stack([design, extra[sites]])
             zg = z[np.ix_(sites, genes)]
-            choice = self._select(population, deviation, design, zg, candidates, rng)
+            choice = self._select(population, deviation, design, zg, candidates, rng, kernel)
             for c in np.unique(choice):
                 chosen = genes[choice == c]
-                tau, share = candidates[c]
-                cov = population + share * deviation
+                tau, share, weight, multiplier = candidates[c]
+                cov = population[multiplier] + share * deviation
+                if weight:
+                    cov += weight * kernel
                 cov[np.diag_indices_from(cov)] += tau
                 factor = linalg.cho_factor(cov, lower=True, overwrite_a=True, check_finite=False)
                 beta, alpha = _gls(factor, design, zg[:, choice == c])
                 self.drift_[chosen] = beta.T
                 self.nugget_[chosen] = tau
                 self.donor_share_[chosen] = share
+                if kernel_features is not None:
+                    self.kernel_weight_[chosen] = weight
+                if len(multipliers) > 1:
+                    self.range_scale_[chosen] = multiplier
                 self.weights_.append((sites, chosen, alpha))
         logger.info("donor kriging: range %.1f mm; donor share per gene %s; nugget %s",
                     self.range_, _tally(self.donor_share_), _tally(self.nugget_))
         return self
 
-    def _select(self, population, deviation, design, z, candidates, rng):
+    def _extra_drift(self, coords, tissue):
+        """Further drift columns at the points (none here; see :class:`INRDriftKrigingRegressor`)."""
+        return None
+
+    def _kernel_features(self, coords, tissue):
+        """Features ``f(x)`` of a further covariance term ``w f(x) . f(x')`` (none here)."""
+        return None
+
+    def _kernel_grid(self):
+        """Candidate weights ``w`` of the feature covariance term."""
+        return (0.0,)
+
+    def _select(self, population, deviation, design, z, candidates, rng, kernel=None):
         """Index of the candidate with the highest profile likelihood, per gene."""
         if len(candidates) == 1:
             return np.zeros(z.shape[1], dtype=int)
@@ -250,16 +297,19 @@ class DonorKrigingRegressor(SampleInterpolator):
         subset = np.arange(n)
         if n > self.max_selection_sites:
             subset = np.sort(rng.choice(n, size=int(self.max_selection_sites), replace=False))
-        population = population[np.ix_(subset, subset)]
+        population = {m: p[np.ix_(subset, subset)] for m, p in population.items()}
         deviation = deviation[np.ix_(subset, subset)]
+        kernel = None if kernel is None else kernel[np.ix_(subset, subset)]
         design, z = design[subset], z[subset]
         keep = design.any(axis=0)
         design = design[:, keep]
         m = len(subset)
         best = np.full(z.shape[1], -np.inf)
         choice = np.zeros(z.shape[1], dtype=int)
-        for c, (tau, share) in enumerate(candidates):
-            cov = population + share * deviation
+        for c, (tau, share, weight, multiplier) in enumerate(candidates):
+            cov = population[multiplier] + share * deviation
+            if weight:
+                cov += weight * kernel
             cov[np.diag_indices_from(cov)] += tau
             factor = linalg.cho_factor(cov, lower=True, overwrite_a=True, check_finite=False)
             logdet = 2.0 * np.log(np.diag(factor[0])).sum()
@@ -272,6 +322,31 @@ class DonorKrigingRegressor(SampleInterpolator):
         return choice
 
     # ------------------------------------------------------------------ prediction
+    def _weights_by_sites(self, selected):
+        """Kriging weights of the ``selected`` genes, merged over groups sharing a site mask.
+
+        Returns
+        -------
+        list of (site_mask, range_multiplier, output_columns, alpha)
+            ``alpha`` (n_mask_sites, n_columns) holds the weights of every hyperparameter
+            group with that site mask and range, side by side, so that one cross-covariance
+            per prediction chunk serves them all.
+        """
+        position = {g: i for i, g in enumerate(selected)}
+        range_scale = getattr(self, "range_scale_", np.ones(self.n_genes_))
+        merged = {}
+        for sites, genes_group, alpha in self.weights_:
+            wanted = np.array([g in position for g in genes_group])
+            if not wanted.any():
+                continue
+            multiplier = float(range_scale[genes_group[0]])
+            key = (np.asarray(sites).tobytes(), multiplier)
+            entry = merged.setdefault(key, (sites, multiplier, [], []))
+            entry[2].append(np.array([position[g] for g in genes_group[wanted]]))
+            entry[3].append(alpha[:, wanted])
+        return [(sites, multiplier, np.concatenate(cols), np.concatenate(alphas, axis=1))
+                for sites, multiplier, cols, alphas in merged.values()]
+
     def predict(self, coords, tissue=None, genes=None):
         """Predict the population field at new points.
 
@@ -292,18 +367,21 @@ class DonorKrigingRegressor(SampleInterpolator):
         selected = resolve_genes(genes, self.gene_names_, self.n_genes_)
         rho = VARIOGRAMS[self.variogram]
         design = _drift(tissue, self.tissue_drift, self.drift_columns_)
+        extra = self._extra_drift(coords, tissue)
+        if extra is not None:
+            design = np.column_stack([design, extra])
         out = design @ self.drift_[selected].T
-        position = {g: i for i, g in enumerate(selected)}
         step = max(int(self.chunk_size), 1)
-        for sites, genes_group, alpha in self.weights_:
-            wanted = np.array([g in position for g in genes_group])
-            if not wanted.any():
-                continue
-            cols = np.array([position[g] for g in genes_group[wanted]])
+        for sites, multiplier, cols, alpha in self._weights_by_sites(selected):
             site_coords = self.coords_[sites]
             for start in range(0, len(coords), step):
-                cross = rho(cdist(coords[start:start + step], site_coords) / self.range_)
-                out[start:start + step, cols] += cross @ alpha[:, wanted]
+                # one cross-covariance per chunk, site mask and range serves every gene group
+                cross = rho(cdist(coords[start:start + step], site_coords) / (self.range_ * multiplier))
+                out[start:start + step, cols] += cross @ alpha
+            weight = getattr(self, "kernel_weight_", np.zeros(self.n_genes_))[selected[cols]]
+            if weight.any():
+                features = self._kernel_features(coords, tissue)
+                out[:, cols] += features @ ((self.kernel_sites_[sites].T @ alpha) * weight)
         return self.mean_[selected] + self.scale_[selected] * out
 
 
@@ -358,6 +436,11 @@ class ResidualINRRegressor(SampleInterpolator):
         Edge (mm) of the validation blocks.
     n_ensemble : int
         Residual networks averaged.
+    mirror : {None, "bidirectional", "leftright", "rightleft"}
+        Data augmentation of the residual network: left-right mirrored copies of the
+        training residuals (``rightleft`` copies the right-hemisphere residuals of the
+        bilateral donors into the left hemisphere). The validation residuals are never
+        mirrored.
     device : str
         ``"auto"`` picks CUDA when present.
     random_state : int, optional
@@ -374,7 +457,7 @@ class ResidualINRRegressor(SampleInterpolator):
                  hidden_features: int = 64, n_features: int = 16, omega_0: float = 10.0,
                  learning_rate: float = 1e-3, max_steps: int = 300,
                  validation_fraction: float = 0.2, validation_block_mm: float = 20.0,
-                 n_ensemble: int = 1, device: str = "auto", random_state=0):
+                 n_ensemble: int = 1, mirror=None, device: str = "auto", random_state=0):
         self.trend = trend
         self.design = design
         self.n_layers = n_layers
@@ -386,6 +469,7 @@ class ResidualINRRegressor(SampleInterpolator):
         self.validation_fraction = validation_fraction
         self.validation_block_mm = validation_block_mm
         self.n_ensemble = n_ensemble
+        self.mirror = mirror
         self.device = device
         self.random_state = random_state
 
@@ -410,6 +494,7 @@ class ResidualINRRegressor(SampleInterpolator):
         -------
         self
         """
+        from .baselines import mirror_sites
         from .inr import INRRegressor
 
         coords, array, tissue, names = self._validate_fit(coords, values, tissue)
@@ -423,13 +508,16 @@ class ResidualINRRegressor(SampleInterpolator):
                                  gene_axis, sub(donors, fit_rows))
         residual_fit = array[fit_rows] - trend.predict(coords[fit_rows], tissue[fit_rows])
         residual_val = array[val_rows] - trend.predict(coords[val_rows], tissue[val_rows])
+        net_coords, stacked = mirror_sites(coords[fit_rows],
+                                           np.column_stack([residual_fit, tissue[fit_rows]]), self.mirror)
+        residual_fit, net_tissue = stacked[:, :-1], stacked[:, -1]
         self.residual_ = INRRegressor(
             design=self.design, n_layers=self.n_layers, hidden_features=self.hidden_features,
             n_features=self.n_features, omega_0=self.omega_0, learning_rate=self.learning_rate,
             max_steps=self.max_steps, eval_every=max(self.max_steps // 10, 1), patience=3,
             value_scaling="standard", n_ensemble=self.n_ensemble, device=self.device,
             random_state=int(rng.integers(0, 2 ** 31 - 1)),
-        ).fit(coords[fit_rows], residual_fit, tissue=tissue[fit_rows], gene_axis=gene_axis)
+        ).fit(net_coords, residual_fit, tissue=net_tissue, gene_axis=gene_axis)
         predicted = np.asarray(self.residual_.predict(coords[val_rows], tissue[val_rows]), dtype=float)
         valid = np.isfinite(residual_val)
         numerator = np.where(valid, residual_val * predicted, 0.0).sum(axis=0)
@@ -595,3 +683,258 @@ class BlendedINRRegressor(SampleInterpolator):
             from_inr = np.asarray(self.inr_.predict(coords, tissue, genes=selected.tolist()), dtype=float)
             out = (1 - self.weight_) * out + self.weight_ * from_inr
         return out
+
+
+class INRDriftKrigingRegressor(DonorKrigingRegressor):
+    """Donor kriging with the features of a SIREN as external drift ("INR drift").
+
+    A factorized SIREN (:class:`~brainexpr.models.inr.INRRegressor`, early stopped on
+    spatially held-out blocks) is fitted to all genes at once; its ``K`` trunk features
+    ``phi_k(x, c)`` (a function of the coordinates and tissue class shared by every gene),
+    or its per-gene predictions, standardised, become extra columns of the GLS drift of
+    :class:`DonorKrigingRegressor`. Each gene takes from the network only the linear
+    combination its own data support (the GLS coefficients, estimated under the donor
+    covariance); the kriging models what the network leaves. With ``use_inr=False`` the
+    model is exactly the donor kriging.
+
+    Parameters
+    ----------
+    variogram, max_lag, nugget_grid, donor_grid, donor_range, tissue_drift, mirror, \
+max_selection_sites, max_sites, chunk_size, range_grid :
+        As :class:`DonorKrigingRegressor`.
+    drift : {"features", "predictions"}
+        Drift columns: the trunk features of every ensemble member, or the network's
+        prediction of every gene.
+    n_layers, hidden_features, n_features, omega_0, learning_rate, max_steps : int or float
+        SIREN settings (see :class:`~brainexpr.models.inr.INRRegressor`).
+    n_ensemble : int
+        Networks fitted (features: their columns side by side; predictions: averaged).
+    validation_fraction : float
+        Share of sites held out, in blocks, for the network's early stopping.
+    donor_heads : bool
+        Donor-aware network (needs ``donors``): the SIREN trunk feeds a population head
+        and, per donor, a penalised head of deviations, so that donor deviations are
+        absorbed there and the trunk features describe the shared field (``drift`` must
+        be ``"features"``).
+    donor_penalty : float
+        Weight of the mean squared donor-head weights in the loss.
+    use_as : {"drift", "kernel"}
+        ``drift``: the network's columns are GLS drift columns (coefficients unpenalised);
+        ``kernel``: they enter the covariance instead, as a term ``w f(x) . f(x')`` (a
+        Bayesian linear model on the whitened columns, scaled to unit variance in total),
+        with ``w`` chosen per gene from ``kernel_grid`` by the profile likelihood together
+        with the nugget and the donor share (``w = 0``: the donor kriging).
+    kernel_grid : sequence of float >= 0
+        Candidate weights ``w`` of the feature covariance term (``use_as="kernel"``).
+    use_inr : bool
+        ``False`` switches the network off (the donor kriging itself).
+    device : str
+    random_state : int, optional
+
+    Attributes
+    ----------
+    inr_ : fitted INRRegressor, or None with ``use_inr=False``
+    drift_center_ : (n_columns,) array
+        Mean of the network's columns over the training sites.
+    drift_projection_ : (n_columns, n_kept) array
+        Map of the centred columns to their whitened principal components (those with a
+        singular value above 1e-4 of the largest), the drift columns actually used.
+    (and those of :class:`DonorKrigingRegressor`; ``drift_`` holds the network columns last)
+    """
+
+    def __init__(self, variogram: str = "matern32", max_lag: float = 60.0,
+                 nugget_grid=(0.05, 0.15, 0.5), donor_grid=(0.0, 0.3, 1.0, 3.0, 10.0),
+                 donor_range: float | None = None, tissue_drift: bool = True, mirror=None,
+                 max_selection_sites: int = 1500, max_sites: int = 12_000,
+                 chunk_size: int = 2048, range_grid=(1.0,), drift: str = "features", n_layers: int = 3,
+                 hidden_features: int = 64, n_features: int = 16, omega_0: float | None = None,
+                 learning_rate: float = 1e-3, max_steps: int = 300, n_ensemble: int = 1,
+                 validation_fraction: float = 0.15, donor_heads: bool = False,
+                 donor_penalty: float = 1e-3, use_as: str = "drift",
+                 kernel_grid=(0.0, 0.1, 0.3, 1.0), use_inr: bool = True, device: str = "auto",
+                 random_state=0):
+        super().__init__(variogram=variogram, max_lag=max_lag, nugget_grid=nugget_grid,
+                         donor_grid=donor_grid, donor_range=donor_range, tissue_drift=tissue_drift,
+                         mirror=mirror, max_selection_sites=max_selection_sites, max_sites=max_sites,
+                         chunk_size=chunk_size, range_grid=range_grid, random_state=random_state)
+        self.drift = drift
+        self.n_layers = n_layers
+        self.hidden_features = hidden_features
+        self.n_features = n_features
+        self.omega_0 = omega_0
+        self.learning_rate = learning_rate
+        self.max_steps = max_steps
+        self.n_ensemble = n_ensemble
+        self.validation_fraction = validation_fraction
+        self.donor_heads = donor_heads
+        self.donor_penalty = donor_penalty
+        self.use_as = use_as
+        self.kernel_grid = kernel_grid
+        self.use_inr = use_inr
+        self.device = device
+
+    def fit(self, coords, values, tissue=None, gene_axis=None, donors=None):
+        """Fit the SIREN to all genes, then the donor kriging with its drift columns.
+
+        Parameters
+        ----------
+        coords : (n_sites, 3) array, mm, MNI152
+        values : (n_sites, n_genes) array or DataFrame (NaN = not measured)
+        tissue : (n_sites,) array in {1, -1, 0}, optional
+        gene_axis : (n_genes,) array, optional
+            Passed to the network (spectral axis computed when omitted).
+        donors : (n_sites,) array of donor labels, optional
+
+        Returns
+        -------
+        self
+        """
+        from .inr import INRRegressor
+
+        if self.drift not in ("features", "predictions"):
+            raise InputError(f"drift must be 'features' or 'predictions', got {self.drift!r}")
+        if self.use_as not in ("drift", "kernel"):
+            raise InputError(f"use_as must be 'drift' or 'kernel', got {self.use_as!r}")
+        self.inr_ = None
+        if self.use_inr:
+            coords_checked, array, tissue_checked, _ = self._validate_fit(coords, values, tissue)
+            rng = check_random_state(self.random_state)
+            if self.donor_heads and donors is not None:
+                if self.drift != "features":
+                    raise InputError("donor_heads needs drift='features'")
+                self.inr_ = _DonorSiren(self, rng).fit(coords_checked, array, tissue_checked,
+                                                         _check_donors(donors, len(coords_checked)))
+            else:
+                self.inr_ = INRRegressor(
+                    design="factorized", n_layers=self.n_layers, hidden_features=self.hidden_features,
+                    n_features=self.n_features, omega_0=self.omega_0, learning_rate=self.learning_rate,
+                    max_steps=self.max_steps, eval_every=max(self.max_steps // 10, 1), patience=3,
+                    validation_fraction=self.validation_fraction, n_ensemble=self.n_ensemble,
+                    device=self.device, random_state=int(rng.integers(0, 2 ** 31 - 1)),
+                ).fit(coords_checked, array, tissue=tissue_checked, gene_axis=gene_axis)
+            raw = self._network_columns(coords_checked, tissue_checked)
+            self.drift_center_ = raw.mean(axis=0)
+            # whitened principal components of the columns: a well-conditioned GLS design
+            _, singular, vt = np.linalg.svd(raw - self.drift_center_, full_matrices=False)
+            keep = singular > 1e-4 * max(float(singular[0]), 1e-300)
+            self.drift_projection_ = vt[keep].T * (np.sqrt(len(raw)) / singular[keep])
+        return super().fit(coords, values, tissue=tissue, gene_axis=gene_axis, donors=donors)
+
+    def _network_columns(self, coords, tissue) -> np.ndarray:
+        import torch
+
+        if self.drift == "predictions":
+            return np.asarray(self.inr_.predict(coords, tissue), dtype=float)
+        if isinstance(self.inr_, _DonorSiren):
+            return self.inr_.features(coords, tissue)
+        points = torch.as_tensor(self.inr_.scale_points(coords, tissue))
+        with torch.inference_mode():
+            columns = [module.to("cpu").features(points).numpy() for module in self.inr_.members_]
+        return np.concatenate(columns, axis=1).astype(float)
+
+    def _kernel_grid(self):
+        return tuple(self.kernel_grid)
+
+    def _kernel_features(self, coords, tissue):
+        if getattr(self, "inr_", None) is None or self.use_as != "kernel":
+            return None
+        columns = (self._network_columns(coords, tissue) - self.drift_center_) @ self.drift_projection_
+        return columns / np.sqrt(columns.shape[1])
+
+    def _extra_drift(self, coords, tissue):
+        if getattr(self, "inr_", None) is None or self.use_as != "drift":
+            return None
+        return (self._network_columns(coords, tissue) - self.drift_center_) @ self.drift_projection_
+
+
+class _DonorSiren:
+    """SIREN trunk with a population head and penalised per-donor heads (donor-aware INR).
+
+    The output at a site of donor ``d`` is ``phi(x, c) @ (W + V_d) + b + b_d``; the loss is
+    the masked MSE of the standardised values plus ``penalty * mean(V^2 + b_d^2)``. Early
+    stopping on spatially held-out blocks (their donors' heads included). Afterwards the
+    trunk features ``phi`` (:meth:`features`) or the population output ``phi @ W + b``
+    (:meth:`population`, in the units of the fitted values) are used.
+    """
+
+    def __init__(self, owner, rng):
+        self.owner = owner
+        self.seed = int(rng.integers(0, 2 ** 31 - 1))
+
+    def _points(self, coords, tissue):
+        scaled = (np.asarray(coords, dtype=float) - self.center_) / self.scale_
+        return np.column_stack([scaled, tissue]).astype(np.float32)
+
+    def fit(self, coords, values, tissue, donor_codes):
+        import torch
+
+        from .inr import DEFAULT_OMEGA_0, masked_mse, spatial_validation_split
+        from .siren import N_LOCATION_INPUTS, SirenNet
+
+        o = self.owner
+        low, high = coords.min(axis=0), coords.max(axis=0)
+        self.center_, self.scale_ = (low + high) / 2, np.where(high > low, (high - low) / 2, 1.0)
+        self.mean_ = np.nanmean(values, axis=0)
+        sd = np.nanstd(values, axis=0)
+        self.sd_ = np.where(sd > 0, sd, 1.0)
+        targets = torch.as_tensor((values - self.mean_) / self.sd_, dtype=torch.float32)
+        points = torch.as_tensor(self._points(coords, tissue))
+        donors = torch.as_tensor(donor_codes, dtype=torch.long)
+        n_donors, n_genes = int(donor_codes.max()) + 1, values.shape[1]
+        held = spatial_validation_split(coords, o.validation_fraction, 20.0,
+                                        np.random.default_rng([self.seed, 0]))
+        train, val = torch.as_tensor(np.flatnonzero(~held)), torch.as_tensor(np.flatnonzero(held))
+        omega_0 = DEFAULT_OMEGA_0["factorized"] if o.omega_0 is None else float(o.omega_0)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            self.trunk = SirenNet(N_LOCATION_INPUTS, o.hidden_features, o.n_features, n_layers=o.n_layers,
+                                  omega_0=omega_0)
+            self.head = head = torch.nn.Linear(o.n_features, n_genes)
+        donor_w = torch.nn.Parameter(torch.zeros(n_donors, o.n_features, n_genes))
+        donor_b = torch.nn.Parameter(torch.zeros(n_donors, n_genes))
+        optimizer = torch.optim.Adam(list(self.trunk.parameters()) + list(head.parameters())
+                                     + [donor_w, donor_b], lr=o.learning_rate)
+
+        def output(rows):
+            phi = self.trunk(points[rows])
+            d = donors[rows]
+            return head(phi) + torch.einsum("nk,nkg->ng", phi, donor_w[d]) + donor_b[d]
+
+        eval_every = max(o.max_steps // 10, 1)
+        best, best_state, bad = np.inf, None, 0
+        for step in range(o.max_steps):
+            optimizer.zero_grad(set_to_none=True)
+            loss = masked_mse(output(train), targets[train]) + o.donor_penalty * (
+                (donor_w ** 2).mean() + (donor_b ** 2).mean())
+            loss.backward()
+            optimizer.step()
+            if (step + 1) % eval_every == 0 and len(val):
+                with torch.no_grad():
+                    value = float(masked_mse(output(val), targets[val]))
+                if value < best:
+                    best, bad = value, 0
+                    best_state = [{k: v.clone() for k, v in m.state_dict().items()} for m in (self.trunk, head)]
+                else:
+                    bad += 1
+                    if bad >= 3:
+                        break
+        if best_state is not None:
+            self.trunk.load_state_dict(best_state[0])
+            head.load_state_dict(best_state[1])
+        self.trunk.eval()
+        self.validation_mse_ = best
+        return self
+
+    def features(self, coords, tissue) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            return self.trunk(torch.as_tensor(self._points(coords, tissue))).numpy().astype(float)
+
+    def population(self, coords, tissue) -> np.ndarray:
+        """Population output (donor heads left out), in the units of the fitted values."""
+        import torch
+
+        with torch.inference_mode():
+            out = self.head(self.trunk(torch.as_tensor(self._points(coords, tissue)))).numpy()
+        return self.mean_ + self.sd_ * out.astype(float)

@@ -24,11 +24,7 @@ SECTIONS = {
                   "Genes were ordered on a one-dimensional gene axis by spectral embedding of "
                   "their correlation matrix (first non-trivial eigenvector of the normalised "
                   "Laplacian) [@yu2025]."),
-    "maps": ("Gene maps and their uncertainty", None, None,
-             "Continuous maps were predicted on the MNI152 grid by a sinusoidal implicit neural "
-             "representation [@siren] conditioned on the gene axis with a positional "
-             "encoding [@nerf], following [@yu2025]; the standard deviation over "
-             "independently seeded fits gives the uncertainty map."),
+    "maps": ("Gene maps and their uncertainty", None, None, None),  # see maps_methods
     "regional": ("Agreement with the abagen-style regional table", None, "agreement_per_gene.csv",
                  "Maps were averaged within the Desikan-Killiany parcels and compared with the "
                  "abagen regional table [@abagen] (per-gene and pooled Pearson r)."),
@@ -40,6 +36,46 @@ SECTIONS = {
 }
 
 PAPER_AGREEMENT = {"mean_r": 0.67, "aggregate_r": 0.70}
+
+#: Methods sentence of the maps section, by the kind of model that made them
+_MAPS_METHODS = {
+    "inr": ("Continuous maps were predicted on the MNI152 grid by a sinusoidal implicit neural "
+            "representation [@siren] conditioned on the gene axis with a positional encoding "
+            "[@nerf], following [@yu2025]"),
+    "donor-kriging": ("Continuous maps were predicted on the MNI152 grid by universal kriging of "
+                      "the population field shared by the donors (donor deviation fields and "
+                      "measurement noise modelled and excluded, a mean per tissue class, "
+                      "per-gene hyperparameters by marginal likelihood), the most accurate "
+                      "method on held-out sites in the brainexpr benchmark"),
+    "kriging": ("Continuous maps were predicted on the MNI152 grid by ordinary kriging with a "
+                "fitted variogram"),
+    "knn": ("Continuous maps were predicted on the MNI152 grid by inverse-distance weighting of "
+            "the k nearest samples, as abagen's dense interpolation does [@abagen]"),
+    "nearest": "Continuous maps were predicted on the MNI152 grid from the nearest sample",
+}
+_INR_NAMES = ("paper", "factorized", "per_gene")
+
+
+def maps_methods(model: str | None, n_ensemble: int = 1) -> str:
+    """Methods sentence for maps made by a registry model (``None``: the INR, as before).
+
+    Parameters
+    ----------
+    model : str or None
+        Registry name of the fitted model (the fit step's ``model``).
+    n_ensemble : int
+        Ensemble size of an INR (its spread is the uncertainty map when >= 2).
+
+    Returns
+    -------
+    str
+    """
+    kind = "inr" if model is None or model in _INR_NAMES else model
+    text = _MAPS_METHODS.get(kind, f"Continuous maps were predicted by the {model} model")
+    if kind == "inr" and n_ensemble > 1:
+        text += ("; the standard deviation over independently seeded fits gives the "
+                 "uncertainty map")
+    return text + "."
 
 
 def _figures(folder: Path, limit: int = 8) -> list[ReportFigure]:
@@ -73,7 +109,7 @@ def _step_section(name: str, folder: Path, summary: dict) -> ReportSection:
 
 def _section_text(name: str, summary: dict) -> str:
     if name == "regional" and "mean_r" in summary:
-        return (f"Per-gene Pearson r between the INR regional averages and the abagen-style "
+        return (f"Per-gene Pearson r between the regional averages of the maps and the abagen-style "
                 f"table, averaged over genes: {summary['mean_r']:.2f} (paper: "
                 f"{PAPER_AGREEMENT['mean_r']}); pooled over all genes and regions: "
                 f"{summary['aggregate_r']:.2f} (paper: {PAPER_AGREEMENT['aggregate_r']}). "
@@ -87,7 +123,7 @@ def _section_text(name: str, summary: dict) -> str:
     return ""
 
 
-def _map_section(maps_folder: Path, data_dir=None) -> ReportSection:
+def _map_section(maps_folder: Path, data_dir=None, fit_summary: dict | None = None) -> ReportSection:
     """Slices of the 1 mm showcase maps (or the first 2 mm maps) with uncertainty."""
     import matplotlib.pyplot as plt
 
@@ -95,7 +131,9 @@ def _map_section(maps_folder: Path, data_dir=None) -> ReportSection:
     from ..viewer.maps import find_maps
     from .slices import plot_map_slices, save_figure
 
-    title, _, _, methods = SECTIONS["maps"]
+    title = SECTIONS["maps"][0]
+    fit_summary = fit_summary or {}
+    methods = maps_methods(fit_summary.get("model"), int(fit_summary.get("n_ensemble", 1) or 1))
     try:
         maps = find_maps(maps_folder)
     except Exception as exc:  # no maps: the section says so
@@ -110,8 +148,10 @@ def _map_section(maps_folder: Path, data_dir=None) -> ReportSection:
         figure = plot_map_slices(row.expr, row.std, gene=row.gene, bg_img=template, mask=mask)
         paths = save_figure(figure, figures_dir / f"slices_{row.gene}_{row.resolution}mm")
         plt.close("all")
-        figures.append(ReportFigure(paths[0], caption=f"{row.gene}: expression (top) and "
-                                    f"ensemble standard deviation (bottom), {row.resolution} mm"))
+        caption = (f"{row.gene}: expression (top) and ensemble standard deviation (bottom)"
+                   if isinstance(row.std, (str, Path)) and str(row.std) not in ("", "nan")
+                   else f"{row.gene}: expression")
+        figures.append(ReportFigure(paths[0], caption=f"{caption}, {row.resolution} mm"))
     text = (f"{maps['gene'].nunique()} genes mapped; interactive browsing: the viewer folder "
             "beside this report, or `brainexpr view` on the output folder.")
     return ReportSection(title=title, text=text, figures=figures, methods=methods)
@@ -147,7 +187,8 @@ def build_run_report(out_dir, steps, options: dict, benchmark=None, data_dir=Non
             sections.append(ReportSection.not_run(title, reason))
             continue
         if name == "maps":
-            sections.append(_map_section(folder, data_dir))
+            fit = done.get("fit")
+            sections.append(_map_section(folder, data_dir, fit.summary if fit else None))
         else:
             sections.append(_step_section(name, folder, step.summary if step else {"quick": False}))
     datasets = ["regional-dk83", "ad-genes", "atlas-dk83", "mni152-fsl", "adni-pathology",

@@ -1,4 +1,4 @@
-"""INR workflows: gene axis, fitting, dense maps, regional averages.
+"""Model workflows: gene axis, fitting, dense maps, regional averages.
 
 One function per user task; their keyword arguments are the whole configuration and the
 ``brainexpr embed | fit | predict | parcellate`` subcommands mirror them one to one.
@@ -7,20 +7,36 @@ Training data (``source``):
 
 ``"celltypes"``
     Sample level: the 8 cell-type fractions at the 3,702 AHBA sites (corrected MNI
-    coordinates, tissue class from the FSL MNI152 probability maps); the gene axis runs
-    over the 8 cell types.
+    coordinates, tissue class from the FSL MNI152 probability maps, donor of each site);
+    the gene axis runs over the 8 cell types.
 ``"regional"``
     Parcel level: the AHBA DK-83 regional table (abagen, 6 donors) for ``genes`` or a
     ``gene_set`` (default the reference study's AD genes), fitted through parcel means.
 a CSV/TSV file
-    Either sample level (columns ``mni_x, mni_y, mni_z``, optional ``tissue_class``, then
-    one numeric column per gene) or a regional table (first column: region names of
-    ``atlas``, then one column per gene).
+    Either sample level (columns ``mni_x, mni_y, mni_z``, optional ``tissue_class`` and
+    ``donor``, then one numeric column per gene) or a regional table (first column: region
+    names of ``atlas``, then one column per gene).
+
+Models (``model``, :func:`brainexpr.models.registry.resolve_model`): ``"auto"`` (the
+default) picks by the kind of data, from the held-out benchmark in BENCHMARKS.md:
+
+* sample sites -> ``donor-kriging`` (:class:`~brainexpr.models.residual.DonorKrigingRegressor`),
+  the most accurate method on held-out sites: mean per-gene Pearson r 0.653 (cell types,
+  spatially blocked) and 0.733 (whole donor held out), against 0.644 / 0.724 for kriging,
+  0.617 / 0.712 for kNN, 0.617 / 0.706 for the factorized INR and 0.242 / 0.318 for the
+  paper's 12 x 512 INR;
+  on phantoms 0.726 / 0.817 against at most 0.651 / 0.750;
+* parcel means -> ``factorized``, the INR design (fitted through parcel means, the only
+  models that can be) that did best on held-out data.
+
+Named models: ``paper``, ``factorized``, ``per_gene`` (INRs, any source) and
+``nearest``, ``knn``, ``kriging``, ``donor-kriging`` (sample sources only).
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import logging
 from dataclasses import dataclass, field
@@ -31,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..maps.dense import model_genes
 from ..utils import atomic_path, atomic_write, staged_directory
 
 logger = logging.getLogger(__name__)
@@ -51,6 +68,8 @@ class TrainingData:
         Sites x genes or regions x genes.
     coords : (n, 3) array, mm, MNI152 (samples only)
     tissue : (n,) array (samples only)
+    donors : (n,) array of str or None
+        Donor of each site (samples only, when the source has them).
     atlas : brainexpr.datasets.Atlas (regions only)
     provenance : dict
         What was loaded, saved with the model.
@@ -62,6 +81,7 @@ class TrainingData:
     tissue: np.ndarray | None = None
     atlas: object | None = None
     provenance: dict = field(default_factory=dict)
+    donors: np.ndarray | None = None
 
 
 def _gene_list(genes):
@@ -77,9 +97,53 @@ def _gene_list(genes):
     return list(dict.fromkeys(out))
 
 
+def _source_file(source) -> Path:
+    """The CSV/TSV file of a ``source`` that is not a built-in name (checked)."""
+    path = Path(str(source))
+    if path.suffix.lower() not in (".csv", ".tsv", ".txt"):
+        raise InputError(f"source must be one of {', '.join(map(repr, SOURCES))} or a .csv/.tsv "
+                         f"file, got {source!r}")
+    if not path.is_file():
+        raise InputError(f"source file {path} does not exist")
+    return path
+
+
+def _separator(path: Path) -> str:
+    return "\t" if path.suffix.lower() == ".tsv" else ","
+
+
+def source_kind(source) -> str:
+    """Whether a training source holds sample sites or parcel means, without loading it.
+
+    Parameters
+    ----------
+    source : str or path-like
+        As :func:`load_training_data`.
+
+    Returns
+    -------
+    {"samples", "regions"}
+        A CSV is sample level when it has the columns ``mni_x, mni_y, mni_z``.
+    """
+    if source == "celltypes":
+        return "samples"
+    if source == "regional":
+        return "regions"
+    path = _source_file(source)
+    header = pd.read_csv(path, sep=_separator(path), nrows=0).columns
+    return "samples" if all(c in header for c in _COORD_COLUMNS) else "regions"
+
+
+def _donor_labels(column: pd.Series, what: str) -> np.ndarray:
+    if column.isna().any():
+        raise InputError(f"{what}: {int(column.isna().sum())} row(s) have no donor; give every "
+                         "site its donor or drop the donor column")
+    return column.astype(str).to_numpy()
+
+
 def load_training_data(source: str = "celltypes", genes=None, gene_set: str = "ad",
                        atlas: str = "dk83", data_dir=None) -> TrainingData:
-    """Load the values an INR is fitted on (see the module docstring for ``source``).
+    """Load the values a model is fitted on (see the module docstring for ``source``).
 
     Parameters
     ----------
@@ -106,9 +170,12 @@ def load_training_data(source: str = "celltypes", genes=None, gene_set: str = "a
             check_genes(genes, values.columns, "the cell-type table")
             values = values[genes]
         coords = samples[["corrected_mni_x", "corrected_mni_y", "corrected_mni_z"]].to_numpy(float)
+        donors = _donor_labels(samples["donor"], "the cell-type sample table")
         return TrainingData("samples", values, coords, samples["tissue_class"].to_numpy(),
                             provenance={"source": "celltypes", "n_sites": len(values),
-                                        "coordinates": "corrected_mni"})
+                                        "coordinates": "corrected_mni",
+                                        "n_donors": len(set(donors))},
+                            donors=donors)
     if source == "regional":
         if atlas not in ("dk83", "dk83-abagen"):
             raise InputError(f"the built-in regional table is on the DK-83 atlas; atlas must be "
@@ -119,20 +186,16 @@ def load_training_data(source: str = "celltypes", genes=None, gene_set: str = "a
         return TrainingData("regions", table, atlas=load_atlas(atlas, data_dir),
                             provenance={"source": "regional", "atlas": atlas,
                                         "gene_set": None if genes is not None else gene_set})
-    path = Path(str(source))
-    if path.suffix.lower() not in (".csv", ".tsv", ".txt"):
-        raise InputError(f"source must be one of {', '.join(map(repr, SOURCES))} or a .csv/.tsv "
-                         f"file, got {source!r}")
-    if not path.is_file():
-        raise InputError(f"source file {path} does not exist")
-    table = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+    path = _source_file(source)
+    table = pd.read_csv(path, sep=_separator(path))
     if all(c in table.columns for c in _COORD_COLUMNS):
         coords = table[list(_COORD_COLUMNS)].to_numpy(float)
         if not np.isfinite(coords).all():
             raise InputError(f"{path}: {int((~np.isfinite(coords)).any(axis=1).sum())} row(s) "
                              "have missing coordinates")
         check_inside_brain(coords, data_dir=data_dir, what=f"sites of {path.name}")
-        values = table.drop(columns=[c for c in (*_COORD_COLUMNS, "tissue_class") if c in table])
+        values = table.drop(columns=[c for c in (*_COORD_COLUMNS, "tissue_class", "donor")
+                                     if c in table])
         values = values.select_dtypes("number")
         if genes is not None:
             check_genes(genes, values.columns, str(path))
@@ -143,8 +206,12 @@ def load_training_data(source: str = "celltypes", genes=None, gene_set: str = "a
             from ..atlas.tissue import tissue_class_at
 
             tissue = tissue_class_at(coords, data_dir=data_dir)
-        return TrainingData("samples", values, coords, tissue,
-                            provenance={"source": str(path), "n_sites": len(values)})
+        donors = _donor_labels(table["donor"], str(path)) if "donor" in table else None
+        provenance = {"source": str(path), "n_sites": len(values)}
+        if donors is not None:
+            provenance["n_donors"] = len(set(donors))
+        return TrainingData("samples", values, coords, tissue, provenance=provenance,
+                            donors=donors)
     table = table.set_index(table.columns[0])
     atlas_obj = load_atlas(atlas, data_dir)
     unknown = [r for r in table.index if r not in atlas_obj.regions.index]
@@ -253,7 +320,7 @@ def embed_genes(*, source: str = "regional", genes=None, gene_set: str = "ad",
 
 # --------------------------------------------------------------------------- fit
 def fit_model(*, source: str = "celltypes", genes=None, gene_set: str = "ad", atlas: str = "dk83",
-              model: str = "factorized", out="model.pt", affinity: str = "shifted",
+              model: str = "auto", out="model.pt", affinity: str = "shifted",
               n_layers: int = 12, hidden_features: int = 512, omega_0: float | None = None,
               n_frequencies: int = 10, n_features: int = 64, gene_hidden: int = 64,
               gene_layers: int = 2, learning_rate: float = 1e-4, max_steps: int = 5000,
@@ -262,66 +329,139 @@ def fit_model(*, source: str = "celltypes", genes=None, gene_set: str = "ad", at
               value_scaling: str = "standard", parcel_samples: int | None = 32,
               n_ensemble: int = 1, device: str = "auto", random_state: int | None = 0,
               checkpoint_every: int = 500, resume: bool = False, data_dir=None):
-    """Fit an INR to a training source and save it as one checkpoint file.
+    """Fit a model to a training source and save it as one model file.
 
     Parameters
     ----------
     source, genes, gene_set, atlas :
         Training data (see :func:`load_training_data`).
-    model : {"factorized", "paper", "per_gene"}
-        Network design (:mod:`brainexpr.models.registry`).
+    model : str
+        ``"auto"`` (default): ``donor-kriging`` for sample sites (the most accurate on
+        held-out sites in BENCHMARKS.md: mean per-gene r 0.653 blocked / 0.733 donor-out
+        on the cell types, 0.726 / 0.817 on phantoms) and ``factorized`` for parcel means
+        (an INR, the only models that fit them; the best INR on held-out data). Or a
+        name: ``paper``, ``factorized``, ``per_gene`` (INRs, any source), ``nearest``,
+        ``knn``, ``kriging``, ``donor-kriging`` (sample sources only; see
+        :func:`brainexpr.models.registry.resolve_model`).
     out : path-like
-        Model file (written during training, so ``resume`` can continue it), plus a
-        ``.json`` summary beside it.
+        Model file (an INR writes it during training too, so ``resume`` can continue it),
+        plus a ``.json`` summary beside it. :func:`brainexpr.models.checkpoint.load_model`
+        reads either kind safely.
     affinity : str
-        Affinity of the gene axis (:func:`brainexpr.geneaxis.spectral_gene_axis`).
+        Affinity of the gene axis (:func:`brainexpr.geneaxis.spectral_gene_axis`), for
+        INR designs that use it.
     n_layers ... checkpoint_every, resume :
-        Parameters of :class:`brainexpr.models.inr.INRRegressor` (the defaults are the
-        paper's 12 x 512 network, lr 1e-4, 5000 steps; on a CPU use smaller settings,
-        e.g. ``n_layers=4, hidden_features=128, learning_rate=1e-3, max_steps=1000``).
+        INR only (ignored by the other models): parameters of
+        :class:`brainexpr.models.inr.INRRegressor` (the defaults are the paper's 12 x 512
+        network, lr 1e-4, 5000 steps; on a CPU use smaller settings, e.g.
+        ``n_layers=4, hidden_features=128, learning_rate=1e-3, max_steps=1000``).
+    random_state : int, optional
+        Seed of any model that takes one.
     data_dir : path-like, optional
 
     Returns
     -------
-    INRRegressor
-        The fitted model.
+    estimator
+        The fitted model (:class:`~brainexpr.models.inr.INRRegressor` or, e.g.,
+        :class:`~brainexpr.models.residual.DonorKrigingRegressor`), with ``provenance_``.
     """
     from ..geneaxis import spectral_gene_axis
-    from ..models.registry import INR_MODELS, make_model
+    from ..models.checkpoint import save_model
+    from ..models.registry import resolve_model
 
-    if model not in INR_MODELS:
-        raise InputError(f"model must be one of {', '.join(map(repr, INR_MODELS))}, got {model!r}")
-    data = load_training_data(source, genes, gene_set, atlas, data_dir)
-    estimator = make_model(
-        model, n_layers=n_layers, hidden_features=hidden_features, omega_0=omega_0,
+    kind = source_kind(source)
+    name, reason = resolve_model(model, kind)
+    if model == "auto":
+        logger.info("model 'auto' -> %s for %s data: %s", name, kind, reason)
+    inr_params = dict(
+        n_layers=n_layers, hidden_features=hidden_features, omega_0=omega_0,
         n_frequencies=n_frequencies, n_features=n_features, gene_hidden=gene_hidden,
         gene_layers=gene_layers, learning_rate=learning_rate, max_steps=max_steps,
         batch_size=batch_size, validation_fraction=validation_fraction,
         validation_block_mm=validation_block_mm, eval_every=eval_every, patience=patience,
         value_scaling=value_scaling, parcel_samples=parcel_samples, n_ensemble=n_ensemble,
-        device=device, random_state=random_state, checkpoint_path=str(out),
-        checkpoint_every=checkpoint_every, resume=resume)
-    estimator._check_params()
+        device=device, checkpoint_path=str(out), checkpoint_every=checkpoint_every,
+        resume=resume)
+    estimator = build_model(name, random_state=random_state, **inr_params)
+    data = load_training_data(source, genes, gene_set, atlas, data_dir)
     gene_axis = None
-    if model != "per_gene" and data.values.shape[1] > 1:
+    if getattr(estimator, "uses_gene_axis", False) and data.values.shape[1] > 1:
         gene_axis = spectral_gene_axis(data.values, affinity=affinity)
-    estimator.provenance_ = dict(data.provenance, affinity=affinity,
-                                 genes=list(map(str, data.values.columns)))
-    logger.info("fitting %s on %s: %d %s x %d genes", model, data.provenance.get("source"),
+    choice = {"requested": model, "model": name, "reason": reason}
+    estimator.provenance_ = dict(data.provenance, affinity=affinity, kind=data.kind,
+                                 model_choice=choice, genes=list(map(str, data.values.columns)))
+    logger.info("fitting %s on %s: %d %s x %d genes", name, data.provenance.get("source"),
                 data.values.shape[0], "sites" if data.kind == "samples" else "regions",
                 data.values.shape[1])
     if data.kind == "samples":
-        estimator.fit(data.coords, data.values, tissue=data.tissue, gene_axis=gene_axis)
+        extra = {}
+        if data.donors is not None and "donors" in inspect.signature(estimator.fit).parameters:
+            extra["donors"] = data.donors
+            logger.info("%s uses the donor of each site (%d donors)", name,
+                        len(set(data.donors)))
+        estimator.fit(data.coords, data.values, tissue=data.tissue, gene_axis=gene_axis, **extra)
     else:
         tissue_image = _tissue_image_for(data.atlas.image, data_dir)
         estimator.fit_regions(data.atlas.image, data.values, regions=data.atlas.regions,
                               tissue_image=tissue_image, gene_axis=gene_axis)
-    estimator.save(out)
+    save_model(estimator, out, name=name, provenance=estimator.provenance_)
     with atomic_write(Path(out).with_suffix(".json")) as handle:
-        json.dump(dict(estimator.summary(), provenance=estimator.provenance_), handle, indent=1,
-                  default=str)
+        json.dump(dict(fit_summary(estimator), provenance=estimator.provenance_), handle,
+                  indent=1, default=str)
     logger.info("model written to %s", out)
     return estimator
+
+
+def build_model(name: str, random_state=0, **inr_params):
+    """An unfitted workflow model with checked parameters.
+
+    Parameters
+    ----------
+    name : str
+        A resolved name of :func:`brainexpr.models.registry.workflow_models`.
+    random_state : int, optional
+        Passed to every model that takes a seed.
+    **inr_params
+        INR settings (:class:`~brainexpr.models.inr.INRRegressor`); the other models do
+        not take them, so they are dropped for those.
+
+    Raises
+    ------
+    InputError
+        For an invalid setting of the model (before any data is loaded).
+    """
+    from ..models.registry import INR_MODELS, make_model, model_class
+
+    if name in INR_MODELS:
+        estimator = make_model(name, random_state=random_state, **inr_params)
+    else:
+        accepted = inspect.signature(model_class(name)).parameters
+        estimator = make_model(name, **({"random_state": random_state}
+                                        if "random_state" in accepted else {}))
+    if hasattr(estimator, "_check_params"):
+        estimator._check_params()
+    return estimator
+
+
+def fit_summary(estimator) -> dict:
+    """JSON-compatible summary of a fitted workflow model (written beside the model file).
+
+    Returns
+    -------
+    dict
+        ``model`` (registry name), ``n_genes``, ``fit_kind`` and ``params``; INRs add
+        their training results (:meth:`~brainexpr.models.inr.INRRegressor.summary`).
+    """
+    from ..models.registry import model_name
+
+    provenance = getattr(estimator, "provenance_", None) or {}
+    if hasattr(estimator, "summary"):
+        info = estimator.summary()
+    else:
+        info = {"n_genes": len(model_genes(estimator)),
+                "fit_kind": provenance.get("kind", "samples"),
+                "params": json.loads(json.dumps(estimator.get_params(), default=str))}
+    return {"model": model_name(estimator), **info}
 
 
 # --------------------------------------------------------------------------- predict
@@ -330,6 +470,8 @@ def _load(model, device):
 
     if isinstance(model, INRRegressor):
         return copy.deepcopy(model)  # genes placed for this call do not change the caller's model
+    if hasattr(model, "predict"):
+        return model  # a fitted estimator: predicting does not change it
     from ..models.checkpoint import load_model
 
     return load_model(model, device=device)
@@ -337,20 +479,20 @@ def _load(model, device):
 
 def _resolve_genes(estimator, genes, data_dir=None) -> list[str]:
     """Genes of the request; genes outside the model are placed on its gene axis when the
-    model was fitted on the regional table (their regional profiles are then known)."""
+    model is an INR fitted on the regional table (their regional profiles are then known)."""
     from ..datasets import check_genes, load_regional_expression
 
     genes = _gene_list(genes)
+    known = model_genes(estimator)
     if genes is None:
-        return list(estimator.genes_)
-    known = set(estimator.genes_)
-    new = [g for g in genes if g not in known]
+        return known
+    new = [g for g in genes if g not in set(known)]
     if not new:
         return genes
     provenance = getattr(estimator, "provenance_", {}) or {}
     info = getattr(estimator, "gene_axis_info_", None)
     if provenance.get("source") != "regional" or info is None or info.reference is None:
-        check_genes(genes, estimator.genes_, "the model")  # raises, naming the closest genes
+        check_genes(genes, known, "the model")  # raises, naming the closest genes
     table = load_regional_expression(new, data_dir=data_dir)  # raises for unknown genes
     estimator.add_genes(table.loc[info.reference.index])
     return genes
@@ -364,11 +506,12 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
 
     Parameters
     ----------
-    model : path-like or INRRegressor
-        Model file written by :func:`fit_model`.
+    model : path-like or fitted estimator
+        Model file written by :func:`fit_model` (an INR or, e.g., donor kriging).
     genes : sequence of str, optional
-        Genes to map (default all of the model). Genes outside a model fitted on the
-        regional table are placed on its gene axis from their regional profiles.
+        Genes to map (default all of the model). Genes outside an INR fitted on the
+        regional table are placed on its gene axis from their regional profiles; any
+        other unknown gene is an error naming the closest ones.
     resolution : {1, 2} or None
         MNI152 grid (mm); ``None`` keeps the mask's own grid.
     mask : str or path
@@ -378,33 +521,42 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
     stack : bool
         One 4-D file instead of one file per gene.
     std : bool
-        Also write ensemble standard-deviation maps (models with ``n_ensemble >= 2``).
+        Also write ensemble standard-deviation maps (INRs with ``n_ensemble >= 2``; the
+        other models give no uncertainty, and asking for it is an error).
     compress : bool
         Write ``.nii.gz`` (default) or ``.nii``.
     chunk_size : int, optional
         Voxels per network pass.
     device : str, optional
-        Overrides the device saved with the model (``auto``, ``cpu``, ``cuda``).
+        INR only: overrides the device saved with the model (``auto``, ``cpu``, ``cuda``).
     precision : {"fp32", "tf32", "bf16"}
-        GPU prediction precision (checked against fp32).
+        INR only: GPU prediction precision (checked against fp32).
     data_dir : path-like, optional
 
     Returns
     -------
     list of Path
     """
-    from ..maps import write_maps
-    from ..models.inr import PRECISIONS
+    from ..maps import has_uncertainty, write_maps
+    from ..models.inr import PRECISIONS, INRRegressor
+    from ..models.registry import model_name
 
     if precision not in PRECISIONS:
         raise InputError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got "
                          f"{precision!r}")
     estimator = _load(model, device)
-    estimator.precision = precision
+    name = model_name(estimator)
+    if isinstance(estimator, INRRegressor):
+        estimator.precision = precision
+    elif precision != "fp32":
+        logger.info("precision %s applies to INRs only; %s predicts in float64", precision, name)
+    if std and not has_uncertainty(estimator) and not isinstance(estimator, INRRegressor):
+        raise InputError(f"std maps need an uncertainty estimate, which the {name!r} model does "
+                         "not give; drop --std, or fit an INR with n_ensemble >= 2")
     selected = _resolve_genes(estimator, genes, data_dir)
     return write_maps(estimator, selected, mask=mask, resolution=resolution, out_dir=out_dir,
                       stack=stack, std=std, compress=compress, chunk_size=chunk_size,
-                      model_name=estimator.design, data_dir=data_dir)
+                      model_name=name, data_dir=data_dir)
 
 
 # --------------------------------------------------------------------------- parcellate
@@ -414,7 +566,8 @@ def parcellate_maps(*, model="model.pt", atlas: str = "dk83", genes=None, out="r
 
     Parameters
     ----------
-    model : path-like or INRRegressor
+    model : path-like or fitted estimator
+        Model file written by :func:`fit_model` (an INR or, e.g., donor kriging).
     atlas : {"dk83", "dk83-abagen", "brainnetome246"}
     genes : sequence of str, optional
         Default all genes of the model (genes outside it as in :func:`predict_maps`).
@@ -426,6 +579,7 @@ def parcellate_maps(*, model="model.pt", atlas: str = "dk83", genes=None, out="r
         painted table within the brain mask (``r_voxel``), of its regional averages
         (``r_voxel_regional``, ``r_regional``) and the voxel MSE.
     device : str, optional
+        INR only (see :func:`predict_maps`).
     data_dir : path-like, optional
 
     Returns

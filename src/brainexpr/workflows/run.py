@@ -4,6 +4,8 @@ abagen-style table -> disease association -> cross-scale VAE -> held-out accurac
 Each step lives in its own folder under the output folder and is redone only when its
 inputs changed (:mod:`brainexpr.workflows.steps`). The keyword arguments of
 :func:`run_main` are the whole configuration; a TOML config file sets any of them.
+The fit step's model follows the source by default (``model="auto"``): the factorized INR
+for the regional table, donor kriging for sample-level sources (see :func:`run_main`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import InputError
@@ -68,22 +71,17 @@ def validate_run_options(*, source="regional", genes="ad", genes_1mm=(), resolut
                          benchmark="quick", data_dir=None, **options) -> None:
     """Check the configuration before any step runs (so a bad option writes nothing).
 
-    Takes the keyword arguments of :func:`run_main`; the network settings are checked by
-    building (not fitting) the model.
+    Takes the keyword arguments of :func:`run_main`; the model is resolved for the
+    source (:func:`run_fit_params`) and its settings are checked by building (not
+    fitting) it: the INR settings only when the model is an INR.
     """
     from ..datasets import check_genes, load_regional_expression
-    from ..models.registry import INR_MODELS, make_model
-
-    defaults = {k: v for k, v in _defaults().items() if k in _FIT_KEYS}
-    fit_params = {**defaults, **{k: v for k, v in options.items() if k in _FIT_KEYS}}
-    model = fit_params.pop("model")
-    if model not in INR_MODELS:
-        raise InputError(f"model must be one of {', '.join(INR_MODELS)}, got {model!r}")
-    make_model(model, **fit_params)._check_params()
 
     if source not in SOURCES and not Path(str(source)).exists():
         raise InputError(f"source must be one of {', '.join(SOURCES)}, a sample/regional CSV file "
                          f"or a 'brainexpr ahba' output folder, got {source!r}")
+    defaults = {k: v for k, v in _defaults().items() if k in _FIT_KEYS}
+    run_fit_params(source, **{**defaults, **{k: v for k, v in options.items() if k in _FIT_KEYS}})
     if resolution not in (1, 2):
         raise InputError(f"resolution must be 1 or 2 (mm), got {resolution!r}")
     if benchmark not in BENCHMARK_MODES and not Path(str(benchmark)).is_dir():
@@ -96,9 +94,54 @@ def validate_run_options(*, source="regional", genes="ad", genes_1mm=(), resolut
             check_genes(gene_args["genes"], full, "the regional DK-83 table")
         if genes_1mm:
             check_genes(list(genes_1mm), full, "the regional DK-83 table")
+    elif genes_1mm and list(genes_1mm) != SHOWCASE_GENES and source == "celltypes":
+        from ..datasets import load_sample_celltypes
+
+        check_genes(list(genes_1mm), load_sample_celltypes(data_dir)[1].columns,
+                    "the cell-type table")
 
 
-def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str = "factorized",
+def run_fit_params(source, *, model="auto", **settings) -> tuple[dict, str]:
+    """The fit step's parameters for a source: the resolved model and what it takes.
+
+    Parameters
+    ----------
+    source : str or path
+        As :func:`run_main` (a folder is a processed AHBA download: sample level).
+    model : str
+        ``"auto"`` or a model name (:func:`brainexpr.models.registry.resolve_model`).
+    **settings
+        The other fit keys of :func:`run_main` (network settings, ``random_state``).
+
+    Returns
+    -------
+    params : dict
+        ``model`` (resolved) and, for an INR, its settings; any other model gets only
+        ``random_state``. The dict is what :func:`~brainexpr.workflows.inr.fit_model`
+        receives and what the fit step's hash covers, so INR settings do not refit a
+        donor kriging.
+    reason : str
+        Why ``"auto"`` chose the model (``"requested"`` for a named model).
+
+    Raises
+    ------
+    InputError
+        For an unknown model, one that cannot fit the source, or bad INR settings.
+    """
+    from ..models.registry import INR_MODELS, resolve_model
+    from .inr import build_model, source_kind
+
+    kind = "samples" if Path(str(source)).is_dir() else source_kind(source)
+    name, reason = resolve_model(model, kind)
+    if name in INR_MODELS:
+        params = {"model": name, **settings}
+    else:
+        params = {"model": name, "random_state": settings.get("random_state", 0)}
+    build_model(name, **{k: v for k, v in params.items() if k != "model"})  # checks settings
+    return params, reason
+
+
+def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str = "auto",
              n_layers: int = 4, hidden_features: int = 128, n_features: int = 64,
              omega_0: float | None = None, n_frequencies: int = 10, learning_rate: float = 1e-3,
              max_steps: int = 1500, validation_fraction: float = 0.0, n_ensemble: int = 3,
@@ -123,19 +166,28 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
         (sample table with ``mni_x, mni_y, mni_z`` or a regional table; see
         :func:`brainexpr.workflows.inr.load_training_data`), or the output folder of
         ``brainexpr ahba`` (its sample-level expression of the requested genes).
-    model : {"factorized", "paper", "per_gene"}
-        INR design (see :mod:`brainexpr.models.registry`).
+    model : str
+        ``"auto"`` (default): the factorized INR for the regional table (parcel means can
+        only be fitted by an INR; factorized is the best INR on held-out data) and
+        ``donor-kriging`` for sample-level sources (cell types, a sample CSV, a processed
+        AHBA folder): the most accurate method on held-out sites in BENCHMARKS.md (mean
+        per-gene r 0.653 blocked / 0.733 donor-out on the cell types, 0.726 / 0.817 on
+        phantoms; kriging 0.644 / 0.724, factorized INR 0.617 / 0.706). Or a name:
+        ``paper``, ``factorized``, ``per_gene`` (INRs), ``nearest``, ``knn``, ``kriging``,
+        ``donor-kriging`` (sample sources only); see :mod:`brainexpr.models.registry`.
     n_layers, hidden_features, n_features, omega_0, n_frequencies, learning_rate, max_steps :
-        Network and training settings (:class:`brainexpr.models.inr.INRRegressor`); the
-        defaults are sized for a 2-core CPU. The paper's network is 12 x 512, lr 1e-4,
-        5000 steps. ``omega_0`` None takes the design's default (3 for ``factorized``, which
-        won on held-out sites; the paper's 30 for ``paper`` and ``per_gene``).
+        INR only (ignored by the other models): network and training settings
+        (:class:`brainexpr.models.inr.INRRegressor`); the defaults are sized for a 2-core
+        CPU. The paper's network is 12 x 512, lr 1e-4, 5000 steps. ``omega_0`` None takes
+        the design's default (3 for ``factorized``, which won on held-out sites; the
+        paper's 30 for ``paper`` and ``per_gene``).
     validation_fraction : float
         Fraction of sites (or whole parcels) held out for early stopping. Held-out parcels
         of the 83-region table are predicted no better than each gene's mean, which stops
         the fit too early, so the default fits every parcel for ``max_steps``.
     n_ensemble : int
-        Independently seeded fits; their spread is the uncertainty (``_std``) map.
+        INR only: independently seeded fits; their spread is the uncertainty (``_std``)
+        map. Models that are not INRs give no ``_std`` maps.
     resolution : {1, 2}
         Resolution (mm) of the maps of every gene.
     genes_1mm : sequence of str
@@ -168,13 +220,17 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
     started = time.perf_counter()
     out = Path(out)
     genes_1mm = list(genes_1mm or [])
-    fit_params = dict(model=model, n_layers=n_layers, hidden_features=hidden_features,
-                      n_features=n_features, omega_0=omega_0, n_frequencies=n_frequencies,
-                      learning_rate=learning_rate, max_steps=max_steps,
-                      validation_fraction=validation_fraction, n_ensemble=n_ensemble,
-                      random_state=random_state)
+    settings = dict(model=model, n_layers=n_layers, hidden_features=hidden_features,
+                    n_features=n_features, omega_0=omega_0, n_frequencies=n_frequencies,
+                    learning_rate=learning_rate, max_steps=max_steps,
+                    validation_fraction=validation_fraction, n_ensemble=n_ensemble,
+                    random_state=random_state)
     validate_run_options(source=source, genes=genes, genes_1mm=genes_1mm, resolution=resolution,
-                         benchmark=benchmark, data_dir=data_dir, **fit_params)
+                         benchmark=benchmark, data_dir=data_dir, **settings)
+    fit_params, reason = run_fit_params(source, **settings)
+    if model == "auto":
+        logger.info("model 'auto' -> %s: %s", fit_params["model"], reason)
+    with_std = n_ensemble > 1 and "n_ensemble" in fit_params  # only INR ensembles give std maps
     out.mkdir(parents=True, exist_ok=True)
     options = {k: v for k, v in locals().items()
                if k in _options_keys() and k not in ("data_dir", "force")}
@@ -183,7 +239,8 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
     gene_args = _gene_arguments(genes)
     summary = RunSummary(out_dir=out)
     if Path(str(source)).is_dir():  # a processed AHBA download: its samples of these genes
-        data = run_step("data", out, {"source": str(Path(source).resolve()), **gene_args}, [],
+        data = run_step("data", out, {"source": str(Path(source).resolve()), "donors": True,
+                                      **gene_args}, [],
                         lambda folder: _step_processed_samples(folder, source, gene_args,
                                                                data_dir), force)
         summary.steps.append(data)
@@ -201,7 +258,7 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
 
     maps = run_step("maps", out, {"resolution": resolution, "genes_1mm": genes_1mm}, [fit],
                     lambda folder: _step_maps(predict_maps, folder, model_file, resolution,
-                                              genes_1mm, n_ensemble > 1, data_dir), force)
+                                              genes_1mm, with_std, data_dir), force)
     summary.steps.append(maps)
 
     regional = run_step("regional", out, {"atlas": atlas}, [fit], lambda folder: _step_regional(
@@ -227,7 +284,13 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
                                       [], lambda folder: _step_benchmark(folder, random_state,
                                                                          data_dir), force))
 
-    summary.report = _write_report(out, summary.steps, options, benchmark, data_dir)
+    from ..models.registry import INR_MODELS
+
+    report_options = dict(options, model=fit_params["model"])  # what "auto" became
+    if fit_params["model"] not in INR_MODELS:  # network settings were not used
+        report_options = {k: v for k, v in report_options.items()
+                          if k == "model" or k == "random_state" or k not in _FIT_KEYS}
+    summary.report = _write_report(out, summary.steps, report_options, benchmark, data_dir)
     if viewer:
         summary.viewer = _write_viewer(out, maps.folder, resolution, data_dir)
     summary.seconds = time.perf_counter() - started
@@ -275,21 +338,46 @@ def _step_processed_samples(folder, processed_dir, gene_args, data_dir) -> dict:
     coords, values, tissue = processed.training_data(present)
     table = pd.DataFrame(coords, columns=["mni_x", "mni_y", "mni_z"])
     table["tissue_class"] = tissue
+    donors = processed.samples["donor"].astype(str).to_numpy()
+    if "mirrored" in processed.samples:  # mirrored copies are pseudo-donors (as in donor kriging)
+        mirrored = processed.samples["mirrored"].fillna(False).astype(bool).to_numpy()
+        donors = np.array([f"{d}-mirrored" if m else d for d, m in zip(donors, mirrored)])
+    table["donor"] = donors
     table = pd.concat([table, values.reset_index(drop=True)], axis=1)
     table.to_csv(folder / "training_samples.csv", index=False, float_format="%.6g")
     return {"n_samples": int(len(table)), "n_genes": len(present)}
 
 
 def _step_fit(fit_model, folder, source, gene_args, fit_params, data_dir) -> dict:
+    from .inr import fit_summary
+
     estimator = fit_model(source=source, out=folder / "model.pt", data_dir=data_dir,
                           **gene_args, **fit_params)
-    info = estimator.summary()
+    info = fit_summary(estimator)
     return {k: info[k] for k in info if isinstance(info[k], (int, float, str, bool))}
+
+
+def _showcase_genes(model_file, genes_1mm) -> list:
+    """The 1 mm genes to map: the default showcase genes only where the model has them
+    (a cell-type or other sample-level model has none of them); genes asked for by name
+    are kept, so that an unknown one fails with the usual error."""
+    if list(genes_1mm) != SHOWCASE_GENES:
+        return list(genes_1mm)
+    from ..maps.dense import model_genes
+    from ..models.checkpoint import load_model
+
+    known = set(map(str, model_genes(load_model(model_file))))
+    kept = [g for g in genes_1mm if g in known]
+    if len(kept) < len(genes_1mm):
+        logger.info("1 mm maps: %d of the %d default showcase genes are in the model",
+                    len(kept), len(genes_1mm))
+    return kept
 
 
 def _step_maps(predict_maps, folder, model_file, resolution, genes_1mm, std, data_dir) -> dict:
     written = predict_maps(model=model_file, resolution=resolution, out_dir=folder, std=std,
                            data_dir=data_dir)
+    genes_1mm = _showcase_genes(model_file, genes_1mm) if genes_1mm else []
     if genes_1mm and resolution != 1:  # write_maps replaces its folder: 1 mm maps get their own
         written += predict_maps(model=model_file, genes=genes_1mm, resolution=1,
                                 out_dir=folder / "1mm", std=std, data_dir=data_dir)

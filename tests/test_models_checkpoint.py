@@ -1,0 +1,110 @@
+"""Model files of the pure-numpy estimators (brainexpr.models.checkpoint, estimator format)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy.spatial import cKDTree
+
+from brainexpr.errors import InputError
+from brainexpr.models.checkpoint import (NUMPY_ESTIMATORS, load_estimator, load_model,
+                                         save_estimator, save_model)
+from brainexpr.models.registry import (MODELS, make_model, model_name, regional_models,
+                                       resolve_model, workflow_models)
+
+NUMPY_MODELS = ["nearest", "knn", "kriging", "donor-kriging"]
+
+
+@pytest.fixture(scope="module")
+def sites():
+    """Smooth fields at 240 sites of 3 donors; one gene is unmeasured at 30 sites."""
+    rng = np.random.default_rng(1)
+    coords = rng.uniform([-60, -90, -40], [60, 60, 70], (240, 3))
+    x, y, z = coords.T
+    values = pd.DataFrame({"APOE": np.sin(x / 25) + 0.1 * rng.normal(size=240),
+                           "MAPT": np.cos(y / 30) + z / 80})
+    values.iloc[:30, 1] = np.nan  # two groups of measured sites (a list of weights)
+    tissue = rng.choice([-1, 0, 1], len(coords))
+    donors = np.repeat(["H0351.1009", "H0351.1012", "H0351.2001"], 80)
+    query = rng.uniform([-60, -90, -40], [60, 60, 70], (97, 3))
+    return coords, values, tissue, donors, query, rng.choice([-1, 0, 1], 97)
+
+
+@pytest.mark.parametrize("name", NUMPY_MODELS)
+def test_round_trip_gives_identical_predictions(name, sites, tmp_path):
+    coords, values, tissue, donors, query, query_tissue = sites
+    model = make_model(name)
+    extra = {"donors": donors} if name == "donor-kriging" else {}
+    model.fit(coords, values, tissue=tissue, **extra)
+    path = save_model(model, tmp_path / "model.pt", name=name, provenance={"source": "test"})
+    loaded = load_model(path)
+    assert type(loaded) is type(model) and model_name(loaded) == name
+    assert loaded.get_params() == model.get_params()
+    assert loaded.provenance_ == {"source": "test"}
+    np.testing.assert_array_equal(loaded.predict(query, query_tissue),
+                                  model.predict(query, query_tissue))
+    np.testing.assert_array_equal(loaded.predict(query, query_tissue, genes=["MAPT"]),
+                                  model.predict(query, query_tissue, genes=["MAPT"]))
+
+
+def test_nested_attributes_keep_their_types(sites, tmp_path):
+    coords, values, tissue, donors, *_ = sites
+    model = make_model("kriging").fit(coords, values)
+    loaded = load_estimator(save_estimator(model, tmp_path / "k.pt"))
+    assert isinstance(loaded.weights_, list) and len(loaded.weights_) == 2
+    sites_mask, genes, alpha = loaded.weights_[0]
+    assert sites_mask.dtype == bool and genes.dtype == model.weights_[0][1].dtype
+    assert loaded.variogram_ == model.variogram_ and isinstance(loaded.empirical_variogram_, tuple)
+    assert loaded.gene_names_ == ["APOE", "MAPT"]
+    fitted = make_model("nearest").fit(coords, values)
+    nearest = load_estimator(save_estimator(fitted, tmp_path / "n.pt"))
+    for (tree, stored, genes), (original, *_) in zip(nearest.groups_, fitted.groups_):
+        assert isinstance(tree, cKDTree)  # rebuilt from its points, not unpickled
+        np.testing.assert_array_equal(tree.data, original.data)
+        assert tree.leafsize == original.leafsize
+
+
+def _tamper(path, **changes):
+    payload = torch.load(path, weights_only=True)
+    metadata = json.loads(payload["metadata"])
+    metadata.update(changes)
+    payload["metadata"] = json.dumps(metadata)
+    torch.save(payload, path)
+
+
+def test_unknown_or_tampered_classes_are_refused(sites, tmp_path):
+    coords, values, *_ = sites
+    path = save_estimator(make_model("knn").fit(coords, values), tmp_path / "knn.pt")
+    _tamper(path, **{"class": "os.system"})
+    with pytest.raises(InputError, match="names estimator class 'os.system', which brainexpr "
+                                         "does not load"):
+        load_model(path)
+    _tamper(path, **{"class": "INRRegressor"})
+    with pytest.raises(InputError, match="does not load"):
+        load_model(path)
+    _tamper(path, **{"class": "KNNInterpolator", "attributes": {"n_genes_": {"array": "x"}}})
+    with pytest.raises(InputError, match="corrupt KNNInterpolator file"):
+        load_model(path)
+    with pytest.raises(InputError, match="cannot save a BlendedINRRegressor"):
+        save_estimator(MODELS["kriging+inr"](), tmp_path / "b.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(InputError, match="not a brainexpr INR model file nor a saved"):
+        load_model(tmp_path / "other.pt")
+
+
+def test_registry_resolves_auto_by_kind_of_data():
+    assert resolve_model("auto", "samples")[0] == "donor-kriging"
+    assert "BENCHMARKS.md" in resolve_model("auto", "samples")[1]
+    assert resolve_model("auto", "regions")[0] == "factorized"
+    assert resolve_model("kriging", "samples") == ("kriging", "requested")
+    assert set(NUMPY_MODELS) <= set(workflow_models())
+    assert "kriging+inr" not in workflow_models() and "kriging" not in regional_models()
+    assert len(NUMPY_ESTIMATORS) == 5 and "parcel-kriging" in regional_models()
+    with pytest.raises(InputError, match="fits sample sites.*'factorized'.*'parcel-kriging'"):
+        resolve_model("kriging", "regions")
+    with pytest.raises(InputError, match="model must be 'auto' or one of"):
+        resolve_model("krigging", "samples")
