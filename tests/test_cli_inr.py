@@ -8,7 +8,6 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from brainexpr.cli import main
 

@@ -64,11 +64,10 @@ def add_source_arguments(parser, default_source: str = "celltypes") -> None:
 def add_arguments(parser):
     add_source_arguments(parser)
     parser.add_argument("--model", choices=["auto", *workflow_models()], default="auto",
-                        help="'auto' (default): donor-kriging for sample sites, the most accurate "
-                             "on held-out sites (BENCHMARKS.md: mean r 0.653 blocked, 0.733 "
-                             "donor-out on the cell types), factorized (INR) for parcel means; "
-                             "INRs: paper, factorized, per_gene; sample sources only: nearest, "
-                             "knn, kriging, donor-kriging")
+                        help="'auto' (default): donor-kriging for sample sites, factorized "
+                             "(INR ensemble) for parcel means, the most accurate on held-out "
+                             "data (BENCHMARKS.md); INRs and parcel-kriging fit any source; "
+                             "nearest, knn, kriging, donor-kriging fit sample sites only")
     parser.add_argument("--out", default="model.pt",
                         help="model file, written during training too (default: model.pt)")
     parser.add_argument("--affinity", default="shifted",

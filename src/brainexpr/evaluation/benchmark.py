@@ -32,7 +32,6 @@ Models whose ``fit`` accepts ``donors`` receive the donor of every training site
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..models.base import fit_samples
 from ..utils import check_random_state, progress
 from . import metrics as M
 from .protocols import (interpolate_along_axis, leave_genes_out, leave_one_donor_out,
@@ -166,22 +166,23 @@ OPTIONAL_METHODS = ("inr-drift-kriging",)
 DEFAULT_METHODS = tuple(m for m in METHODS if m not in OPTIONAL_METHODS)
 
 
+def check_names(names, allowed, what: str) -> list[str]:
+    """Validate a non-empty list of names against ``allowed`` (InputError naming them)."""
+    names = list(names)
+    unknown = [n for n in names if n not in allowed]
+    if unknown or not names:
+        raise InputError(f"{what} must be among {', '.join(allowed)}; got {unknown or names}")
+    return names
+
+
 def check_methods(methods) -> list[str]:
     """Validate method names against :data:`METHODS`."""
-    methods = list(methods)
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise InputError(f"methods must be among {', '.join(METHODS)}; got {unknown or methods}")
-    return methods
+    return check_names(methods, METHODS, "methods")
 
 
 def check_protocols(protocols) -> list[str]:
     """Validate protocol names against :data:`PROTOCOLS`."""
-    protocols = list(protocols)
-    unknown = [p for p in protocols if p not in PROTOCOLS]
-    if unknown or not protocols:
-        raise InputError(f"protocols must be among {', '.join(PROTOCOLS)}; got {unknown or protocols}")
-    return protocols
+    return check_names(protocols, PROTOCOLS, "protocols")
 
 
 # --------------------------------------------------------------------------- data
@@ -341,12 +342,9 @@ def _fit(estimator, data, rows, timer, genes=None):
     axis = None
     if data.gene_axis is not None:
         axis = data.gene_axis if genes is None else data.gene_axis[genes]
-    extra = {}
-    if "donors" in inspect.signature(estimator.fit).parameters:
-        extra["donors"] = data.donors[rows]
     start = time.perf_counter()
-    estimator.fit(data.coords[rows], values.to_numpy(float), tissue=data.tissue[rows], gene_axis=axis,
-                  **extra)
+    fit_samples(estimator, data.coords[rows], values.to_numpy(float), tissue=data.tissue[rows],
+                gene_axis=axis, donors=data.donors[rows])
     timer.fit += time.perf_counter() - start
     timer.fits += 1
     return estimator

@@ -372,7 +372,7 @@ def make_phantom(n_genes: int = 100, *, n_anchors: int = 10, anchor_genes=None, 
     rng = check_random_state(random_state)
     data_dir_key = None if data_dir is None else str(data_dir)
     ctx = _grid_context(data_dir_key)
-    crop, shape = ctx["crop"], ctx["shape"]
+    crop = ctx["crop"]
     crop_shape = ctx["extended"].shape
     mask_crop = ctx["mask"][crop]
     sigma_coarse = coarse_smoothing / _GRID_RESOLUTION

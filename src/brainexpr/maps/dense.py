@@ -32,7 +32,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from ..atlas.space import check_mni_image, mask_coordinates, mni_grid, resample_to_grid
+from ..atlas.space import check_mni_image, mask_coordinates, resample_to_grid
 from ..errors import InputError
 from ..utils import progress, staged_directory
 

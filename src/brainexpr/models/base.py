@@ -96,6 +96,26 @@ def resolve_genes(genes, gene_names, n_genes: int) -> np.ndarray:
     return np.array([lookup[str(g)] for g in genes], dtype=int)
 
 
+def fit_samples(estimator, coords, values, tissue=None, gene_axis=None, donors=None):
+    """``estimator.fit`` with the donor of each site when the estimator takes donors.
+
+    Estimators that model donor effects (e.g.
+    :class:`~brainexpr.models.residual.DonorKrigingRegressor`) accept ``donors=`` in
+    ``fit``; the others are fitted without them.
+
+    Returns
+    -------
+    estimator
+        The fitted estimator (what its ``fit`` returns).
+    """
+    import inspect
+
+    extra = {}
+    if donors is not None and "donors" in inspect.signature(estimator.fit).parameters:
+        extra["donors"] = donors
+    return estimator.fit(coords, values, tissue=tissue, gene_axis=gene_axis, **extra)
+
+
 class SampleInterpolator(BaseEstimator):
     """Base class: subclasses implement ``fit`` and ``predict`` with the contract above."""
 

@@ -55,13 +55,12 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import pandas as pd
 from scipy import linalg
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import InputError
 from ..utils import check_random_state
-from .base import SampleInterpolator, check_coords, check_tissue, check_values, resolve_genes
+from .base import SampleInterpolator, check_coords, check_tissue, resolve_genes
 from .baselines import VARIOGRAMS, missing_groups
 from .inr import regional_voxels
 from .residual import _drift, _gls

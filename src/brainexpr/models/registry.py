@@ -51,9 +51,8 @@ AUTO_MODELS = {
                 "donor-out / 0.773 map), ahead of kriging (0.644 / 0.724) and the factorized "
                 "INR (0.617 / 0.706)"),
     "regions": ("factorized",
-                "parcel means need a model that fits them (the INRs), and factorized is the "
-                "best INR on held-out data in BENCHMARKS.md (cell types blocked r 0.617 vs "
-                "0.242 for the paper's 12 x 512 network)"),
+                "best on real held-out DK-83 parcels in BENCHMARKS.md (3-member ensemble, mean "
+                "per-gene r 0.504 vs 0.448 for parcel-kriging; tie on phantoms)"),
 }
 
 

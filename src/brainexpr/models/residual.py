@@ -49,7 +49,6 @@ Four estimators with the contract of :mod:`brainexpr.models.base` (plus an optio
 
 from __future__ import annotations
 
-import inspect
 import logging
 
 import numpy as np
@@ -60,7 +59,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..errors import InputError
 from ..utils import check_random_state
-from .base import SampleInterpolator, check_coords, check_tissue, resolve_genes
+from .base import SampleInterpolator, check_coords, check_tissue, fit_samples, resolve_genes
 from .baselines import VARIOGRAMS, empirical_variogram, fit_variogram, missing_groups
 
 logger = logging.getLogger(__name__)
@@ -390,10 +389,6 @@ def _tally(values) -> str:
     return ", ".join(f"{v:g}: {c}" for v, c in zip(found, counts))
 
 
-def _accepts(function, name: str) -> bool:
-    return name in inspect.signature(function).parameters
-
-
 def validation_rows(coords, fraction: float, block_mm: float, rng) -> np.ndarray:
     """Whole cubic blocks of sites (about ``fraction`` of them) held out for model selection.
 
@@ -410,11 +405,6 @@ def validation_rows(coords, fraction: float, block_mm: float, rng) -> np.ndarray
     counts = np.bincount(block)[order]
     n_held = int(np.searchsorted(np.cumsum(counts), fraction * len(coords)) + 1)
     return np.isin(block, order[:min(n_held, len(order) - 1)])
-
-
-def _fit_with_donors(model, coords, values, tissue, gene_axis, donors):
-    kwargs = {"donors": donors} if donors is not None and _accepts(model.fit, "donors") else {}
-    return model.fit(coords, values, tissue=tissue, gene_axis=gene_axis, **kwargs)
 
 
 class ResidualINRRegressor(SampleInterpolator):
@@ -504,7 +494,7 @@ class ResidualINRRegressor(SampleInterpolator):
         held = validation_rows(coords, self.validation_fraction, self.validation_block_mm, rng)
         fit_rows, val_rows = np.flatnonzero(~held), np.flatnonzero(held)
         sub = lambda a, rows: None if a is None else a[rows]  # noqa: E731
-        trend = _fit_with_donors(self._make_trend(), coords[fit_rows], array[fit_rows], tissue[fit_rows],
+        trend = fit_samples(self._make_trend(), coords[fit_rows], array[fit_rows], tissue[fit_rows],
                                  gene_axis, sub(donors, fit_rows))
         residual_fit = array[fit_rows] - trend.predict(coords[fit_rows], tissue[fit_rows])
         residual_val = array[val_rows] - trend.predict(coords[val_rows], tissue[val_rows])
@@ -526,7 +516,7 @@ class ResidualINRRegressor(SampleInterpolator):
             self.shrinkage_ = np.clip(np.nan_to_num(numerator / denominator), 0.0, 1.0)
         logger.info("residual SIREN shrinkage over %d genes: median %.2f, max %.2f",
                     len(self.shrinkage_), float(np.median(self.shrinkage_)), float(self.shrinkage_.max()))
-        self.trend_ = _fit_with_donors(self._make_trend(), coords, array, tissue, gene_axis, donors)
+        self.trend_ = fit_samples(self._make_trend(), coords, array, tissue, gene_axis, donors)
         self.n_genes_ = array.shape[1]
         self.gene_names_ = names
         return self
@@ -637,7 +627,7 @@ class BlendedINRRegressor(SampleInterpolator):
         kriging = DonorKrigingRegressor(random_state=self.random_state) if self.kriging is None \
             else self.kriging
         sub = lambda a, rows: None if a is None else a[rows]  # noqa: E731
-        kriging_val = _fit_with_donors(clone(kriging), coords[fit_rows], array[fit_rows], tissue[fit_rows],
+        kriging_val = fit_samples(clone(kriging), coords[fit_rows], array[fit_rows], tissue[fit_rows],
                                        gene_axis, sub(donors, fit_rows))
         inr = INRRegressor(
             design=self.design, n_layers=self.n_layers, hidden_features=self.hidden_features,
@@ -664,7 +654,7 @@ class BlendedINRRegressor(SampleInterpolator):
         self.validation_mse_ = {"kriging": mse(0.0), "inr": mse(1.0), "blend": float(losses.min())}
         logger.info("blend: INR weight %.2f (validation MSE kriging %.4f, INR %.4f, blend %.4f, "
                     "in per-gene SDs)", self.weight_, *self.validation_mse_.values())
-        self.kriging_ = _fit_with_donors(clone(kriging), coords, array, tissue, gene_axis, donors)
+        self.kriging_ = fit_samples(clone(kriging), coords, array, tissue, gene_axis, donors)
         self.inr_ = None
         if self.weight_ > 0:
             self.inr_ = inr.fit(coords, array, tissue=tissue, gene_axis=gene_axis)

@@ -241,9 +241,9 @@ def benchmark_markdown(result) -> str:
             regional = result.metrics[(result.metrics["dataset"] == dataset) & (result.metrics["protocol"] == "donor")
                                       & (result.metrics["target"] == "regional_observed")]
             reg = regional.groupby("method", sort=False)["pearson"].mean()
-            lines.append(f"Regional profile of the held-out donor (DK-83 means of its samples), mean r per gene: "
+            lines.append("Regional profile of the held-out donor (DK-83 means of its samples), mean r per gene: "
                          + ", ".join(f"{m} {_fmt(v)}" for m, v in reg.items())
-                         + f". Ceiling implied by the between-donor reproducibility, mean sqrt(DS): "
+                         + ". Ceiling implied by the between-donor reproducibility, mean sqrt(DS): "
                            f"{_fmt(ceiling)}.")
             lines.append("")
     # regional agreement and inflation

@@ -144,10 +144,6 @@ def reference_text(key: str) -> str:
     return REFERENCES[key]
 
 
-#: registry names of the INR designs (the other models are not networks)
-_INR_MODELS = ("paper", "factorized", "per_gene")
-
-
 def _option(options: dict, *names, default=None):
     for name in names:
         if options.get(name) is not None:
@@ -179,7 +175,9 @@ def describe_options(options: dict) -> list[str]:
     elif isinstance(genes, str):
         sentences.append(f"The genes were the gene set '{genes}'.")
     model = _option(options, "model")
-    if model is not None and str(model) not in _INR_MODELS:
+    from ..models.registry import INR_MODELS
+
+    if model is not None and str(model) not in INR_MODELS:
         sentences.append(f"Expression was interpolated between the samples with the '{model}' "
                          "model of brainexpr (described with the maps).")
     elif model is not None:

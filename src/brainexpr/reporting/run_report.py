@@ -52,8 +52,10 @@ _MAPS_METHODS = {
     "knn": ("Continuous maps were predicted on the MNI152 grid by inverse-distance weighting of "
             "the k nearest samples, as abagen's dense interpolation does [@abagen]"),
     "nearest": "Continuous maps were predicted on the MNI152 grid from the nearest sample",
+    "parcel-kriging": ("Continuous maps were predicted on the MNI152 grid by area-to-point "
+                       "kriging of the parcel means (each parcel value the mean of a Gaussian-"
+                       "process field over the parcel, hyperparameters by restricted likelihood)"),
 }
-_INR_NAMES = ("paper", "factorized", "per_gene")
 
 
 def maps_methods(model: str | None, n_ensemble: int = 1) -> str:
@@ -70,7 +72,9 @@ def maps_methods(model: str | None, n_ensemble: int = 1) -> str:
     -------
     str
     """
-    kind = "inr" if model is None or model in _INR_NAMES else model
+    from ..models.registry import INR_MODELS
+
+    kind = "inr" if model is None or model in INR_MODELS else model
     text = _MAPS_METHODS.get(kind, f"Continuous maps were predicted by the {model} model")
     if kind == "inr" and n_ensemble > 1:
         text += ("; the standard deviation over independently seeded fits gives the "

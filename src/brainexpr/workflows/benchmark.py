@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
-from ..errors import InputError
 from ..evaluation.benchmark import (DEFAULT_METHODS, PROTOCOLS, celltype_data, check_methods,
-                                    check_protocols, phantom_data, run_benchmark)
+                                    check_names, check_protocols, phantom_data, run_benchmark)
 from ..evaluation.phantom import make_phantom
 from ..reporting.benchmark import write_benchmark_outputs
 from ..utils import staged_directory
@@ -66,10 +65,7 @@ def benchmark_methods(out_dir="benchmark", *, methods=DEFAULT_METHODS, protocols
     """
     methods = check_methods(methods)
     protocols = check_protocols(protocols)
-    datasets = list(datasets)
-    unknown = [d for d in datasets if d not in DATASETS]
-    if unknown or not datasets:
-        raise InputError(f"datasets must be among {', '.join(DATASETS)}; got {unknown or datasets}")
+    datasets = check_names(datasets, DATASETS, "datasets")
     preset = PRESETS["quick" if quick else "full"]
     n_genes = preset["n_genes"] if n_genes is None else int(n_genes)
     n_folds = preset["n_folds"] if n_folds is None else int(n_folds)

@@ -17,20 +17,11 @@ a CSV/TSV file
     ``donor``, then one numeric column per gene) or a regional table (first column: region
     names of ``atlas``, then one column per gene).
 
-Models (``model``, :func:`brainexpr.models.registry.resolve_model`): ``"auto"`` (the
-default) picks by the kind of data, from the held-out benchmark in BENCHMARKS.md:
-
-* sample sites -> ``donor-kriging`` (:class:`~brainexpr.models.residual.DonorKrigingRegressor`),
-  the most accurate method on held-out sites: mean per-gene Pearson r 0.653 (cell types,
-  spatially blocked) and 0.733 (whole donor held out), against 0.644 / 0.724 for kriging,
-  0.617 / 0.712 for kNN, 0.617 / 0.706 for the factorized INR and 0.242 / 0.318 for the
-  paper's 12 x 512 INR;
-  on phantoms 0.726 / 0.817 against at most 0.651 / 0.750;
-* parcel means -> ``factorized``, the INR design (fitted through parcel means, the only
-  models that can be) that did best on held-out data.
-
-Named models: ``paper``, ``factorized``, ``per_gene`` (INRs, any source) and
-``nearest``, ``knn``, ``kriging``, ``donor-kriging`` (sample sources only).
+Models (``model``): ``"auto"`` (the default) picks by the kind of data, from the held-out
+benchmark (:data:`brainexpr.models.registry.AUTO_MODELS` holds the choice and its evidence):
+``donor-kriging`` for sample sites, the factorized INR ensemble for parcel means. Any
+model of :func:`brainexpr.models.registry.workflow_models` can be named instead; those
+without ``fit_regions`` fit sample sources only.
 """
 
 from __future__ import annotations
@@ -336,13 +327,12 @@ def fit_model(*, source: str = "celltypes", genes=None, gene_set: str = "ad", at
     source, genes, gene_set, atlas :
         Training data (see :func:`load_training_data`).
     model : str
-        ``"auto"`` (default): ``donor-kriging`` for sample sites (the most accurate on
-        held-out sites in BENCHMARKS.md: mean per-gene r 0.653 blocked / 0.733 donor-out
-        on the cell types, 0.726 / 0.817 on phantoms) and ``factorized`` for parcel means
-        (an INR, the only models that fit them; the best INR on held-out data). Or a
-        name: ``paper``, ``factorized``, ``per_gene`` (INRs, any source), ``nearest``,
-        ``knn``, ``kriging``, ``donor-kriging`` (sample sources only; see
-        :func:`brainexpr.models.registry.resolve_model`).
+        ``"auto"`` (default): ``donor-kriging`` for sample sites, ``factorized`` for
+        parcel means, the most accurate on held-out data
+        (:data:`brainexpr.models.registry.AUTO_MODELS`), or a name of
+        :func:`brainexpr.models.registry.workflow_models` (INRs and ``parcel-kriging``
+        fit any source; ``nearest``, ``knn``, ``kriging``, ``donor-kriging`` sample
+        sites only).
     out : path-like
         Model file (an INR writes it during training too, so ``resume`` can continue it),
         plus a ``.json`` summary beside it. :func:`brainexpr.models.checkpoint.load_model`
@@ -366,6 +356,7 @@ def fit_model(*, source: str = "celltypes", genes=None, gene_set: str = "ad", at
         :class:`~brainexpr.models.residual.DonorKrigingRegressor`), with ``provenance_``.
     """
     from ..geneaxis import spectral_gene_axis
+    from ..models.base import fit_samples
     from ..models.checkpoint import save_model
     from ..models.registry import resolve_model
 
@@ -394,12 +385,10 @@ def fit_model(*, source: str = "celltypes", genes=None, gene_set: str = "ad", at
                 data.values.shape[0], "sites" if data.kind == "samples" else "regions",
                 data.values.shape[1])
     if data.kind == "samples":
-        extra = {}
-        if data.donors is not None and "donors" in inspect.signature(estimator.fit).parameters:
-            extra["donors"] = data.donors
-            logger.info("%s uses the donor of each site (%d donors)", name,
-                        len(set(data.donors)))
-        estimator.fit(data.coords, data.values, tissue=data.tissue, gene_axis=gene_axis, **extra)
+        if data.donors is not None:
+            logger.info("%d donors known (used by models of donor effects)", len(set(data.donors)))
+        fit_samples(estimator, data.coords, data.values, tissue=data.tissue, gene_axis=gene_axis,
+                    donors=data.donors)
     else:
         tissue_image = _tissue_image_for(data.atlas.image, data_dir)
         estimator.fit_regions(data.atlas.image, data.values, regions=data.atlas.regions,

@@ -167,14 +167,11 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
         :func:`brainexpr.workflows.inr.load_training_data`), or the output folder of
         ``brainexpr ahba`` (its sample-level expression of the requested genes).
     model : str
-        ``"auto"`` (default): the factorized INR for the regional table (parcel means can
-        only be fitted by an INR; factorized is the best INR on held-out data) and
+        ``"auto"`` (default): the factorized INR ensemble for the regional table and
         ``donor-kriging`` for sample-level sources (cell types, a sample CSV, a processed
-        AHBA folder): the most accurate method on held-out sites in BENCHMARKS.md (mean
-        per-gene r 0.653 blocked / 0.733 donor-out on the cell types, 0.726 / 0.817 on
-        phantoms; kriging 0.644 / 0.724, factorized INR 0.617 / 0.706). Or a name:
-        ``paper``, ``factorized``, ``per_gene`` (INRs), ``nearest``, ``knn``, ``kriging``,
-        ``donor-kriging`` (sample sources only); see :mod:`brainexpr.models.registry`.
+        AHBA folder), the most accurate on held-out data
+        (:data:`brainexpr.models.registry.AUTO_MODELS`); or a model name, as in
+        :func:`brainexpr.workflows.inr.fit_model`.
     n_layers, hidden_features, n_features, omega_0, n_frequencies, learning_rate, max_steps :
         INR only (ignored by the other models): network and training settings
         (:class:`brainexpr.models.inr.INRRegressor`); the defaults are sized for a 2-core
