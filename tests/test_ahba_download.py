@@ -80,7 +80,7 @@ def archive_bytes(data_dir):
 @pytest.fixture(autouse=True)
 def _fast(monkeypatch):
     monkeypatch.setattr(download, "N_PROBES", 3)
-    monkeypatch.setattr(download.time, "sleep", lambda s: None)
+    monkeypatch.setattr("time.sleep", lambda s: None)
 
 
 def test_interrupted_download_resumes_with_a_range_request(tmp_path):

@@ -21,17 +21,13 @@ import logging
 import os
 import shutil
 import tempfile
-import time
-import urllib.error
-import urllib.request
 import zipfile
 import zlib
 from pathlib import Path
 
 from ..config import get_data_dir
+from ..datasets.download import DownloadError, download_file
 from ..datasets.loaders import DONORS
-from ..errors import BrainexprError
-from ..utils import progress
 from .io import DONOR_FOLDER, RAW_FILES, check_donors
 
 logger = logging.getLogger(__name__)
@@ -48,86 +44,6 @@ AHBA_URLS = {
 N_PROBES = 58692
 CITATION = ("Hawrylycz MJ et al. (2012) An anatomically comprehensive atlas of the adult human "
             "brain transcriptome. Nature 489:391-399. Allen Institute terms of use apply.")
-
-
-class DownloadError(BrainexprError):
-    """The AHBA archive could not be downloaded or failed verification."""
-
-
-def _total_size(response, offset: int) -> int | None:
-    content_range = response.headers.get("Content-Range")
-    if content_range and "/" in content_range:
-        total = content_range.rsplit("/", 1)[1].strip()
-        return int(total) if total.isdigit() else None
-    length = response.headers.get("Content-Length")
-    return int(length) + offset if length and length.isdigit() else None
-
-
-def download_file(url: str, dest, opener=None, chunk_size: int = 1 << 20, timeout: float = 60.0,
-                  retries: int = 5) -> Path:
-    """Download ``url`` to ``dest``, resuming a previous partial download.
-
-    Parameters
-    ----------
-    url : str
-    dest : path-like
-        Final file; partial data lives in ``dest + ".part"`` until complete.
-    opener : callable, optional
-        ``opener(request, timeout=...)`` returning a response (default
-        :func:`urllib.request.urlopen`).
-    chunk_size : int
-    timeout : float
-        Seconds per network operation.
-    retries : int
-        Attempts after a dropped connection (each resumes where the last stopped).
-
-    Returns
-    -------
-    Path
-
-    Raises
-    ------
-    DownloadError
-        When the server keeps failing or the received size differs from the announced one.
-    """
-    opener = opener or urllib.request.urlopen
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    last_error = None
-    for attempt in range(retries + 1):
-        offset = part.stat().st_size if part.exists() else 0
-        request = urllib.request.Request(url, headers={"User-Agent": "brainexpr"})
-        if offset:
-            request.add_header("Range", f"bytes={offset}-")
-        try:
-            with opener(request, timeout=timeout) as response:
-                status = getattr(response, "status", 200)
-                if offset and status != 206:
-                    logger.info("server ignored the resume request; restarting %s", dest.name)
-                    offset = 0
-                total = _total_size(response, offset)
-                mode = "ab" if offset else "wb"
-                with open(part, mode) as handle, progress(total=total, initial=offset, unit="B",
-                                                          unit_scale=True, desc=dest.name) as bar:
-                    while True:
-                        block = response.read(chunk_size)
-                        if not block:
-                            break
-                        handle.write(block)
-                        bar.update(len(block))
-            size = part.stat().st_size
-            if total is not None and size != total:
-                raise DownloadError(f"{dest.name}: received {size} of {total} bytes")
-            os.replace(part, dest)
-            return dest
-        except (urllib.error.URLError, ConnectionError, TimeoutError, DownloadError) as exc:
-            last_error = exc
-            logger.warning("download of %s interrupted (%s); attempt %d of %d", dest.name, exc,
-                           attempt + 1, retries + 1)
-            time.sleep(min(2 ** attempt, 30) if attempt < retries else 0)
-    raise DownloadError(f"could not download {url} ({last_error}); run 'brainexpr fetch ahba' "
-                        f"again to resume")
 
 
 def verify_archive(path, uid: int) -> None:

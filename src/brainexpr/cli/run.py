@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import logging
 
+from ..datasets.fetch import OFFLINE_ENV
 from ..workflows.config import load_config, workflow_defaults
-from ..workflows.run import run_main, validate_run_options
+from ..workflows.run import prepare_data, run_main, validate_run_options
 
 HELP = ("the main job: gene axis, model fit (auto: factorized INR for parcel means, donor "
         "kriging for samples), dense maps, regional tables, abagen comparison, tau association "
@@ -29,6 +30,9 @@ def add_arguments(parser):
     parser.add_argument("--out", default="outputs", help="output folder (default: outputs)")
     parser.add_argument("--config", default=None,
                         help="flat TOML file whose keys are the options below (flags override it)")
+    parser.add_argument("--offline", action="store_true", default=None,
+                        help=f"never download: stop when reference data are missing (default: "
+                             f"${OFFLINE_ENV}; otherwise missing datasets are fetched first)")
     for name, default in workflow_defaults(run_main).items():
         if name in _SKIP:
             continue
@@ -55,6 +59,7 @@ def run(args) -> int:
                     if name not in _SKIP and hasattr(args, name)})
     from pathlib import Path
 
+    prepare_data(options.get("atlas", defaults["atlas"]), args.data_dir, args.offline)
     validate_run_options(data_dir=args.data_dir, **options)  # before anything is written
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

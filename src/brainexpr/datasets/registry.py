@@ -1,8 +1,19 @@
 """The registry of reference datasets: files, SHA-256 checksums, sources, licences, citations.
 
-The registry itself is the JSON file beside this module (one entry per dataset, one
-checksum per file, paths relative to the data directory). It mirrors
-``shared/data/MANIFEST.md`` of the development set-up.
+The registry itself is the JSON file beside this module: ``datasets`` (one entry per
+dataset, one checksum per file, paths relative to the data directory, and each file's
+pinned download locations) and ``archives`` (PyPI wheels that hold some of the files,
+with their own URL, SHA-256 and size). It mirrors ``shared/data/MANIFEST.md`` of the
+development set-up.
+
+A location is one of
+
+* ``{"url": ..., "size": bytes}``: the file itself (a raw-file URL at a fixed commit);
+* ``{"archive": name, "member": path}``: a member of a registered archive;
+* ``{"derive": converter, "inputs": [relpath, ...]}``: converted here from other
+  registered files (:mod:`brainexpr.datasets.derive`);
+
+each with ``checked``: how the location was confirmed when it was registered.
 """
 
 from __future__ import annotations
@@ -27,8 +38,11 @@ class Dataset:
     files : dict of str -> str
         Relative path (under the data directory) -> expected SHA-256.
     source, url, licence, citation : str
-    pypi : str or None
-        ``package==version`` when the files ship inside a PyPI wheel.
+    locations : dict of str -> list of dict
+        Relative path -> download locations, tried in order (see the module docstring).
+    manual : str or None
+        The manual step for files without a location or whose source needs a licence
+        acceptance or a login.
     """
 
     name: str
@@ -38,13 +52,27 @@ class Dataset:
     url: str = ""
     licence: str = ""
     citation: str = ""
-    pypi: str | None = None
+    locations: dict = field(default_factory=dict)
+    manual: str | None = None
+
+
+@lru_cache(maxsize=1)
+def _load_json() -> dict:
+    text = resources.files(__package__).joinpath("registry.json").read_text(encoding="utf-8")
+    return json.loads(text)
 
 
 @lru_cache(maxsize=1)
 def _load_registry() -> dict[str, Dataset]:
-    text = resources.files(__package__).joinpath("registry.json").read_text(encoding="utf-8")
-    return {entry["name"]: Dataset(**entry) for entry in json.loads(text)}
+    return {entry["name"]: Dataset(**entry) for entry in _load_json()["datasets"]}
+
+
+def get_archive(name: str) -> dict:
+    """Return a registered archive: ``{"url", "sha256", "size"}`` (size in bytes)."""
+    archives = _load_json()["archives"]
+    if name not in archives:
+        raise BrainexprError(f"unknown archive {name!r}; known archives: {', '.join(archives)}")
+    return archives[name]
 
 
 def list_datasets() -> list[str]:

@@ -6,30 +6,96 @@ import json
 import logging
 from pathlib import Path
 
-from ..datasets import (DONORS, dataset_status, fetch_dataset, get_dataset, list_datasets,
-                        load_gene_set, load_open_targets, load_pathology, load_regional_expression,
-                        load_sample_celltypes)
+from ..datasets import (DONORS, clear_download_cache, dataset_status, fetch_dataset, get_dataset,
+                        is_offline, list_datasets, load_gene_set, load_open_targets,
+                        load_pathology, load_regional_expression, load_sample_celltypes,
+                        plan_fetch)
+from ..datasets.download import DownloadError
+from ..errors import DataNotFoundError
 from ..utils import atomic_write
 
 logger = logging.getLogger(__name__)
 
 
 def list_dataset_status(data_dir=None) -> list[dict]:
-    """Return presence, checksum status, description and citation of every dataset."""
+    """Return presence, checksum status, description, manual step and citation of every dataset."""
     rows = []
     for name in list_datasets():
         status = dataset_status(name, data_dir=data_dir)
         status["description"] = get_dataset(name).description
+        status["manual"] = get_dataset(name).manual
         rows.append(status)
     return rows
 
 
-def fetch_datasets(names, data_dir=None) -> list[Path]:
-    """Download (when possible) and verify the named datasets; return their file paths."""
-    paths = []
+def fetch_datasets(names, data_dir=None, *, base_url=None, opener=None) -> list[Path]:
+    """Download what is missing of the named datasets, verify it, return all their paths.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Dataset names, or ``["all"]`` for every registered dataset.
+    data_dir : path-like, optional
+    base_url : str, optional
+        Mirror tried first (default: ``BRAINEXPR_MIRROR``).
+    opener : callable, optional
+        Replaces :func:`urllib.request.urlopen` (tests).
+
+    Raises
+    ------
+    DownloadError
+        After every dataset was tried, naming those that stay incomplete and why.
+    """
+    names = list_datasets() if list(names) == ["all"] else list(names)
+    plan = plan_fetch(names, data_dir=data_dir)
+    if plan.missing:
+        logger.info("%s", plan.describe())
+    paths, failures = [], []
     for name in names:
-        paths.extend(fetch_dataset(name, data_dir=data_dir))
+        try:
+            paths.extend(fetch_dataset(name, data_dir=data_dir, base_url=base_url, opener=opener))
+        except DownloadError as exc:
+            failures.append(str(exc))
+    clear_download_cache(data_dir)
+    if failures:
+        raise DownloadError(" || ".join(failures), retry=False)
     return paths
+
+
+def ensure_datasets(names, data_dir=None, *, offline=None, base_url=None, opener=None) -> list[str]:
+    """Make sure the named datasets are present and verified, downloading what is missing.
+
+    Parameters
+    ----------
+    names : sequence of str
+    data_dir : path-like, optional
+    offline : bool, optional
+        Never download; default ``BRAINEXPR_OFFLINE``.
+    base_url, opener :
+        As :func:`fetch_datasets`.
+
+    Returns
+    -------
+    list of str
+        The datasets that were downloaded (empty when all were present).
+
+    Raises
+    ------
+    DataNotFoundError
+        Offline with missing datasets: one line listing them.
+    DownloadError
+        A download failed or a dataset needs a manual step.
+    """
+    missing = [n for n in names if not dataset_status(n, data_dir=data_dir)["verified"]]
+    if not missing:
+        return []
+    if is_offline(offline):
+        raise DataNotFoundError(
+            f"offline, and {len(missing)} reference dataset(s) are missing or corrupted: "
+            f"{', '.join(missing)}; run 'brainexpr fetch {' '.join(missing)}' with internet "
+            f"access, or point --data-dir / BRAINEXPR_DATA to a folder that has them")
+    fetch_datasets(missing, data_dir=data_dir, base_url=base_url, opener=opener)
+    return missing
 
 
 def summarise_data(out_dir=None, data_dir=None) -> dict:

@@ -31,6 +31,26 @@ SHOWCASE_GENES = ["ANK3", "SIRPA", "TSPOAP1", "PRNP", "APOE"]
 GENE_SETS = ("ad", "ad114", "l1000")
 SOURCES = ("regional", "celltypes")
 BENCHMARK_MODES = ("quick", "none")
+#: Reference datasets the main job reads (``brainnetome-246`` too for that atlas).
+RUN_DATASETS = ("regional-dk83", "atlas-dk83", "abagen-samples", "ahba-samples", "ahba-celltypes",
+                "mni152-fsl", "adni-pathology", "ad-genes", "open-targets-ad", "l1000")
+
+
+def prepare_data(atlas: str = "dk83", data_dir=None, offline=None) -> list[str]:
+    """Download the reference datasets the main job needs when they are missing.
+
+    Says what and how much it downloads before it starts (log), and with ``offline``
+    (default ``BRAINEXPR_OFFLINE``) raises one line listing the missing datasets instead.
+
+    Returns
+    -------
+    list of str
+        The datasets that were downloaded.
+    """
+    from .data import ensure_datasets
+
+    names = RUN_DATASETS + (("brainnetome-246",) if atlas == "brainnetome246" else ())
+    return ensure_datasets(names, data_dir=data_dir, offline=offline)
 
 
 @dataclass
@@ -215,6 +235,7 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
     from .inr import embed_genes, fit_model, parcellate_maps, predict_maps
 
     started = time.perf_counter()
+    prepare_data(atlas, data_dir)
     out = Path(out)
     genes_1mm = list(genes_1mm or [])
     settings = dict(model=model, n_layers=n_layers, hidden_features=hidden_features,
