@@ -1,5 +1,5 @@
 # Two commands set everything up on a fresh machine:
-#   make demo   create .venv, install, run the main job on the built-in data -> outputs/
+#   make demo   create .venv, install, fetch missing reference data, run the main job -> outputs/
 #   make test   create .venv, install with test extras, run the test suite
 PYTHON ?= python3
 VENV := .venv

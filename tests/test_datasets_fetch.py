@@ -127,7 +127,8 @@ def server(loopback, monkeypatch):
     monkeypatch.delenv(fetch.MIRROR_ENV, raising=False)
     monkeypatch.delenv(fetch.OFFLINE_ENV, raising=False)
     httpd = Server()
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     yield httpd
     httpd.shutdown()
@@ -185,7 +186,7 @@ def test_plan_counts_each_source_once_before_downloading(toy_registry, server, t
     assert plan.missing["toy"] and plan.n_bytes == len(TEXT) + len(WHEEL)
     assert plan.manual == {"toy-manual": "ask the owner for secret.txt"}
     size = f"({(len(TEXT) + len(WHEEL)) / 1e6:.1f} MB)"
-    assert f"downloading 1 dataset(s) {size}" in plan.describe() and server.log == []
+    assert f"1 dataset(s) to download {size}" in plan.describe() and server.log == []
 
 
 def test_checksum_mismatch_leaves_nothing(toy_registry, server, tmp_path):

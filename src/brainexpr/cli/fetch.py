@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..datasets import list_datasets, plan_fetch
 from ..datasets.fetch import MIRROR_ENV
 from ..workflows.data import fetch_datasets, list_dataset_status
 
@@ -29,6 +30,7 @@ def run(args) -> int:
             print(f"{'':<22} cite: {row['citation']}")
         print(f"{'ahba':<22} {'optional':<9} raw AHBA microarray download (~4 GB); "
               f"'brainexpr fetch ahba', then 'brainexpr ahba'")
+        print(f"brainexpr fetch all: {plan_fetch(list_datasets(), data_dir=args.data_dir).describe()}")
         return 0
     if "ahba" in args.names:
         from ..ahba.download import fetch_ahba

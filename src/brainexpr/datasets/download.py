@@ -73,13 +73,17 @@ def _transfer(url: str, part: Path, opener, chunk_size: int, timeout: float,
     if offset:
         request.add_header("Range", f"bytes={offset}-")
     try:
-        response = opener(request, timeout=timeout)
+        response = opener(request, timeout=timeout)  # noqa: S310 (explicit fetch only)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and offset:  # the part is longer than the file: start again
             part.unlink()
             raise DownloadError(f"{url}: range not satisfiable; restarting") from None
         raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}",
                             retry=exc.code in _RETRY_STATUS) from None
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, FileNotFoundError):  # a file:// mirror without the file
+            raise DownloadError(f"{url}: no such file", retry=False) from None
+        raise
     with response:
         status = getattr(response, "status", None) or 200
         if offset and status != 206:
@@ -167,6 +171,9 @@ def download_file(url: str, dest, *, sha256: str | None = None, opener=None,
             if not exc.retry:
                 raise
             last_error = exc
+        except PermissionError as exc:
+            raise DownloadError(f"cannot write {part} ({exc}); pass --data-dir with a writable "
+                                f"folder", retry=False) from None
         except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             last_error = exc
         if attempt < retries:

@@ -205,7 +205,7 @@ class FetchPlan:
     def describe(self) -> str:
         """One line: what will be downloaded, how much, and where to."""
         names = [n for n in self.missing if n not in self.manual]
-        text = (f"downloading {len(names)} dataset(s) ({self.n_bytes / 1e6:.1f} MB) into "
+        text = (f"{len(names)} dataset(s) to download ({self.n_bytes / 1e6:.1f} MB) into "
                 f"{self.target}: {', '.join(names)}") if names else "nothing to download"
         if self.manual:
             text += f"; needing a manual step: {', '.join(self.manual)}"
