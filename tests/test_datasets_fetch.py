@@ -337,3 +337,15 @@ def test_registry_is_valid_json_with_archives_and_datasets():
     content = json.loads((registry.resources.files(registry.__package__)
                           / "registry.json").read_text(encoding="utf-8"))
     assert set(content) == {"archives", "datasets"}
+
+
+def test_cli_fetch_from_a_mirror(toy_registry, server, tmp_path, capsys):
+    server.routes.update({"/m/toy/genes.tsv": TEXT, "/m/toy/table.csv": MEMBER})
+    code = main(["fetch", "toy", "--base-url", f"{server.base}/m", "--data-dir", str(tmp_path)])
+    printed = capsys.readouterr().out.split()
+    assert code == 0 and len(printed) == 3 and all(tmp_path.as_posix() in p for p in printed)
+    # the derived file is not on this mirror (404): it is converted here
+    assert {p for p, _ in server.log} == {"/m/toy/genes.tsv", "/m/toy/table.csv",
+                                          "/m/toy/derived/TABLE.csv"}
+    assert main(["fetch", "toy-manual", "--data-dir", str(tmp_path)]) == 2
+    assert "ask the owner for secret.txt" in capsys.readouterr().err

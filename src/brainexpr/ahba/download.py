@@ -5,14 +5,15 @@ are downloaded from the Allen Institute (the URLs abagen uses) into
 ``<data_dir>/microarray/`` and extracted to ``normalized_microarray_donor{uid}/``
 (abagen's data folder layout, which :func:`brainexpr.ahba.process_ahba` reads).
 
-* **Resumable**: bytes go to ``<name>.zip.part``; an interrupted download continues with
-  an HTTP ``Range`` request where it stopped (and restarts when the server ignores it).
+* **Resumable**: :func:`brainexpr.datasets.download.download_file` writes to
+  ``<name>.zip.part``; an interrupted download continues with an HTTP ``Range`` request
+  where it stopped (and restarts when the server ignores it).
 * **Verified**: the size must equal the server's announced size, every member's CRC-32
   must match (``zipfile.testzip``), the five raw files must be present, and the donor's
   ``SampleAnnot.csv`` must list its published number of samples and ``Probes.csv``
   58,692 probes. The Allen Institute publishes no checksums for these archives.
 
-This is the only code of the pipeline that touches the network, and only when called.
+Like the reference-data fetcher, it touches the network only when called.
 """
 
 from __future__ import annotations
