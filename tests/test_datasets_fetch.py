@@ -187,6 +187,8 @@ def test_plan_counts_each_source_once_before_downloading(toy_registry, server, t
     assert plan.manual == {"toy-manual": "ask the owner for secret.txt"}
     size = f"({(len(TEXT) + len(WHEEL)) / 1e6:.1f} MB)"
     assert f"1 dataset(s) to download {size}" in plan.describe() and server.log == []
+    mirrored = fetch.plan_fetch(["toy-manual"], data_dir=tmp_path, base_url=server.base)
+    assert f"unless the mirror {server.base} has them: toy-manual" in mirrored.describe()
 
 
 def test_checksum_mismatch_leaves_nothing(toy_registry, server, tmp_path):

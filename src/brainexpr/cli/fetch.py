@@ -30,7 +30,8 @@ def run(args) -> int:
             print(f"{'':<22} cite: {row['citation']}")
         print(f"{'ahba':<22} {'optional':<9} raw AHBA microarray download (~4 GB); "
               f"'brainexpr fetch ahba', then 'brainexpr ahba'")
-        print(f"brainexpr fetch all: {plan_fetch(list_datasets(), data_dir=args.data_dir).describe()}")
+        plan = plan_fetch(list_datasets(), data_dir=args.data_dir, base_url=args.base_url)
+        print(f"brainexpr fetch all: {plan.describe()}")
         return 0
     if "ahba" in args.names:
         from ..ahba.download import fetch_ahba

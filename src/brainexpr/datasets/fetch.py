@@ -201,6 +201,7 @@ class FetchPlan:
     missing: dict = field(default_factory=dict)
     n_bytes: int = 0
     manual: dict = field(default_factory=dict)
+    mirror: str | None = None
 
     def describe(self) -> str:
         """One line: what will be downloaded, how much, and where to."""
@@ -208,11 +209,13 @@ class FetchPlan:
         text = (f"{len(names)} dataset(s) to download ({self.n_bytes / 1e6:.1f} MB) into "
                 f"{self.target}: {', '.join(names)}") if names else "nothing to download"
         if self.manual:
-            text += f"; needing a manual step: {', '.join(self.manual)}"
+            unless = f" unless the mirror {self.mirror} has them" if self.mirror else ""
+            text += f"; needing a manual step{unless}: {', '.join(self.manual)}"
         return text
 
 
-def plan_fetch(names, data_dir: str | os.PathLike | None = None) -> FetchPlan:
+def plan_fetch(names, data_dir: str | os.PathLike | None = None,
+               base_url: str | None = None) -> FetchPlan:
     """List what fetching ``names`` would download, without touching the network.
 
     Parameters
@@ -220,12 +223,14 @@ def plan_fetch(names, data_dir: str | os.PathLike | None = None) -> FetchPlan:
     names : sequence of str
         Dataset names.
     data_dir : path-like, optional
+    base_url : str, optional
+        Mirror (default ``BRAINEXPR_MIRROR``); named in the plan's description only.
 
     Returns
     -------
     FetchPlan
     """
-    plan = FetchPlan(target=get_data_dir(data_dir))
+    plan = FetchPlan(target=get_data_dir(data_dir), mirror=mirror_url(base_url))
     counted: set = set()
     for name in names:
         dataset = get_dataset(name)

@@ -47,7 +47,7 @@ def fetch_datasets(names, data_dir=None, *, base_url=None, opener=None) -> list[
         After every dataset was tried, naming those that stay incomplete and why.
     """
     names = list_datasets() if list(names) == ["all"] else list(names)
-    plan = plan_fetch(names, data_dir=data_dir)
+    plan = plan_fetch(names, data_dir=data_dir, base_url=base_url)
     if plan.missing:
         logger.info("%s", plan.describe())
     paths, failures = [], []
