@@ -195,6 +195,8 @@ class FetchPlan:
         Bytes the pinned sources of those files transfer (a mirror sends less: no wheels).
     manual : dict of str -> str
         Dataset -> manual step, for datasets with a missing file that has no location.
+    mirror : str or None
+        The mirror tried first, if any (it may also hold those datasets).
     """
 
     target: Path
