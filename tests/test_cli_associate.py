@@ -85,7 +85,7 @@ def test_user_target_csv_in_another_naming_scheme(data_dir, tmp_path):
 
 
 @pytest.mark.parametrize("problem, message", [
-    ("nan", "missing or infinite values in regions: L_cuneus"),
+    ("nan", r"1 without a value \(NaN\) \(L_cuneus\).*--drop-missing"),
     ("duplicate", "L_bankssts and Bankssts_L"),
     ("unknown", "unknown region names: Left-Moon"),
     ("missing", "absent from the target map .L_insula"),
@@ -125,7 +125,7 @@ def test_refuses_to_replace_an_unrelated_folder(data_dir, tmp_path, capsys):
 
 def test_options_are_checked(data_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
-        main(["associate", "--null-method", "spin"])
+        main(["associate", "--null-method", "spun"])
     out = ["--data-dir", str(data_dir), "--out", str(tmp_path / "out"), "--no-figures"]
     assert main(["associate", *out, "--region-set", "neocortex"]) == 2
     assert "region_set must be one of cortex" in capsys.readouterr().err

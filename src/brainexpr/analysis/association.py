@@ -223,10 +223,10 @@ def align_regions(genes: pd.DataFrame, target: pd.Series, regions=None,
         keys = [k for k in genes.index if k in set(target.index)]
     else:
         keys = list(regions)
-    absent = {names[0]: [k for k in keys if k not in genes.index],
-              names[1]: [k for k in keys if k not in target.index],
-              "values (all NaN)": [k for k in keys if k in empty]}
-    message = "; ".join(f"{len(v)} absent from the {n} ({', '.join(v[:12])}"
+    absent = {f"absent from the {names[0]}": [k for k in keys if k not in genes.index],
+              f"absent from the {names[1]}": [k for k in keys if k not in target.index],
+              "without a value (NaN)": [k for k in keys if k in empty]}
+    message = "; ".join(f"{len(v)} {n} ({', '.join(v[:12])}"
                         f"{' ...' if len(v) > 12 else ''})" for n, v in absent.items() if v)
     if message:
         if not drop_missing:
