@@ -192,7 +192,7 @@ def _read_excel(path, what: str, sheet) -> pd.DataFrame:
         if (isinstance(sheet, int) and not 0 <= sheet < len(names)) or (
                 isinstance(sheet, str) and sheet not in names):
             raise InputError(f"{path} has no sheet {sheet!r}; its sheets: {', '.join(names)}")
-        table = workbook.parse(sheet, index_col=0)
+        table = pd.read_excel(workbook, sheet_name=sheet, index_col=0)
     # trailing blank rows and columns that Excel keeps in the used range
     blank_rows = table.index.isna() & table.isna().all(axis=1).to_numpy()
     blank_columns = table.columns.astype(str).str.startswith("Unnamed") & table.isna().all(axis=0)

