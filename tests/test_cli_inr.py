@@ -54,6 +54,21 @@ def test_celltype_maps_end_to_end(capsys, data_dir, tmp_path):
     # cell-type fractions: the map stays in a plausible range inside the brain
     assert -0.2 < np.percentile(values[brain], 1) and np.percentile(values[brain], 99) < 1.0
 
+    surface = tmp_path / "surface"
+    code, out, err = run(capsys, "predict", "--data-dir", str(data_dir), "--model", str(model),
+                         "--genes", "ExNeurons", "--space", "fsaverage5", "--std",
+                         "--out-dir", str(surface))
+    assert code == 0, err
+    assert "wrote 4 map file(s)" in out
+    left = nib.load(surface / "gene-ExNeurons_model-factorized_space-fsaverage_den-10k_hemi-L_"
+                              "expr.func.gii").darrays[0].data
+    assert left.shape == (10242,) and np.isfinite(left).all()
+    assert (surface / "gene-ExNeurons_model-factorized_space-fsaverage_den-10k_hemi-R_"
+                      "std.func.gii").is_file()
+    code, out, err = run(capsys, "predict", "--data-dir", str(data_dir), "--model", str(model),
+                         "--space", "fsaverage5", "--stack", "--out-dir", str(tmp_path / "no"))
+    assert code == 2 and "stack applies to MNI152 volumes" in err
+
     table = tmp_path / "bn.csv"
     code, out, err = run(capsys, "parcellate", "--data-dir", str(data_dir), "--model", str(model),
                          "--atlas", "brainnetome246", "--out", str(table))

@@ -490,8 +490,8 @@ def _resolve_genes(estimator, genes, data_dir=None) -> list[str]:
 def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, mask: str = "brain",
                  out_dir="maps", stack: bool = False, std: bool = False, compress: bool = True,
                  chunk_size: int | None = None, device: str | None = None,
-                 precision: str = "fp32", data_dir=None) -> list[Path]:
-    """Write dense NIfTI maps of genes predicted by a fitted model.
+                 precision: str = "fp32", space: str = "MNI152", data_dir=None) -> list[Path]:
+    """Write dense NIfTI maps (or fsaverage5 GIFTI maps) of genes predicted by a fitted model.
 
     Parameters
     ----------
@@ -520,6 +520,11 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
         INR only: overrides the device saved with the model (``auto``, ``cpu``, ``cuda``).
     precision : {"fp32", "tf32", "bf16"}
         INR only: GPU prediction precision (checked against fp32).
+    space : {"MNI152", "fsaverage5"}
+        ``fsaverage5``: the model evaluated at the mid-thickness vertices of both
+        hemispheres, one GIFTI per gene and hemisphere
+        (:func:`brainexpr.maps.surface.write_surface_maps`); ``resolution``, ``mask``,
+        ``stack`` and ``compress`` apply to volumes only.
     data_dir : path-like, optional
 
     Returns
@@ -527,12 +532,19 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
     list of Path
     """
     from ..maps import has_uncertainty, write_maps
+    from ..maps.surface import SURFACE_SPACES, write_surface_maps
     from ..models.inr import PRECISIONS, INRRegressor
     from ..models.registry import model_name
 
     if precision not in PRECISIONS:
         raise InputError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got "
                          f"{precision!r}")
+    if space != "MNI152" and space not in SURFACE_SPACES:
+        raise InputError(f"space must be MNI152 or one of {', '.join(SURFACE_SPACES)}, got "
+                         f"{space!r}")
+    if space != "MNI152" and stack:
+        raise InputError("stack applies to MNI152 volumes; surface maps are one GIFTI per gene "
+                         "and hemisphere")
     estimator = _load(model, device)
     name = model_name(estimator)
     if isinstance(estimator, INRRegressor):
@@ -543,6 +555,9 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
         raise InputError(f"std maps need an uncertainty estimate, which the {name!r} model does "
                          "not give; drop --std, or fit an INR with n_ensemble >= 2")
     selected = _resolve_genes(estimator, genes, data_dir)
+    if space != "MNI152":
+        return write_surface_maps(estimator, selected, out_dir=out_dir, std=std,
+                                  model_name=name, space=space, data_dir=data_dir)
     return write_maps(estimator, selected, mask=mask, resolution=resolution, out_dir=out_dir,
                       stack=stack, std=std, compress=compress, chunk_size=chunk_size,
                       model_name=name, data_dir=data_dir)
