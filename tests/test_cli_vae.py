@@ -147,30 +147,3 @@ def test_refuses_to_replace_a_foreign_folder(data_dir, tmp_path, capsys):
     code = main(["vae", "--data-dir", str(data_dir), "--out", str(out)])
     assert code == 2 and "holds other files" in capsys.readouterr().err
     assert (out / "thesis.tex").read_text() == "do not delete"
-
-
-def test_surface_maps_draw_every_region(data_dir):
-    """Each cortical region gets its own colour on the surface (no region lost or swapped)."""
-    from brainexpr.datasets import region_table
-    from brainexpr.reporting import vae as figures
-
-    table = region_table()
-    cortex = list(table.index[table["structure"] == "cortex"])
-    for hemi in ("L", "R"):
-        seen = set()
-        for view in ("lateral", "medial"):
-            region, shade, drawn, extent = figures._view(str(data_dir), hemi, view)
-            seen |= set(region[drawn])
-            assert extent[1] > extent[0] and extent[3] > extent[2]
-            assert 0.5 <= shade[drawn].min() and shade[drawn].max() <= 1.0
-        assert {k for k in cortex if k.startswith(hemi)} <= seen
-        assert seen <= {k for k in cortex if k.startswith(hemi)} | {
-            f"{hemi}_unknown", f"{hemi}_corpuscallosum"}
-    lateral, _, _, _ = figures._view(str(data_dir), "L", "lateral")
-    assert "L_precentral" in set(lateral.ravel()) and "L_lingual" not in set(lateral.ravel())
-    values = pd.Series(np.arange(len(cortex), dtype=float), index=cortex)
-    figure = figures.plot_surface_maps(values, data_dir=data_dir)
-    assert len(figure.axes) == 5
-    import matplotlib.pyplot as plt
-
-    plt.close(figure)
