@@ -147,3 +147,25 @@ def test_refuses_to_replace_a_foreign_folder(data_dir, tmp_path, capsys):
     code = main(["vae", "--data-dir", str(data_dir), "--out", str(out)])
     assert code == 2 and "holds other files" in capsys.readouterr().err
     assert (out / "thesis.tex").read_text() == "do not delete"
+
+
+@pytest.mark.realdata
+def test_left_hemisphere_excel_target_with_spin_null(data_dir, tmp_path, capsys):
+    """One behaviour with associate: a left-only map is analysed on the left hemisphere."""
+    from brainexpr.datasets import load_pathology_map
+
+    tau = load_pathology_map("tau", "ad", data_dir=data_dir)
+    left = [k for k in tau.index if k.startswith("L_") and "thalamus" not in k]
+    workbook = tmp_path / "left.xlsx"
+    tau.loc[left].rename("effect").to_frame().to_excel(workbook)
+    out = tmp_path / "left"
+    code = main(["vae", "--data-dir", str(data_dir), "--out", str(out), "--target",
+                 str(workbook), "--null-method", "spin", "--baselines", "pls", "--no-figures",
+                 "--n-epochs", "30", "--n-nulls", "20", "--n-nulls-vae", "2",
+                 "--n-components", "2"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "covers only the left hemisphere" in captured.err
+    summary = json.loads((out / "vae_summary.json").read_text())
+    assert summary["regions"]["n"] == 34 and summary["null"]["method"] == "spin"
+    assert summary["validation"]["pls"]["null_p"] is not None
