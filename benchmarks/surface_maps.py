@@ -11,7 +11,10 @@ of sample data (donor kriging, fitted on the phantom's noisy samples at the 3,70
 3. **volume route**: the model's 1 mm map on the brain mask (what ``predict --resolution 1``
    writes, 0 outside the mask) sampled with nilearn's ``vol_to_surf`` between the pial and
    white surfaces (:func:`brainexpr.maps.surface.sample_volume_on_surface`); and the same
-   for the truth's own 1 mm volume, which isolates the error of the sampling itself;
+   for the truth's own 1 mm volume, which isolates the error of the sampling itself. To
+   save time the 1 mm map is predicted only on the voxels that ``vol_to_surf`` can read
+   (the 8 neighbours of points every 1/20 of the way from white to pial, a superset of its
+   sample points); the rest of the volume stays 0, which does not change what it samples;
 4. DK-68 regional means: from the direct vertex maps (surface parcellation with the
    fsaverage5 annotations, :func:`brainexpr.atlas.surface.parcellate_vertices`) and from the
    volume (:func:`brainexpr.maps.parcellate_model` on the 1 mm DK-83 atlas), each against
@@ -53,6 +56,26 @@ def regional_scores(estimate: pd.DataFrame, truth: pd.DataFrame) -> dict:
     return {"r": float(np.mean(r)), "n_regions": int(len(shared))}
 
 
+def surface_shell(grid, hemis=("L", "R"), steps: int = 21):
+    """The voxels of ``grid`` that linear sampling between white and pial can touch."""
+    from dataclasses import replace
+
+    from brainexpr.atlas.surface import fsaverage5_mesh, fsaverage_to_mni152
+
+    inverse = np.linalg.inv(grid.affine)
+    touched = []
+    for hemi in hemis:
+        pial = fsaverage_to_mni152(fsaverage5_mesh("pial", hemi).coords)
+        white = fsaverage_to_mni152(fsaverage5_mesh("white", hemi).coords)
+        for t in np.linspace(0.0, 1.0, steps):
+            voxel = np.floor((white + t * (pial - white)) @ inverse[:3, :3].T + inverse[:3, 3])
+            for offset in np.ndindex(2, 2, 2):
+                index = (voxel + offset).astype(np.int64)
+                touched.append(np.ravel_multi_index(index.T, grid.shape, mode="clip"))
+    keep = np.isin(np.ravel_multi_index(grid.ijk.T, grid.shape), np.unique(np.concatenate(touched)))
+    return replace(grid, ijk=grid.ijk[keep], coords=grid.coords[keep], tissue=grid.tissue[keep])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-genes", type=int, default=8)
@@ -92,7 +115,8 @@ def main(argv=None) -> int:
     direct_vertices = np.vstack([direct[h][0].T[cortex[h]] for h in hemis])
 
     tick = time.perf_counter()
-    grid = voxel_grid("brain", 1)
+    grid = surface_shell(voxel_grid("brain", 1), hemis)
+    results["volume_voxels_predicted"] = int(grid.n_voxels)
     mean, _ = predict_dense(model, grid, genes)
     volume = nib.Nifti1Image(
         np.stack([grid.volume(mean[i]) for i in range(len(genes))], axis=-1), grid.affine)

@@ -38,7 +38,8 @@ def test_run_writes_report_and_resumes(data_dir, tmp_path):
     for hemi in ("L", "R"):
         assert (out / "maps" / "fsaverage5" / f"gene-APOE_model-factorized_space-fsaverage_"
                                               f"den-10k_hemi-{hemi}_std.func.gii").is_file()
-    assert "surface_fsaverage5" in surface.report.read_text()
+    assert (out / "report" / "slices" / "surface_fsaverage5.png").is_file()
+    assert "Expression on the fsaverage5 cortex" in surface.report.read_text()
 
 
 def test_bad_options_write_nothing(data_dir, tmp_path, capsys):
