@@ -99,6 +99,21 @@ def test_regional_maps_compare_with_the_table(capsys, data_dir, tmp_path):
     # even a 40-step tiny fit follows the regional table it was fitted on
     assert comparison["r_regional"].median() > 0.3
 
+    # the same regional means from the fsaverage5 vertices (DK-68 annotations)
+    surface = tmp_path / "dk68_surface.csv"
+    code, out, err = run(capsys, "parcellate", "--data-dir", str(data_dir), "--model", str(model),
+                         "--space", "fsaverage5", "--out", str(surface))
+    assert code == 0, err
+    from_surface = pd.read_csv(surface, index_col=0)
+    from_volume = pd.read_csv(table, index_col=0).loc[from_surface.index]
+    assert from_surface.shape == (68, 8) and from_surface.index[0] == "L_bankssts"
+    agreement = [np.corrcoef(from_surface[g], from_volume[g])[0, 1] for g in genes.split(",")]
+    assert np.median(agreement) > 0.8
+    code, out, err = run(capsys, "parcellate", "--data-dir", str(data_dir), "--model", str(model),
+                         "--space", "fsaverage5", "--atlas", "brainnetome246",
+                         "--out", str(tmp_path / "bn_surface.csv"))
+    assert code == 2 and "use atlas 'dk83'" in err
+
     # a gene outside the model is placed on its gene axis from its regional profile
     code, out, err = run(capsys, "predict", "--data-dir", str(data_dir), "--model", str(model),
                          "--genes", "SORL1", "--resolution", "2", "--out-dir",
