@@ -221,3 +221,17 @@ def test_spin_on_the_dk_cortex_and_its_errors(data_dir):
         generate_surrogates(values, None, 10, method="spin")
     with pytest.raises(InputError, match="assignment must be one of hungarian, nearest"):
         spin_surrogates(values, None, 10, regions=keys, assignment="greedy")
+
+
+def test_correlate_with_target_spins_cortical_keys(data_dir):
+    from brainexpr.analysis.association import select_regions
+
+    keys = select_regions("cortex", "left")
+    rng = np.random.default_rng(0)
+    target = pd.Series(rng.normal(size=len(keys)), index=keys)
+    genes = pd.DataFrame({"same": target + rng.normal(0, 0.1, len(keys)),
+                          "other": rng.normal(size=len(keys))}, index=keys)
+    table = correlate_with_target(genes, target, null_method="spin", n_surrogates=200,
+                                  random_state=0)
+    assert table.loc["same", "pearson_p_spatial"] == pytest.approx(1 / 201)
+    assert table.loc["other", "pearson_p_spatial"] > 0.01

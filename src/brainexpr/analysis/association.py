@@ -30,7 +30,7 @@ from scipy import stats
 from ..datasets.regions import region_table, resolve_names, to_keys
 from ..errors import InputError
 from ..utils import check_random_state
-from .nulls import check_distances, generate_surrogates
+from .nulls import NULL_INPUTS, check_distances, generate_surrogates
 
 logger = logging.getLogger(__name__)
 
@@ -363,9 +363,9 @@ def correlate_with_target(genes: pd.DataFrame, target: pd.Series, distances=None
         (n_regions,) target map, same index as ``genes``.
     distances : (n_regions, n_regions) array or DataFrame, mm, optional
         Inter-region distances in the order of ``target`` (a DataFrame is re-ordered by
-        its labels). Needed unless ``surrogates`` is given or ``null_method`` is
-        ``"permutation"``; with ``null_method=None`` no spatial null is computed.
-    null_method : {"variogram", "moran", "permutation"} or None
+        its labels). Needed by the variogram and Moran nulls unless ``surrogates`` is
+        given; with ``null_method=None`` no spatial null is computed.
+    null_method : {"variogram", "moran", "spin", "permutation"} or None
         See :func:`brainexpr.analysis.nulls.generate_surrogates`.
     n_surrogates : int
     surrogates : (n_surrogates, n_regions) array, optional
@@ -374,7 +374,8 @@ def correlate_with_target(genes: pd.DataFrame, target: pd.Series, distances=None
     return_null : bool
         Also return the null correlations.
     **null_options
-        Passed to the surrogate generator.
+        Passed to the surrogate generator (``spin`` gets ``regions=target.index``, the
+        cortical region keys, unless given).
 
     Returns
     -------
@@ -418,11 +419,13 @@ def correlate_with_target(genes: pd.DataFrame, target: pd.Series, distances=None
                         raise InputError(f"distances lack regions: {', '.join(missing[:12])}")
                     distances = distances.loc[target.index, target.index].to_numpy(dtype=float)
                 distances = check_distances(distances, n)
-            elif null_method != "permutation":
+            elif "distances" in NULL_INPUTS.get(null_method, ()):
                 raise InputError(
                     f"null_method={null_method!r} needs the inter-region distances "
                     "(distances=...) or precomputed surrogates"
                 )
+            if "regions" in NULL_INPUTS.get(null_method, ()):
+                null_options.setdefault("regions", list(target.index))
             surrogates = generate_surrogates(y, distances, n_surrogates, method=null_method,
                                              random_state=random_state, **null_options)
         surrogates = np.asarray(surrogates, dtype=float)
