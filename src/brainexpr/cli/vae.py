@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..analysis.association import HEMISPHERES
 from ..analysis.graphs import GRAPH_METHODS, LAPLACIANS
 from ..analysis.nulls import NULL_METHODS
 from ..analysis.vulnerability import BASELINES, CV_SCHEMES
@@ -36,7 +37,7 @@ def add_arguments(parser):
     parser.add_argument("--sheet", default=None,
                         help="sheet of an .xlsx target, name or 0-based number (default: the "
                              "first)")
-    parser.add_argument("--hemisphere", default="both", choices=("both", "left", "right"),
+    parser.add_argument("--hemisphere", default="both", choices=tuple(HEMISPHERES),
                         help="cortical hemispheres analysed, and those that region names "
                              "without a hemisphere describe (default: both)")
     parser.add_argument("--genes", default="l1000",
