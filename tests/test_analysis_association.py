@@ -103,8 +103,11 @@ def test_region_mismatches_name_the_regions(cortex):
     assert len(dropped_target) == 67 and "L_bankssts" not in dropped_genes.index
     with_nan = target.copy()
     with_nan[["L_cuneus", "R_fusiform"]] = np.nan
-    with pytest.raises(InputError, match="infinite values in regions: L_cuneus, R_fusiform"):
+    with pytest.raises(InputError, match=r"2 without a value \(NaN\) \(L_cuneus, R_fusiform\).*"
+                                          "--drop-missing"):
         align_regions(genes, with_nan, keys)
+    _, kept = align_regions(genes, with_nan, keys, drop_missing=True)
+    assert len(kept) == 66 and "L_cuneus" not in kept.index
     genes_nan = genes.copy()
     genes_nan.loc["L_insula", "noise"] = np.nan
     with pytest.raises(InputError, match="regions L_insula .genes noise"):

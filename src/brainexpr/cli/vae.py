@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..analysis.association import HEMISPHERES
 from ..analysis.graphs import GRAPH_METHODS, LAPLACIANS
 from ..analysis.nulls import NULL_METHODS
 from ..analysis.vulnerability import BASELINES, CV_SCHEMES
@@ -26,13 +27,19 @@ def add_arguments(parser):
     parser.add_argument("--out", dest="out_dir", default="outputs/vae",
                         help="output folder (default: outputs/vae)")
     parser.add_argument("--target", default="atrophy",
-                        help=f"ADNI group map ({', '.join(PATHOLOGY_MEASURES)}) or a CSV of "
+                        help=f"ADNI group map ({', '.join(PATHOLOGY_MEASURES)}) or a CSV/xlsx of "
                              "region -> value, e.g. your cortical-thinning effect sizes "
                              "(default: atrophy)")
     parser.add_argument("--group", default="ad", choices=PATHOLOGY_GROUPS,
                         help="ADNI group of a built-in target (default: ad)")
     parser.add_argument("--target-column", default=None,
                         help="value column of a target CSV with several columns")
+    parser.add_argument("--sheet", default=None,
+                        help="sheet of an .xlsx target, name or 0-based number (default: the "
+                             "first)")
+    parser.add_argument("--hemisphere", default="both", choices=tuple(HEMISPHERES),
+                        help="cortical hemispheres analysed, and those that region names "
+                             "without a hemisphere describe (default: both)")
     parser.add_argument("--genes", default="l1000",
                         help=f"gene set ({', '.join(GENE_SETS)}) or a file with one symbol per "
                              "line (default: l1000, 916 genes in the regional table)")
@@ -49,7 +56,8 @@ def add_arguments(parser):
     parser.add_argument("--n-groups", type=int, default=10,
                         help="number of groups for --cv distance/random (default: 10)")
     parser.add_argument("--null-method", default="variogram", choices=(*NULL_METHODS, "none"),
-                        help="surrogate targets of the spatial null (default: variogram)")
+                        help="surrogate targets of the spatial null; spin rotates the "
+                             "fsaverage5 sphere (default: variogram)")
     parser.add_argument("--n-nulls", type=int, default=1000,
                         help="surrogates for the baselines (default: 1000)")
     parser.add_argument("--n-nulls-vae", type=int, default=100,
@@ -92,7 +100,8 @@ def run(args) -> int:
 
     result = fit_vae(
         out_dir=args.out_dir, target=args.target, group=args.group,
-        target_column=args.target_column, genes=args.genes, graph=args.graph,
+        target_column=args.target_column, sheet=args.sheet, hemisphere=args.hemisphere,
+        genes=args.genes, graph=args.graph,
         laplacian=args.laplacian, cv=args.cv, n_groups=args.n_groups,
         null_method=args.null_method, n_nulls=args.n_nulls, n_nulls_vae=args.n_nulls_vae,
         baselines=args.baselines, n_components=args.n_components,

@@ -112,27 +112,91 @@ def check_genes(requested, available, what: str = "the dataset", allow_missing: 
     return present, missing
 
 
-def read_region_table(path, what: str = "region table") -> pd.DataFrame:
-    """Read a user CSV/TSV with region names in the first column and values next.
+#: File suffixes read as Excel workbooks by :func:`read_region_table` (with openpyxl).
+EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+
+
+def read_region_table(path, what: str = "region table", sheet=None) -> pd.DataFrame:
+    """Read a user table with region names in the first column and values next.
+
+    Parameters
+    ----------
+    path : path-like
+        CSV or TSV (separator detected, UTF-8 with or without BOM), or an Excel workbook
+        (``.xlsx``, ``.xlsm``).
+    what : str
+        Name of the table in messages.
+    sheet : str or int, optional
+        Excel sheet (name or 0-based position); default the first. Not allowed for CSV.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by the first column (region names or abagen ids), one column per map.
 
     Raises
     ------
     InputError
-        When the file is missing, unreadable, or has no value column (``what`` names it).
+        When the file is missing, unreadable (a binary file that is not a workbook, e.g.
+        ``.xls`` or ``.ods``, is named as such), the sheet does not exist, or it has no
+        value column.
     """
     from pathlib import Path
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{what} file not found: {path}")
-    try:
-        table = pd.read_csv(path, index_col=0, sep=None, engine="python", encoding="utf-8-sig")
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise InputError(f"cannot read {what} {path} as CSV/TSV ({exc})") from None
+    excel = path.suffix.lower() in EXCEL_SUFFIXES
+    if sheet is not None and not excel:
+        raise InputError(f"sheet ({sheet!r}) applies to Excel workbooks (.xlsx); {path} is read "
+                         "as CSV/TSV")
+    if excel:
+        table = _read_excel(path, what, sheet)
+    else:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+        if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+            raise InputError(f"{what} {path} is a binary spreadsheet, not CSV/TSV; save it as "
+                             ".xlsx or export the sheet as CSV")
+        try:
+            table = pd.read_csv(path, index_col=0, sep=None, engine="python",
+                                encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            raise InputError(f"{what} {path} is not UTF-8 text; export it as CSV (UTF-8) "
+                             "or give an .xlsx workbook") from None
+        except (ValueError, pd.errors.ParserError) as exc:
+            raise InputError(f"cannot read {what} {path} as CSV/TSV ({exc})") from None
     if table.shape[1] == 0:
         raise InputError(f"{what} {path} has no value column; expected region names in the "
                          "first column and values in the next")
     return table
+
+
+def _read_excel(path, what: str, sheet) -> pd.DataFrame:
+    """First (or ``sheet``) worksheet of an Excel workbook, first column as the index."""
+    import zipfile
+
+    try:
+        workbook = pd.ExcelFile(path, engine="openpyxl")
+    except ImportError:
+        raise InputError(f"reading {path} needs the openpyxl package (pip install openpyxl); "
+                         "or export the sheet as CSV") from None
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise InputError(f"cannot read {what} {path} as an Excel workbook ({exc})") from None
+    with workbook:
+        names = workbook.sheet_names
+        if sheet is None:
+            sheet = 0
+        if isinstance(sheet, str) and sheet.isdigit() and sheet not in names:
+            sheet = int(sheet)
+        if (isinstance(sheet, int) and not 0 <= sheet < len(names)) or (
+                isinstance(sheet, str) and sheet not in names):
+            raise InputError(f"{path} has no sheet {sheet!r}; its sheets: {', '.join(names)}")
+        table = pd.read_excel(workbook, sheet_name=sheet, index_col=0)
+    # trailing blank rows and columns that Excel keeps in the used range
+    blank_rows = table.index.isna() & table.isna().all(axis=1).to_numpy()
+    blank_columns = table.columns.astype(str).str.startswith("Unnamed") & table.isna().all(axis=0)
+    return table.loc[~blank_rows, ~np.asarray(blank_columns)]
 
 
 # --------------------------------------------------------------------------- regional expression

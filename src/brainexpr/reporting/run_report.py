@@ -158,7 +158,42 @@ def _map_section(maps_folder: Path, data_dir=None, fit_summary: dict | None = No
         figures.append(ReportFigure(paths[0], caption=f"{caption}, {row.resolution} mm"))
     text = (f"{maps['gene'].nunique()} genes mapped; interactive browsing: the viewer folder "
             "beside this report, or `brainexpr view` on the output folder.")
+    surface = _surface_figure(maps_folder, figures_dir, data_dir)
+    if surface is not None:
+        figures.append(surface)
+        methods += (" The same genes were evaluated at the mid-thickness point of every "
+                    "fsaverage5 vertex (pial and white surfaces mapped from MNI305 to MNI152 "
+                    "with FreeSurfer's affine) and written as GIFTI.")
     return ReportSection(title=title, text=text, figures=figures, methods=methods)
+
+
+def _surface_figure(maps_folder: Path, figures_dir: Path, data_dir=None,
+                    limit: int = 5) -> ReportFigure | None:
+    """Lateral and medial views of both hemispheres of the surface (GIFTI) expression maps."""
+    import matplotlib.pyplot as plt
+    import nibabel as nib
+
+    from .slices import save_figure
+    from .surface import plot_vertex_maps
+
+    listings = sorted(maps_folder.rglob("maps.tsv"))
+    rows = []
+    for path in listings:
+        table = pd.read_csv(path, sep="\t", dtype=str)
+        if {"hemisphere", "kind"} <= set(table.columns):
+            table["path"] = [str(path.parent / f) for f in table["file"]]
+            rows.append(table[table["kind"] == "expr"])
+    if not rows:
+        return None
+    table = pd.concat(rows)
+    genes = list(dict.fromkeys(table["gene"]))[:limit]
+    maps = {gene: {row.hemisphere: nib.load(row.path).darrays[0].data
+                   for row in table[table["gene"] == gene].itertuples()} for gene in genes}
+    figure = plot_vertex_maps(maps, data_dir=data_dir)
+    paths = save_figure(figure, figures_dir / "surface_fsaverage5")
+    plt.close("all")
+    return ReportFigure(paths[0], caption="Expression on the fsaverage5 cortex (model evaluated "
+                                          "at the vertices): lateral and medial views")
 
 
 def build_run_report(out_dir, steps, options: dict, benchmark=None, data_dir=None) -> Path:

