@@ -209,8 +209,9 @@ def model_genes(model) -> list[str]:
 
 
 def has_uncertainty(model) -> bool:
-    """Whether a model predicts a standard deviation (an INR ensemble of >= 2 members)."""
-    return len(getattr(model, "members_", ())) >= 2
+    """Whether a model predicts a standard deviation: an INR ensemble of >= 2 members, or a
+    kriging model with ``predict_std`` (the kriging SD of the population field)."""
+    return len(getattr(model, "members_", ())) >= 2 or callable(getattr(model, "predict_std", None))
 
 
 def _no_uncertainty(model) -> InputError:
@@ -219,7 +220,8 @@ def _no_uncertainty(model) -> InputError:
     from ..models.registry import model_name
 
     return InputError(f"std maps need an uncertainty estimate, which the {model_name(model)!r} "
-                      "model does not give; fit an INR with n_ensemble >= 2 for std maps")
+                      "model does not give; use donor-kriging, kriging, parcel-kriging or an INR "
+                      "with n_ensemble >= 2 for std maps")
 
 
 def prepare_points(model, coords, tissue) -> np.ndarray:
@@ -243,7 +245,7 @@ def predict_prepared(model, points, genes, return_std: bool = False,
     if hasattr(model, "predict_points"):
         return model.predict_points(points, genes, return_std=return_std, chunk_size=chunk_size,
                                     gene_major=gene_major, out=out)
-    if return_std:
+    if return_std and not has_uncertainty(model):
         raise _no_uncertainty(model)
     names = model_genes(model)
     lookup = {g: i for i, g in enumerate(names)}
@@ -253,13 +255,17 @@ def predict_prepared(model, points, genes, return_std: bool = False,
 
         check_genes(list(genes), names, "the fitted model")  # raises, naming the closest
     index = np.array([lookup[g] for g in genes], dtype=int)
-    values = np.asarray(model.predict(points[:, :3], tissue=points[:, 3], genes=index),
-                        dtype=np.float32)
+    results = [model.predict(points[:, :3], tissue=points[:, 3], genes=index)]
+    if return_std:
+        results.append(model.predict_std(points[:, :3], tissue=points[:, 3], genes=index))
+    results = [np.asarray(r, dtype=np.float32) for r in results]
     if gene_major:
-        values = values.T
+        results = [r.T for r in results]
     if out is None:
-        return np.ascontiguousarray(values)
-    out[...] = values
+        results = [np.ascontiguousarray(r) for r in results]
+        return tuple(results) if return_std else results[0]
+    for target, values in zip(out if return_std else (out,), results):
+        target[...] = values
     return out
 
 
@@ -336,8 +342,9 @@ def write_maps(model, genes=None, mask="brain", resolution: int | None = 2, out_
     stack : bool
         One 4-D file (+ ``.tsv`` of genes) instead of one 3-D file per gene.
     std : bool
-        Also write ensemble standard-deviation maps (``_std``; needs an INR with
-        ``n_ensemble >= 2``).
+        Also write standard-deviation maps (``_std``): the recalibrated ensemble SD of an
+        INR with ``n_ensemble >= 2``, or the kriging SD of the population field (kriging
+        models).
     compress : bool
         ``.nii.gz`` (True) or ``.nii``.
     chunk_size : int, optional

@@ -102,6 +102,14 @@ def model_class(name: str):
     return factory if isinstance(factory, type) else None
 
 
+def gives_std(name: str, n_ensemble: int = 1) -> bool:
+    """Whether the model ``name`` predicts a standard deviation (``_std`` maps): an INR
+    ensemble of at least 2 members, or an estimator with ``predict_std`` (kriging)."""
+    if name in INR_MODELS:
+        return int(n_ensemble) >= 2
+    return callable(getattr(model_class(name), "predict_std", None))
+
+
 def workflow_models() -> list[str]:
     """Models that ``brainexpr fit | predict | parcellate | run`` accept: the INRs and the
     pure-numpy estimators that :mod:`brainexpr.models.checkpoint` saves."""

@@ -520,7 +520,7 @@ class DonorKrigingRegressor(SampleInterpolator):
         Universal-kriging variance ``sigma2_g [1 - c' K^-1 c + u' (F' K^-1 F)^-1 u]`` with
         ``u = f(x) - F' K^-1 c``, from the ``std_neighbors`` sites nearest to the point
         (and to its mirror image for genes with a symmetric term), in batches; the drift
-        term uses the whole system. Fewer sites than all can only raise the variance.
+        term uses the whole system. With ``std_neighbors=None`` every site is used.
         """
         check_is_fitted(self, "weights_")
         if kind not in STD_KINDS:

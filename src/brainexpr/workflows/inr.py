@@ -488,7 +488,7 @@ def _resolve_genes(estimator, genes, data_dir=None) -> list[str]:
 
 
 def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, mask: str = "brain",
-                 out_dir="maps", stack: bool = False, std: bool = False, compress: bool = True,
+                 out_dir="maps", stack: bool = False, std: bool | None = None, compress: bool = True,
                  chunk_size: int | None = None, device: str | None = None,
                  precision: str = "fp32", data_dir=None) -> list[Path]:
     """Write dense NIfTI maps of genes predicted by a fitted model.
@@ -509,9 +509,11 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
         Output folder (``maps.tsv`` lists the files).
     stack : bool
         One 4-D file instead of one file per gene.
-    std : bool
-        Also write ensemble standard-deviation maps (INRs with ``n_ensemble >= 2``; the
-        other models give no uncertainty, and asking for it is an error).
+    std : bool or None
+        Also write standard-deviation maps (``_std``): the kriging SD of the population
+        field (kriging models) or the recalibrated ensemble SD (INRs with
+        ``n_ensemble >= 2``). ``None`` (default): whenever the model gives one; ``True``
+        for a model without one is an error.
     compress : bool
         Write ``.nii.gz`` (default) or ``.nii``.
     chunk_size : int, optional
@@ -539,9 +541,11 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
         estimator.precision = precision
     elif precision != "fp32":
         logger.info("precision %s applies to INRs only; %s predicts in float64", precision, name)
+    if std is None:
+        std = has_uncertainty(estimator)
     if std and not has_uncertainty(estimator) and not isinstance(estimator, INRRegressor):
         raise InputError(f"std maps need an uncertainty estimate, which the {name!r} model does "
-                         "not give; drop --std, or fit an INR with n_ensemble >= 2")
+                         "not give; drop --std, or use a kriging model or an INR with n_ensemble >= 2")
     selected = _resolve_genes(estimator, genes, data_dir)
     return write_maps(estimator, selected, mask=mask, resolution=resolution, out_dir=out_dir,
                       stack=stack, std=std, compress=compress, chunk_size=chunk_size,
