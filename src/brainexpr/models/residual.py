@@ -563,12 +563,15 @@ class DonorKrigingRegressor(SampleInterpolator):
         site_design = self._design(site_coords, self.site_tissue_[sites])
 
         def covariance(a, b, same):
-            pop = rho(_distances(a, b) / length)
+            distance = _distances(a, b)
+            pop = rho(distance / length)
             if symmetry:
                 pop = (pop + symmetry * rho(_distances(a, reflect(b)) / length)) \
                     * _midline_scale(rho, a, length, symmetry)[..., :, None] \
                     * _midline_scale(rho, b, length, symmetry)[..., None, :]
-            return pop + share * same * rho(_distances(a, b) / self.donor_range_)
+            if share:
+                pop += share * same * rho(distance / self.donor_range_)
+            return pop
 
         n = len(site_coords)
         variance = np.empty(len(coords))
