@@ -25,10 +25,14 @@ observations; the ``population`` SD against the phantom truth). It also fits the
 model on all sites of each dataset and compares its per-gene trust score with the
 per-gene blocked-CV r.
 
-Usage (one thread; about 20-30 min on the 2-core dev machine)::
+Usage (one thread; about 11 min for the cell types and 20-30 min per phantom on the loaded
+2-core dev machine; datasets can run as separate processes and be merged)::
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python \\
-        benchmarks/symmetry_uncertainty.py --out-dir benchmarks/results/symmetry_uncertainty
+        benchmarks/symmetry_uncertainty.py --datasets celltypes --out-dir /tmp/su/celltypes
+    ... --datasets phantom phantom-symmetric --out-dir /tmp/su/phantoms
+    .venv/bin/python benchmarks/symmetry_uncertainty.py --report /tmp/su/celltypes /tmp/su/phantoms \\
+        --out-dir benchmarks/results/symmetry_uncertainty
 """
 
 from __future__ import annotations
@@ -81,6 +85,8 @@ def trust_check(data, seed: int, blocked_r: pd.Series) -> dict:
 
 
 def markdown(metrics: pd.DataFrame, calibration: pd.DataFrame, trust: list, timings: pd.DataFrame) -> str:
+    from brainexpr.reporting.benchmark import _markdown_table as markdown_table
+
     lines = []
     target_of = lambda d: "observed" if d == "celltypes" else "truth"  # noqa: E731
     for dataset in pd.unique(metrics["dataset"]):
@@ -91,20 +97,34 @@ def markdown(metrics: pd.DataFrame, calibration: pd.DataFrame, trust: list, timi
         wide.columns = [f"{p} {s}" for s, p in wide.columns]
         wide = wide[[c for c in ("blocked mean", "blocked median", "donor mean", "donor median") if c in wide]]
         lines += [f"### {dataset}: per-gene Pearson r against the {target_of(dataset)} (mean / median over genes)",
-                  "", wide.round(4).to_markdown(), ""]
+                  "", markdown_table(wide.reset_index()), ""]
     if len(calibration):
         columns = ["coverage50", "coverage90", "coverage95", "sd_rmse", "sd_error_spearman", "crps", "nll"]
         summary = (calibration.groupby(["dataset", "method", "protocol", "target", "kind"], sort=False)[columns]
                    .mean().reset_index())
         lines += ["### Calibration (mean over genes; intervals pooled over the held-out sites of all folds)",
-                  "", summary.round(3).to_markdown(index=False), ""]
+                  "", markdown_table(summary), ""]
     if trust:
         lines += ["### Trust score (default model fitted on all sites) against per-gene blocked-CV r", "",
-                  pd.DataFrame(trust).to_markdown(index=False), ""]
+                  markdown_table(pd.DataFrame(trust)), ""]
     times = timings.groupby(["dataset", "method"], sort=False)[["n_fits", "fit_s", "predict_s"]].sum()
     lines += ["### Time (all folds; predict includes the standard deviations)", "",
-              times.round(1).to_markdown(), ""]
+              markdown_table(times.reset_index()), ""]
     return "\n".join(lines)
+
+
+def merge(run_dirs, out_dir: Path) -> int:
+    """Concatenate the tables of several runs (e.g. one per dataset) and write one summary."""
+    tables = {name: pd.concat([pd.read_csv(Path(d) / f"{name}.csv") for d in run_dirs], ignore_index=True)
+              for name in ("metrics", "calibration", "timings")}
+    trust = [row for d in run_dirs for row in json.loads((Path(d) / "trust.json").read_text())]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        table.to_csv(out_dir / f"{name}.csv", index=False)
+    (out_dir / "trust.json").write_text(json.dumps(trust, indent=1))
+    (out_dir / "summary.md").write_text(markdown(tables["metrics"], tables["calibration"], trust,
+                                                 tables["timings"]))
+    return 0
 
 
 def main(argv=None) -> int:
@@ -116,8 +136,12 @@ def main(argv=None) -> int:
     parser.add_argument("--symmetry", type=float, default=0.9, help="symmetry of phantom-symmetric")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-dir", required=True)
+    parser.add_argument("--report", nargs="+", metavar="RUN_DIR",
+                        help="only merge the tables of earlier runs into --out-dir/summary.md")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.report:
+        return merge(args.report, Path(args.out_dir))
     from brainexpr.evaluation.benchmark import run_benchmark
 
     out_dir = Path(args.out_dir)

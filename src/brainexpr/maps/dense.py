@@ -17,7 +17,9 @@ File names are BIDS-like, for example::
 
 Gene symbols are used as labels with every character that is not a letter or a digit
 removed (``HLA-DRB1`` -> ``HLADRB1``); ``maps.tsv`` in the output folder lists the exact
-gene of every file.
+gene of every file, its ``kind`` (``expr`` or ``std``), the gene's ``trust`` score (its
+held-out r under the fitted model, where the model computes one: donor kriging) and what
+the map means (``meaning``: for ``std`` maps, what the standard deviation describes).
 """
 
 from __future__ import annotations
@@ -214,6 +216,29 @@ def has_uncertainty(model) -> bool:
     return len(getattr(model, "members_", ())) >= 2 or callable(getattr(model, "predict_std", None))
 
 
+def std_meaning(model) -> str:
+    """One sentence on what a model's ``_std`` map means (for maps.tsv, report and viewer)."""
+    if callable(getattr(model, "predict_std", None)):
+        return ("kriging SD of the predicted population map: where the data leave it uncertain "
+                "(far from samples, few donors); about 90 % of the true map should lie within "
+                "1.645 SD if the model holds, and a new donor's sample scatters further around it "
+                "(donor deviation and measurement noise)")
+    if getattr(model, "std_scale_", None) is not None and np.isfinite(model.std_scale_).any():
+        return ("SD over independently seeded networks, rescaled per gene so that it matches the "
+                "error at spatially held-out validation blocks")
+    return ("SD over independently seeded networks, not recalibrated: it is much smaller than "
+            "the error on held-out data (BENCHMARKS.md), read it as a relative measure")
+
+
+def model_trust(model, genes) -> list:
+    """Each gene's trust score (held-out r, :attr:`trust_`), NaN where the model has none."""
+    trust = getattr(model, "trust_", None)
+    if trust is None:
+        return [float("nan")] * len(genes)
+    lookup = dict(zip(model_genes(model), np.asarray(trust, dtype=float)))
+    return [float(lookup.get(g, float("nan"))) for g in genes]
+
+
 def _no_uncertainty(model) -> InputError:
     if hasattr(model, "members_"):
         return InputError("std maps need an ensemble: fit with n_ensemble >= 2")
@@ -381,17 +406,20 @@ def write_maps(model, genes=None, mask="brain", resolution: int | None = 2, out_
         mean, spread = predict_dense(model, grid, genes, return_std=std, chunk_size=chunk_size,
                                      buffer_dir=stage)
         kinds = [("expr", mean)] + ([("std", spread)] if std else [])
+        trust = dict(zip(genes, model_trust(model, genes)))
+        meaning = {"expr": "predicted expression", "std": std_meaning(model) if std else ""}
         for kind, buffer in kinds:
             if stack:
                 name = stack_filename(len(genes), label, grid.label, kind, compress=compress)
                 _write_stack(stage / name, buffer, grid, compress)
-                rows += [{"file": name, "volume": i, "gene": g, "kind": kind}
-                         for i, g in enumerate(genes)]
+                rows += [{"file": name, "volume": i, "gene": g, "kind": kind, "trust": trust[g],
+                          "meaning": meaning[kind]} for i, g in enumerate(genes)]
             else:
                 for index, gene in enumerate(progress(genes, desc=f"write {kind} maps")):
                     name = map_filename(gene, label, grid.label, kind, compress=compress)
                     _save_volume(stage / name, grid.volume(buffer[index]), grid.affine)
-                    rows.append({"file": name, "volume": 0, "gene": gene, "kind": kind})
+                    rows.append({"file": name, "volume": 0, "gene": gene, "kind": kind,
+                                 "trust": trust[gene], "meaning": meaning[kind]})
         del mean, spread, kinds, buffer
         for leftover in (".mean.npy", ".std.npy"):
             (stage / leftover).unlink(missing_ok=True)
