@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..maps.dense import has_uncertainty
 from ..models.base import fit_samples
 from ..models.baselines import STD_KINDS
 from ..utils import check_random_state, progress
@@ -606,7 +607,7 @@ def run_benchmark(datasets, methods=DEFAULT_METHODS, protocols=PROTOCOLS, *, n_f
                         estimator = _fit(factory(quick, random_state), data, split.train, timer)
                         prediction[split.test] = _predict(estimator, data.coords[split.test],
                                                           data.tissue[split.test], timer)
-                        if protocol != "parcels" and hasattr(estimator, "predict_std"):
+                        if protocol != "parcels" and has_uncertainty(estimator):
                             for kind in STD_KINDS:
                                 spread[kind][split.test] = _predict(
                                     estimator, data.coords[split.test], data.tissue[split.test], timer,

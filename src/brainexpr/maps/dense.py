@@ -213,12 +213,14 @@ def model_genes(model) -> list[str]:
 def has_uncertainty(model) -> bool:
     """Whether a model predicts a standard deviation: an INR ensemble of >= 2 members, or a
     kriging model with ``predict_std`` (the kriging SD of the population field)."""
-    return len(getattr(model, "members_", ())) >= 2 or callable(getattr(model, "predict_std", None))
+    if hasattr(model, "members_"):
+        return len(model.members_) >= 2
+    return callable(getattr(model, "predict_std", None))
 
 
 def std_meaning(model) -> str:
     """One sentence on what a model's ``_std`` map means (for maps.tsv, report and viewer)."""
-    if callable(getattr(model, "predict_std", None)):
+    if not hasattr(model, "members_"):
         return ("kriging SD of the predicted population map: where the data leave it uncertain "
                 "(far from samples, few donors); about 90 % of the true map should lie within "
                 "1.645 SD if the model holds, and a new donor's sample scatters further around it "
