@@ -536,17 +536,22 @@ class DonorKrigingRegressor(SampleInterpolator):
         design = self._design(coords, tissue)
         position = {g: i for i, g in enumerate(selected)}
         out = np.full((len(coords), len(selected)), np.nan)
+        # entries sharing a site mask, a range and (no) symmetry share neighbours and distances
+        passes = {}
         for k, (sites, genes_group, _) in enumerate(self.weights_):
-            wanted = np.array([g in position for g in genes_group])
-            if not wanted.any():
-                continue
-            params = self.group_params_[k]
-            variance = self._relative_variance(coords, design, sites, params, self.drift_covariance_[k])
-            if kind == "sample":
-                variance = variance + params[1] + params[0]
-            chosen = genes_group[wanted]
-            cols = [position[g] for g in chosen]
-            out[:, cols] = np.sqrt(variance[:, None] * self.sigma2_[chosen]) * self.scale_[chosen]
+            if any(g in position for g in genes_group):
+                params = self.group_params_[k]
+                key = (np.asarray(sites).tobytes(), params[3], bool(params[4]))
+                passes.setdefault(key, (sites, []))[1].append(k)
+        for sites, entries in passes.values():
+            variances = self._relative_variances(coords, design, sites, entries)
+            for k, variance in zip(entries, variances):
+                tau, share = self.group_params_[k][:2]
+                if kind == "sample":
+                    variance = variance + share + tau
+                chosen = np.array([g for g in self.weights_[k][1] if g in position])
+                cols = [position[g] for g in chosen]
+                out[:, cols] = np.sqrt(variance[:, None] * self.sigma2_[chosen]) * self.scale_[chosen]
         return out
 
     def _design(self, coords, tissue):
@@ -554,61 +559,85 @@ class DonorKrigingRegressor(SampleInterpolator):
         extra = self._extra_drift(coords, tissue)
         return design if extra is None else np.column_stack([design, extra])
 
-    def _relative_variance(self, coords, design, sites, params, drift_covariance):
-        """Kriging variance of the population field, relative to ``sigma2_``, at points."""
-        tau, share, _, multiplier, symmetry = params
+    def _relative_variances(self, coords, design, sites, entries):
+        """Kriging variances of the population field, relative to ``sigma2_``, at points.
+
+        ``entries`` index :attr:`weights_` groups with the same site mask, range and
+        (non-)zero symmetry: the neighbours, distances and correlations of each batch of
+        points are computed once and serve every group (only the combination and the
+        solve are per group). Returns one (n_points,) array per entry.
+        """
         rho = VARIOGRAMS[self.variogram]
-        length = self.range_ * multiplier
+        params = [self.group_params_[k] for k in entries]
+        length = self.range_ * params[0][3]
+        mirrored = bool(params[0][4])
         site_coords, donors = self.coords_[sites], self.site_donors_[sites]
         site_design = self._design(site_coords, self.site_tissue_[sites])
-
-        def covariance(a, b, same):
-            distance = _distances(a, b)
-            pop = rho(distance / length)
-            if symmetry:
-                pop = (pop + symmetry * rho(_distances(a, reflect(b)) / length)) \
-                    * _midline_scale(rho, a, length, symmetry)[..., :, None] \
-                    * _midline_scale(rho, b, length, symmetry)[..., None, :]
-            if share:
-                pop += share * same * rho(distance / self.donor_range_)
-            return pop
-
         n = len(site_coords)
-        variance = np.empty(len(coords))
+
+        def correlations(a, b, same=None):
+            """Correlation terms (direct, mirrored, midline of a and b, same-donor deviation)."""
+            distance = _distances(a, b)
+            terms = {"direct": rho(distance / length)}
+            if same is not None:
+                terms["donor"] = same * rho(distance / self.donor_range_)
+            if mirrored:
+                terms["mirrored"] = rho(_distances(a, reflect(b)) / length)
+                terms["mid_a"] = rho(2.0 * np.abs(np.asarray(a)[..., 0]) / length)
+                terms["mid_b"] = rho(2.0 * np.abs(np.asarray(b)[..., 0]) / length)
+            return terms
+
+        def combine(terms, tau, share, symmetry):
+            cov = terms["direct"]
+            if symmetry:
+                cov = (cov + symmetry * terms["mirrored"]) \
+                    / np.sqrt(1.0 + symmetry * terms["mid_a"])[..., :, None] \
+                    / np.sqrt(1.0 + symmetry * terms["mid_b"])[..., None, :]
+            return cov + share * terms["donor"] if share else cov
+
+        variances = [np.empty(len(coords)) for _ in entries]
         if self.std_neighbors is None or int(self.std_neighbors) >= n:
-            cov = covariance(site_coords, site_coords, donors[:, None] == donors[None, :])
-            cov[np.diag_indices_from(cov)] += tau
-            factor = linalg.cho_factor(cov, lower=True, overwrite_a=True, check_finite=False)
+            site_terms = correlations(site_coords, site_coords, (donors[:, None] == donors[None, :])
+                                      if any(p[1] for p in params) else None)
+            factors = []
+            for tau, share, _, _, symmetry in params:
+                cov = combine(site_terms, tau, share, symmetry)
+                cov[np.diag_indices_from(cov)] += tau
+                factors.append(linalg.cho_factor(cov, lower=True, overwrite_a=True, check_finite=False))
+            del site_terms
             step = max(int(self.chunk_size), 1)
             for start in range(0, len(coords), step):
                 block = slice(start, start + step)
-                cross = covariance(coords[block], site_coords, np.zeros((1, n)))
-                solved = linalg.cho_solve(factor, cross.T, check_finite=False).T
-                variance[block] = kriging_variance(cross, solved, site_design, design[block],
-                                                   drift_covariance)
-            return variance
+                terms = correlations(coords[block], site_coords)
+                for i, (tau, share, _, _, symmetry) in enumerate(params):
+                    cross = combine(terms, tau, 0.0, symmetry)
+                    solved = linalg.cho_solve(factors[i], cross.T, check_finite=False).T
+                    variances[i][block] = kriging_variance(cross, solved, site_design, design[block],
+                                                           self.drift_covariance_[entries[i]])
+            return variances
         k = int(self.std_neighbors)
-        pool = np.vstack([site_coords, reflect(site_coords)]) if symmetry else site_coords
-        tree = cKDTree(pool)
+        tree = cKDTree(np.vstack([site_coords, reflect(site_coords)]) if mirrored else site_coords)
         step = max(1, 2 ** 19 // (k * k))
         for start in range(0, len(coords), step):
             block = slice(start, start + step)
             _, index = tree.query(coords[block], k=k)
             index = np.sort(np.asarray(index).reshape(len(coords[block]), k) % n, axis=1)
             duplicate = np.zeros(index.shape, dtype=bool)
-            duplicate[:, 1:] = index[:, 1:] == index[:, :-1]
+            duplicate[:, 1:] = index[:, 1:] == index[:, :-1]  # a site found with its mirror image
             keep = (~duplicate).astype(float)
             near = site_coords[index]
-            same = donors[index][:, :, None] == donors[index][:, None, :]
-            cov = covariance(near, near, same) * keep[:, :, None] * keep[:, None, :]
-            cov += (tau * keep + duplicate)[:, :, None] * np.eye(k)
-            cross = covariance(coords[block][:, None, :], near, np.zeros((1, 1, k)))[:, 0, :] * keep
+            terms = correlations(near, near, (donors[index][:, :, None] == donors[index][:, None, :])
+                                 if any(p[1] for p in params) else None)
+            cross_terms = correlations(coords[block][:, None, :], near)
             local_design = site_design[index] * keep[..., None]
-            solved = np.linalg.solve(cov, np.concatenate([cross[..., None], local_design], axis=2))
-            variance[block] = kriging_variance(cross, solved[..., 0], local_design, design[block],
-                                               drift_covariance)
-        return variance
-
+            for i, (tau, share, _, _, symmetry) in enumerate(params):
+                cov = combine(terms, tau, share, symmetry) * keep[:, :, None] * keep[:, None, :]
+                cov += (tau * keep + duplicate)[:, :, None] * np.eye(k)
+                cross = combine(cross_terms, tau, 0.0, symmetry)[:, 0, :] * keep
+                solved = np.linalg.solve(cov, np.concatenate([cross[..., None], local_design], axis=2))
+                variances[i][block] = kriging_variance(cross, solved[..., 0], local_design, design[block],
+                                                       self.drift_covariance_[entries[i]])
+        return variances
 
 
 def _distances(a, b):
@@ -616,7 +645,10 @@ def _distances(a, b):
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.ndim == 2 and b.ndim == 2:
         return cdist(a, b)
-    return np.sqrt(np.maximum(((a[..., :, None, :] - b[..., None, :, :]) ** 2).sum(-1), 0.0))
+    # |a|^2 + |b|^2 - 2 a.b with batched products (no (..., n, m, 3) temporary)
+    squared = (np.einsum("...i,...i->...", a, a)[..., :, None] + np.einsum("...i,...i->...", b, b)[..., None, :]
+               - 2.0 * a @ np.swapaxes(b, -1, -2))
+    return np.sqrt(np.maximum(squared, 0.0))
 
 
 def _midline_scale(rho, coords, length, symmetry):

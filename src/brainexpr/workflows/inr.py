@@ -570,7 +570,8 @@ def parcellate_maps(*, model="model.pt", atlas: str = "dk83", genes=None, out="r
         For DK-83 atlases and genes of the AHBA regional table, also write
         ``<out>_comparison.csv``: per gene the Pearson r of the continuous map with the
         painted table within the brain mask (``r_voxel``), of its regional averages
-        (``r_voxel_regional``, ``r_regional``) and the voxel MSE.
+        (``r_voxel_regional``, ``r_regional``) and the voxel MSE. Models with a trust
+        score (donor kriging) also get ``<out>_trust.csv``: each gene's held-out r.
     device : str, optional
         INR only (see :func:`predict_maps`).
     data_dir : path-like, optional
@@ -582,6 +583,7 @@ def parcellate_maps(*, model="model.pt", atlas: str = "dk83", genes=None, out="r
     """
     from ..datasets import ATLASES, load_atlas, load_regional_expression
     from ..maps import parcellate_model
+    from ..maps.dense import model_trust
 
     if atlas not in ATLASES:
         raise InputError(f"atlas must be one of {', '.join(map(repr, ATLASES))}, got {atlas!r}")
@@ -604,5 +606,10 @@ def parcellate_maps(*, model="model.pt", atlas: str = "dk83", genes=None, out="r
     if comparison is not None:
         with atomic_path(out.with_name(out.stem + "_comparison.csv")) as tmp:
             comparison.to_csv(tmp, float_format="%.6g")
+    trust = pd.Series(model_trust(estimator, list(means.columns)), index=pd.Index(means.columns, name="gene"),
+                      name="trust")
+    if trust.notna().any():  # each gene's held-out r under the fitted model (donor kriging)
+        with atomic_path(out.with_name(out.stem + "_trust.csv")) as tmp:
+            trust.to_csv(tmp, float_format="%.4g")
     logger.info("regional averages of %d genes on %s written to %s", means.shape[1], atlas, out)
     return means, comparison
