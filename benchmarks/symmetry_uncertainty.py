@@ -31,6 +31,7 @@ Usage (one thread; about 11 min for the cell types and 20-30 min per phantom on 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python \\
         benchmarks/symmetry_uncertainty.py --datasets celltypes --out-dir /tmp/su/celltypes
     ... --datasets phantom phantom-symmetric --out-dir /tmp/su/phantoms
+    ... --datasets --inr-folds 1 --out-dir /tmp/su/inr     # INR ensemble SD: raw vs recalibrated
     .venv/bin/python benchmarks/symmetry_uncertainty.py --report /tmp/su/celltypes /tmp/su/phantoms \\
         --out-dir benchmarks/results/symmetry_uncertainty
 """
@@ -67,7 +68,14 @@ def datasets(names, n_genes: int, symmetry: float, seed: int):
     return out
 
 
-def trust_check(data, seed: int, blocked_r: pd.Series) -> dict:
+def blocked_r(metrics: pd.DataFrame, dataset: str) -> dict:
+    """Per-gene blocked-CV r of the default model, against the observations and the truth."""
+    rows = metrics[(metrics["dataset"] == dataset) & (metrics["method"] == "donor-kriging")
+                   & (metrics["protocol"] == "blocked")]
+    return {target: part.set_index("gene")["pearson"] for target, part in rows.groupby("target")}
+
+
+def trust_check(data, seed: int, blocked: dict) -> dict:
     """Fit the default model on all sites; compare its trust score with blocked-CV r."""
     from brainexpr.models.base import fit_samples
     from brainexpr.models.residual import DonorKrigingRegressor
@@ -76,12 +84,43 @@ def trust_check(data, seed: int, blocked_r: pd.Series) -> dict:
     model = fit_samples(DonorKrigingRegressor(random_state=seed), data.coords, data.values,
                         tissue=data.tissue, donors=data.donors)
     trust = pd.Series(model.trust_, index=data.genes)
-    r = blocked_r.reindex(data.genes)
-    return {"dataset": data.name, "fit_s": round(time.perf_counter() - start, 1),
-            "trust_mean": float(trust.mean()), "blocked_r_mean": float(r.mean()),
-            "spearman_across_genes": float(stats.spearmanr(trust, r).statistic),
-            "mean_abs_difference": float((trust - r).abs().mean()),
-            "symmetry_weights": {f"{w:g}": int(c) for w, c in zip(*np.unique(model.symmetry_, return_counts=True))}}
+    out = {"dataset": data.name, "fit_s": round(time.perf_counter() - start, 1), "trust_mean": float(trust.mean())}
+    for target, r in blocked.items():  # observed (held-out samples) and, on phantoms, truth
+        r = r.reindex(data.genes)
+        out.update({f"blocked_r_{target}_mean": float(r.mean()),
+                    f"spearman_{target}": float(stats.spearmanr(trust, r).statistic),
+                    f"mean_abs_difference_{target}": float((trust - r).abs().mean())})
+    out["symmetry_weights"] = {f"{w:g}": int(c) for w, c in zip(*np.unique(model.symmetry_, return_counts=True))}
+    return out
+
+
+def inr_calibration(seed: int, n_folds: int) -> pd.DataFrame:
+    """Raw and recalibrated SD of the benchmark's 3-member factorized INR ensemble.
+
+    Real cell types, the first ``n_folds`` blocked folds of ``brainexpr benchmark``; the
+    ensemble's SD is rescaled per gene on each member's own held-out validation blocks
+    (``validation_fraction=0.1``, 20 mm blocks) inside the training sites.
+    """
+    from brainexpr.evaluation.benchmark import INR_SETTINGS, celltype_data
+    from brainexpr.evaluation.metrics import CALIBRATION_METRICS, calibration_metrics
+    from brainexpr.evaluation.protocols import spatial_block_folds
+    from brainexpr.models.inr import INRRegressor
+
+    data = celltype_data()
+    values = data.values.to_numpy(float)
+    rows = []
+    for split in spatial_block_folds(data.coords, 5, 20.0, 8.0, seed)[:n_folds]:
+        start = time.perf_counter()
+        model = INRRegressor(random_state=seed, **INR_SETTINGS["inr-ensemble"]).fit(
+            data.coords[split.train], values[split.train], tissue=data.tissue[split.train])
+        mean, std = model.predict(data.coords[split.test], tissue=data.tissue[split.test], return_std=True)
+        raw = std / np.nan_to_num(model.std_scale_, nan=1.0)
+        for label, sd in (("raw ensemble SD", raw), ("recalibrated SD", std)):
+            table = calibration_metrics(mean, sd, values[split.test], data.genes)
+            rows.append({"fold": split.name, "sd": label, "fit_s": round(time.perf_counter() - start, 1),
+                         "median_factor": float(np.nanmedian(model.std_scale_)),
+                         **table[list(CALIBRATION_METRICS)].mean().to_dict()})
+    return pd.DataFrame(rows)
 
 
 def markdown(metrics: pd.DataFrame, calibration: pd.DataFrame, trust: list, timings: pd.DataFrame) -> str:
@@ -129,13 +168,18 @@ def merge(run_dirs, out_dir: Path) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=["celltypes", "phantom", "phantom-symmetric"],
+    parser.add_argument("--datasets", nargs="*", default=["celltypes", "phantom", "phantom-symmetric"],
                         choices=["celltypes", "phantom", "phantom-symmetric"])
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--n-genes", type=int, default=24, help="phantom genes (default: 24)")
     parser.add_argument("--symmetry", type=float, default=0.9, help="symmetry of phantom-symmetric")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-dir", required=True)
+    parser.add_argument("--inr-folds", type=int, default=0,
+                        help="also measure the INR ensemble's raw and recalibrated SD on this many "
+                             "blocked folds of the cell types (default: 0)")
+    parser.add_argument("--trust-only", action="store_true",
+                        help="recompute trust.json from the metrics.csv already in --out-dir")
     parser.add_argument("--report", nargs="+", metavar="RUN_DIR",
                         help="only merge the tables of earlier runs into --out-dir/summary.md")
     args = parser.parse_args(argv)
@@ -147,6 +191,21 @@ def main(argv=None) -> int:
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    if args.inr_folds:
+        table = inr_calibration(args.seed, args.inr_folds)
+        table.to_csv(out_dir / "inr_calibration.csv", index=False)
+        from brainexpr.reporting.benchmark import _markdown_table
+
+        (out_dir / "inr_calibration.md").write_text(_markdown_table(table) + "\n")
+        if not args.datasets:
+            return 0
+    if args.trust_only:
+        metrics = pd.read_csv(out_dir / "metrics.csv")
+        trust = []
+        for data in datasets(args.datasets, args.n_genes, args.symmetry, args.seed):
+            trust.append(trust_check(data, args.seed, blocked_r(metrics, data.name)))
+        (out_dir / "trust.json").write_text(json.dumps(trust, indent=1))
+        return 0
     metrics, calibration, timings, trust = [], [], [], []
     for data in datasets(args.datasets, args.n_genes, args.symmetry, args.seed):
         result = run_benchmark([data], methods=args.methods, protocols=("blocked", "donor"),
@@ -155,10 +214,7 @@ def main(argv=None) -> int:
         calibration.append(result.calibration)
         timings.append(result.timings)
         if "donor-kriging" in args.methods:
-            target = "observed" if data.name == "celltypes" else "truth"
-            rows = result.metrics[(result.metrics["method"] == "donor-kriging")
-                                  & (result.metrics["protocol"] == "blocked") & (result.metrics["target"] == target)]
-            trust.append(trust_check(data, args.seed, rows.set_index("gene")["pearson"]))
+            trust.append(trust_check(data, args.seed, blocked_r(result.metrics, data.name)))
         # write after every dataset, so a long run leaves its finished parts
         pd.concat(metrics).to_csv(out_dir / "metrics.csv", index=False)
         pd.concat(calibration).to_csv(out_dir / "calibration.csv", index=False)

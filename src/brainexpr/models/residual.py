@@ -38,9 +38,9 @@ Four estimators with the contract of :mod:`brainexpr.models.base` (plus an optio
     standard deviation of the population field (``kind="population"``) or of a new
     donor's sample there (``kind="sample"``: plus the donor deviation and the nugget),
     with each gene's variance scale estimated by maximum likelihood. Each gene also gets
-    a **trust score** (``trust_``): the Pearson r between its values and their
-    closed-form leave-one-block-out kriging predictions (20 mm blocks) under the fitted
-    hyperparameters, a cheap estimate of its held-out accuracy.
+    a **trust score** (``trust_``): the Pearson r between its values and the
+    closed-form leave-one-block-out predictions of the population field (20 mm blocks)
+    under the fitted hyperparameters, a cheap estimate of its blocked-CV accuracy.
 
 :class:`BlendedINRRegressor`
     The donor kriging averaged with an ensemble of factorized SIRENs
@@ -175,7 +175,8 @@ class DonorKrigingRegressor(SampleInterpolator):
         Maximum-likelihood variance of each standardised gene's population field (the
         covariance above is relative to it).
     trust_ : (n_genes,) array
-        Pearson r of each gene's values with their leave-one-block-out predictions.
+        Pearson r of each gene's values with their leave-one-block-out population
+        predictions (the held-out accuracy the gene's map can be expected to have).
     """
 
     def __init__(self, variogram: str = "matern32", max_lag: float = 60.0,
@@ -388,13 +389,16 @@ class DonorKrigingRegressor(SampleInterpolator):
         return choice
 
     def _trust(self, population, deviation, design, z, candidates, choice, site_coords, rng, kernel=None):
-        """Per-gene r of the values with their closed-form leave-one-block-out predictions.
+        """Per-gene r of the values with their leave-one-block-out population predictions.
 
         Under each gene's chosen covariance ``K`` and drift ``F`` (on a random subset of at
-        most ``max_selection_sites`` sites), the residuals of a block ``B`` predicted from
-        all other sites are ``e_B = (Q_BB)^-1 (Q z)_B`` with
-        ``Q = K^-1 - K^-1 F (F' K^-1 F)^-1 F' K^-1`` (universal kriging), so every block
-        is held out at the cost of one inverse.
+        most ``max_selection_sites`` sites), the population field at the sites of a block
+        ``B`` is predicted from all other sites in closed form:
+        ``P_{B,-B} K_{-B}^-1 r_{-B} = P_{B,-B} [a - Q_{:,B} Q_BB^-1 a_B]_{-B}`` with
+        ``a = Q z``, ``Q = K^-1 - K^-1 F (F' K^-1 F)^-1 F' K^-1`` and ``P`` the population
+        covariance (donor deviations and nugget left out, as in :meth:`predict`), plus the
+        drift. The r with the held-out values is what blocked cross-validation measures,
+        at the cost of one inverse.
         """
         from ..evaluation.protocols import spatial_blocks
 
@@ -404,21 +408,26 @@ class DonorKrigingRegressor(SampleInterpolator):
         out = np.full(z.shape[1], np.nan)
         for c in np.unique(choice):
             tau, share, weight, multiplier, symmetry = candidates[c]
-            cov = population[multiplier].subset(subset).matrix(symmetry) \
-                + share * deviation[np.ix_(subset, subset)]
+            shared = population[multiplier].subset(subset).matrix(symmetry)
+            cov = shared + share * deviation[np.ix_(subset, subset)]
             if weight:
+                shared = shared + weight * kernel[np.ix_(subset, subset)]
                 cov += weight * kernel[np.ix_(subset, subset)]
             cov[np.diag_indices_from(cov)] += tau
             inverse = linalg.cho_solve(linalg.cho_factor(cov, lower=True, check_finite=False),
                                        np.eye(len(subset)), check_finite=False)
             solved_design = inverse @ design
-            q = inverse - solved_design @ np.linalg.pinv(design.T @ solved_design) @ solved_design.T
+            drift_covariance = np.linalg.pinv(design.T @ solved_design)
+            q = inverse - solved_design @ drift_covariance @ solved_design.T
             zc = z[np.ix_(subset, np.flatnonzero(choice == c))]
             qz = q @ zc
+            trend = design @ (drift_covariance @ (solved_design.T @ zc))
             predicted = np.empty_like(zc)
             for b in np.unique(block):
                 rows = np.flatnonzero(block == b)
-                predicted[rows] = zc[rows] - np.linalg.solve(q[np.ix_(rows, rows)], qz[rows])
+                others = qz - q[:, rows] @ np.linalg.solve(q[np.ix_(rows, rows)], qz[rows])
+                others[rows] = 0.0
+                predicted[rows] = trend[rows] + shared[rows] @ others
             out[choice == c] = [_pearson(zc[:, j], predicted[:, j]) for j in range(zc.shape[1])]
         return out
 
