@@ -559,7 +559,8 @@ class ParcelKrigingRegressor(SampleInterpolator):
         -----
         ``sigma2 [1 - c(x)' C_y^-1 c(x) + u' (A' C_y^-1 A)^-1 u]`` with ``c(x)`` the
         point-parcel correlations and ``u = m(x) - A' C_y^-1 c(x)``; exact (the system
-        has one row per parcel), one factorisation per hyperparameter group.
+        has one row per parcel), one factorisation per hyperparameter group, the
+        point-parcel correlations computed once per chunk of points for all groups.
         """
         check_is_fitted(self, "alpha_")
         if kind not in STD_KINDS:
@@ -572,11 +573,8 @@ class ParcelKrigingRegressor(SampleInterpolator):
         selected = resolve_genes(genes, self.gene_names_, self.n_genes_)
         keys = np.column_stack([self.range_[selected], self.trend_share_[selected],
                                 self.nugget_[selected], self.measured_[selected]])
-        out = np.empty((len(coords), len(selected)))
-        blocks = {}
-        step = max(1, int(self.chunk_size))
-        for key in np.unique(keys, axis=0):
-            cols = np.flatnonzero((keys == key).all(axis=1))
+        blocks, groups = {}, []
+        for key in np.unique(keys, axis=0):  # one factorisation per hyperparameter group
             range_mm, share, tau, parcels = key[0], key[1], key[2], key[3:].astype(bool)
             for r in (range_mm, self.trend_range if share > 0 else None):
                 if r is not None and r not in blocks:
@@ -584,24 +582,30 @@ class ParcelKrigingRegressor(SampleInterpolator):
             block = (1.0 - share) * blocks[range_mm] + (share * blocks[self.trend_range] if share > 0 else 0.0)
             factor, design, columns = self._factor(block, tau, parcels)
             drift_covariance = np.linalg.pinv(design.T @ linalg.cho_solve(factor, design, check_finite=False))
-            variance = np.empty(len(coords))
-            for start in range(0, len(coords), step):
-                points = coords[start:start + step]
-                cross = (1.0 - share) * parcel_correlation(points, self.nodes_, self.node_weights_,
-                                                           self.node_offsets_, range_mm, self.variogram)
+            groups.append((np.flatnonzero((keys == key).all(axis=1)), range_mm, share, tau, parcels, factor,
+                           design, columns, drift_covariance))
+        out = np.empty((len(coords), len(selected)))
+        step = max(1, int(self.chunk_size))
+        for start in range(0, len(coords), step):
+            points = coords[start:start + step]
+            point_design = _drift(tissue[start:start + step], True)[:, self.drift_columns_]
+            # point-parcel correlations once per chunk and range, shared by every group
+            correlation = {r: np.asarray(parcel_correlation(points, self.nodes_, self.node_weights_,
+                                                            self.node_offsets_, float(r), self.variogram),
+                                         dtype=float)
+                           for r in blocks}
+            for cols, range_mm, share, tau, parcels, factor, design, columns, drift_covariance in groups:
+                cross = (1.0 - share) * correlation[range_mm]
                 if share > 0:
-                    cross = cross + share * parcel_correlation(points, self.nodes_, self.node_weights_,
-                                                               self.node_offsets_, float(self.trend_range),
-                                                               self.variogram)
-                cross = np.asarray(cross, dtype=float)[:, parcels]
-                point_design = _drift(tissue[start:start + step], True)[:, self.drift_columns_][:, columns]
+                    cross = cross + share * correlation[self.trend_range]
+                cross = cross[:, parcels]
                 solved = linalg.cho_solve(factor, cross.T, check_finite=False).T
-                variance[start:start + step] = kriging_variance(cross, solved, design, point_design,
-                                                                drift_covariance)
-            if kind == "sample":
-                variance = variance + tau
-            genes_group = selected[cols]
-            out[:, cols] = np.sqrt(variance[:, None] * self.sigma2_[genes_group]) * self.scale_[genes_group]
+                variance = kriging_variance(cross, solved, design, point_design[:, columns], drift_covariance)
+                if kind == "sample":
+                    variance = variance + tau
+                genes_group = selected[cols]
+                out[start:start + step, cols] = np.sqrt(variance[:, None] * self.sigma2_[genes_group]) \
+                    * self.scale_[genes_group]
         return out
 
     @property
