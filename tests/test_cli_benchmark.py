@@ -36,8 +36,8 @@ def quick_run(tmp_path_factory, data_dir, one_thread):
     out = tmp_path_factory.mktemp("bench") / "quick"
     # every method except the per-gene and ensemble INR designs (the same INRRegressor code
     # path as inr-factorized; left out to keep this test short)
-    methods = ["nearest", "knn", "kriging", "donor-kriging", "inr-paper", "inr-factorized", "residual-inr",
-               "kriging+inr"]
+    methods = ["nearest", "knn", "abagen", "kriging", "donor-kriging", "inr-paper", "inr-factorized",
+               "residual-inr", "kriging+inr"]
     code = main(["-q", "--progress", "off", "benchmark", "--quick", "--datasets", "phantom",
                  "--methods", *methods, "--out-dir", str(out), "--data-dir", str(data_dir)])
     assert code == 0
@@ -46,7 +46,7 @@ def quick_run(tmp_path_factory, data_dir, one_thread):
 
 def test_quick_benchmark_writes_every_output(quick_run):
     for name in ("metrics.csv", "summary.csv", "by_reproducibility.csv", "aggregate_regional.csv",
-                 "timings.csv", "ceilings.csv", "held_out_predictions.csv", "benchmark.json",
+                 "timings.csv", "ceilings.csv", "held_out_predictions.csv", "calibration.csv", "benchmark.json",
                  "summary.md", "figures/accuracy_distributions.png", "figures/held_out_scatter.svg",
                  "figures/slices.png"):
         assert (quick_run / name).is_file(), name
@@ -74,6 +74,16 @@ def test_quick_benchmark_numbers_are_sane(quick_run):
     assert mean["oracle (population truth)", "donor", "observed"] >= mean["knn", "donor", "observed"] - 0.05
     timings = pd.read_csv(quick_run / "timings.csv")
     assert (timings["fit_s"] >= 0).all() and set(timings["n_fits"]) >= {1, 3, 6}
+    # every method with an SD is scored for calibration, in both site protocols
+    calibration = pd.read_csv(quick_run / "calibration.csv")
+    assert set(calibration["method"]) == {"kriging", "donor-kriging"}
+    assert set(calibration["protocol"]) == {"blocked", "donor"}
+    assert set(zip(calibration["target"], calibration["kind"])) == {("observed", "sample"), ("truth", "population")}
+    for column in ("coverage50", "coverage90", "coverage95"):
+        assert calibration[column].between(0, 1).all()
+    assert (calibration["coverage50"] <= calibration["coverage90"]).all()
+    assert (calibration["sd_rmse"] > 0).all() and np.isfinite(calibration["crps"]).all()
+    assert "Calibration of the standard deviations" in (quick_run / "summary.md").read_text()
 
 
 def test_bad_option_leaves_no_output(tmp_path, data_dir, capsys):

@@ -207,13 +207,20 @@ def test_sample_sources_default_to_donor_kriging(capsys, data_dir, tmp_path):
     values = np.asarray(expr.dataobj)[box > 0]
     assert expr.shape == (91, 109, 91) and np.isfinite(values).all()
     assert 0.0 < values.mean() < 1.0 and values.std() > 0.01  # fractions, spatially varying
+    # the default model writes its kriging SD (_std) by default, finite and positive in the brain
+    spread = np.asarray(nib.load(maps / "gene-ExNeurons_model-donorkriging_res-2mm_space-MNI152_std.nii.gz")
+                        .dataobj)[box > 0]
+    assert np.isfinite(spread).all() and (spread > 0).all() and spread.mean() < values.mean()
+    listing = pd.read_csv(maps / "maps.tsv", sep="\t")
+    assert set(listing["kind"]) == {"expr", "std"} and listing["trust"].between(0, 1).all()
     code, out, err = run(capsys, "predict", "--data-dir", str(data_dir), "--model", str(model),
-                         "--std", "--out-dir", str(tmp_path / "std"))
-    assert code == 2 and "'donor-kriging' model does not give" in err
+                         "--no-std", "--mask", str(tmp_path / "box.nii.gz"), "--out-dir", str(tmp_path / "nostd"))
+    assert code == 0, err
+    assert not list((tmp_path / "nostd").glob("*_std.nii.gz"))
     code, out, err = run(capsys, "predict", "--data-dir", str(data_dir), "--model", str(model),
                          "--genes", "ExNeuron", "--out-dir", str(tmp_path / "bad"))
     assert code == 2 and "ExNeuron (closest: ExNeurons" in err
-    assert not (tmp_path / "std").exists() and not (tmp_path / "bad").exists()
+    assert not (tmp_path / "bad").exists()
 
 
 def test_sample_csv_with_donors_parcellates(capsys, data_dir, tmp_path):
@@ -241,6 +248,8 @@ def test_sample_csv_with_donors_parcellates(capsys, data_dir, tmp_path):
     means = pd.read_csv(regional, index_col=0)
     assert means.shape == (83, 2) and means.notna().all().all()
     assert set(pd.read_csv(tmp_path / "dk_comparison.csv", index_col=0).index) == {"APOE", "MAPT"}
+    trust = pd.read_csv(tmp_path / "dk_trust.csv", index_col=0)["trust"]  # held-out r per gene
+    assert list(trust.index) == ["APOE", "MAPT"] and trust.between(-1, 1).all()
 
     # sample-only models cannot fit parcel means: one clear error, nothing written
     code, out, err = run(capsys, "fit", "--data-dir", str(data_dir), "--source", "regional",

@@ -104,3 +104,29 @@ def test_reproducibility_bins_and_summary():
     summary = M.summarise(table, ["method"]).set_index("method")
     assert summary.loc["a", "pearson_mean"] == pytest.approx(0.3)
     assert summary.loc["b", "n_genes"] == 1
+
+
+def test_calibration_metrics_on_known_gaussian_errors():
+    from brainexpr.evaluation.metrics import calibration_metrics
+
+    rng = np.random.default_rng(1)
+    pred = rng.normal(size=(20_000, 2))
+    std = np.column_stack([np.full(20_000, 1.0), np.full(20_000, 0.5)])  # right, and too narrow
+    true = pred + rng.normal(size=pred.shape)
+    true[:10, 0] = np.nan
+    table = calibration_metrics(pred, std, true, genes=["right", "narrow"])
+    assert table.loc["right", "n"] == 19_990
+    assert table.loc["right", "coverage50"] == pytest.approx(0.5, abs=0.01)
+    assert table.loc["right", "coverage90"] == pytest.approx(0.9, abs=0.01)
+    assert table.loc["right", "coverage95"] == pytest.approx(0.95, abs=0.01)
+    assert table.loc["right", "sd_rmse"] == pytest.approx(1.0, abs=0.02)
+    assert table.loc["narrow", "coverage90"] == pytest.approx(0.59, abs=0.015)  # P(|N(0,1)| < 0.82)
+    assert table.loc["narrow", "sd_rmse"] == pytest.approx(0.5, abs=0.02)
+    # expected CRPS of N(0, 1) forecasts of N(0, 1) outcomes: 1 / sqrt(pi); NLL: 0.5 log(2 pi e)
+    assert table.loc["right", "crps"] == pytest.approx(1 / np.sqrt(np.pi), abs=0.01)
+    assert table.loc["right", "nll"] == pytest.approx(0.5 * np.log(2 * np.pi * np.e), abs=0.02)
+    assert table.loc["narrow", "nll"] > table.loc["right", "nll"]
+    # an SD that grows with the error ranks it
+    scale = rng.uniform(0.2, 3.0, 5000)
+    ranked = calibration_metrics(np.zeros(5000), scale, scale * rng.normal(size=5000))
+    assert ranked["sd_error_spearman"].iloc[0] > 0.3

@@ -79,6 +79,22 @@ def test_regional_truth(phantom):
     assert np.mean(r) > 0.7
 
 
+def test_symmetry_setting_makes_mirror_images_agree(phantom, data_dir):
+    symmetric = make_phantom(4, symmetry=1.0, random_state=3, data_dir=data_dir, **SMALL)
+    partly = make_phantom(4, symmetry=0.5, random_state=3, data_dir=data_dir, **SMALL)
+    points = symmetric.coords[:300]
+    mirrored = points * [-1, 1, 1]
+    np.testing.assert_allclose(symmetric.truth(points), symmetric.truth(mirrored), atol=1e-4)
+
+    def asymmetry(p):
+        return np.mean(np.abs(p.truth(points) - p.truth(mirrored)))
+
+    assert asymmetry(phantom) > asymmetry(partly) > 0.01
+    assert symmetric.settings["symmetry"] == 1.0 and phantom.settings["symmetry"] == 0.0
+    with pytest.raises(InputError, match="symmetry"):
+        make_phantom(4, symmetry=1.5, data_dir=data_dir)
+
+
 def test_invalid_settings_raise(data_dir):
     with pytest.raises(InputError, match="reproducibility"):
         make_phantom(4, reproducibility=(0.0, 0.5), data_dir=data_dir)

@@ -174,11 +174,22 @@ def test_maps_and_region_averages_of_a_model_that_is_not_an_inr(tiny_atlas, data
     volume = np.asarray(nib.load(files[0]).dataobj)
     expected = kriging.predict(grid.coords[pick], grid.tissue[pick], genes=["APOE"])[:, 0]
     np.testing.assert_allclose(volume[tuple(grid.ijk[pick].T)], expected, rtol=1e-5, atol=1e-6)
-    with pytest.raises(InputError, match="'donor-kriging' model does not give"):
-        write_maps(kriging, out_dir=tmp_path / "std", grid=grid, std=True)
+    # the default model writes finite, positive _std maps: its kriging SD of the population field
+    std_files = write_maps(kriging, ["APOE"], out_dir=tmp_path / "std", grid=grid, std=True)
+    assert [f.name for f in std_files] == ["gene-APOE_model-donorkriging_res-2mm_space-MNI152_expr.nii.gz",
+                                           "gene-APOE_model-donorkriging_res-2mm_space-MNI152_std.nii.gz"]
+    spread = np.asarray(nib.load(std_files[1]).dataobj)[tuple(grid.ijk.T)]
+    assert np.isfinite(spread).all() and (spread > 0).all()
+    np.testing.assert_allclose(spread[pick], kriging.predict_std(grid.coords[pick], grid.tissue[pick],
+                                                                 genes=["APOE"])[:, 0], rtol=1e-5)
+    from brainexpr.models.baselines import KNNInterpolator
+
+    knn = KNNInterpolator().fit(coords, values)
+    with pytest.raises(InputError, match="'knn' model does not give"):
+        write_maps(knn, out_dir=tmp_path / "knn_std", grid=grid, std=True)
     with pytest.raises(InputError, match=r"not in the fitted model: APOEE \(closest: APOE\)"):
         write_maps(kriging, ["APOEE"], out_dir=tmp_path / "bad", grid=grid)
-    assert not (tmp_path / "std").exists() and not (tmp_path / "bad").exists()
+    assert not (tmp_path / "knn_std").exists() and not (tmp_path / "bad").exists()
     means, _ = parcellate_model(kriging, image, regions, chunk_size=7000, data_dir=data_dir)
     labels = np.asarray(image.dataobj)
     inside = labels[tuple(grid.ijk.T)]

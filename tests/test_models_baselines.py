@@ -109,3 +109,48 @@ def test_kriging_genes_by_name_and_errors(data):
         KrigingInterpolator(max_sites=100).fit(coords[:200], values[:200])
     with pytest.raises(InputError, match="voxel indices"):
         KNNInterpolator().fit(coords[:50] + 500, values[:50])
+
+
+def test_abagen_benchmark_method_reproduces_abagens_weighting():
+    """abagen's get_interpolated_map: copy every site to x -> -x, 1/distance over the 10 nearest."""
+    from brainexpr.evaluation.benchmark import METHODS
+
+    model = METHODS["abagen"].factory(False, 0)
+    assert (model.n_neighbors, model.power, model.mirror) == (10, 1.0, "bidirectional")
+    # 6 sites in the right hemisphere -> 12 with their mirror images; the 10 nearest of the
+    # query are the 6 mirrored copies (left) and the 4 nearest originals, by hand:
+    coords = np.array([[10.0, 0, 0], [20, 0, 0], [10, 10, 0], [30, 0, 0], [10, 0, 20], [40, 5, 0]])
+    values = np.array([[1.0], [2.0], [3.0], [4.0], [5.0], [6.0]])
+    model.fit(coords, values)
+    query = np.array([-12.0, 1.0, 0.0])
+    pool = np.vstack([coords, coords * [-1, 1, 1]])
+    pool_values = np.concatenate([values[:, 0], values[:, 0]])
+    distance = np.sqrt(((pool - query) ** 2).sum(1))
+    nearest = np.argsort(distance)[:10]
+    weights = 1.0 / distance[nearest]
+    expected = (weights * pool_values[nearest]).sum() / weights.sum()
+    assert sorted(nearest) == [0, 1, 2, 4, 6, 7, 8, 9, 10, 11]  # the two farthest originals drop out
+    assert model.predict([query])[0, 0] == pytest.approx(expected, rel=1e-12)
+    # at a site (and its mirror image) the value is the site's own, as abagen's infinite weight
+    assert model.predict([[-10.0, 10, 0]])[0, 0] == pytest.approx(3.0)
+
+
+def test_kriging_std_is_calibrated_on_its_own_gaussian_field():
+    """Data drawn from the kriging model itself: nominal 90 % intervals cover ~90 %."""
+    from brainexpr.evaluation.metrics import calibration_metrics
+
+    rng = np.random.default_rng(5)
+    coords = rng.uniform(-50, 50, size=(900, 3))
+    values = smooth_field(coords, rng, n_genes=6, range_mm=20.0, nugget=0.4)
+    model = KrigingInterpolator(params={"nugget": 0.16, "sill": 1.0, "range": 20.0}).fit(coords[:600],
+                                                                                          values[:600])
+    # the fitted values are standardised per gene; the SD comes back in the data's units
+    table = calibration_metrics(model.predict(coords[600:]), model.predict_std(coords[600:], kind="sample"),
+                                values[600:])
+    # 1,800 held-out values: the binomial SD of a 90 % coverage is 0.7 %
+    assert table["coverage90"].mean() == pytest.approx(0.9, abs=0.035)
+    assert table["sd_rmse"].mean() == pytest.approx(1.0, abs=0.15)
+    population = model.predict_std(coords[600:])
+    assert (population < model.predict_std(coords[600:], kind="sample")).all()
+    with pytest.raises(InputError, match="kind"):
+        model.predict_std(coords[:2], kind="donor")

@@ -220,7 +220,8 @@ def test_ensemble_gives_mean_and_spread(samples):
                .detach().numpy() for m in ensemble.members_]
     scaled = np.stack(members) * ensemble.value_scale_ + ensemble.value_offset_
     np.testing.assert_allclose(mean, scaled.mean(0), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(std, scaled.std(0, ddof=1), rtol=1e-4, atol=1e-5)
+    # the spread over members, rescaled per gene on held-out blocks (std_scale_)
+    np.testing.assert_allclose(std, scaled.std(0, ddof=1) * ensemble.std_scale_, rtol=1e-4, atol=1e-5)
     # members differ: they were seeded independently
     assert not np.allclose(members[0], members[1])
 
@@ -374,3 +375,21 @@ def test_real_celltypes_tiny_fit_learns_held_out_structure(data_dir):
     prediction = model.predict(data.coords[:100], data.tissue[:100])
     assert np.isfinite(prediction).all()
     assert 0 < prediction.mean() < 1
+
+
+def test_ensemble_sd_is_recalibrated_on_held_out_blocks(samples, tmp_path):
+    coords, values, tissue, _ = samples
+    noisy = values + np.random.default_rng(1).normal(scale=0.3, size=values.shape)
+    model = INRRegressor("factorized", max_steps=30, n_ensemble=2, validation_fraction=0.2,
+                         **TINY).fit(coords, noisy, tissue)
+    assert model.std_scale_.shape == (4,) and (model.std_scale_ > 1).all()  # raw spread too narrow
+    _, std = model.predict(coords[:20], tissue[:20], return_std=True)
+    raw = std / model.std_scale_
+    np.testing.assert_allclose(model.predict_std(coords[:20], tissue[:20], kind="population"), std)
+    loaded = INRRegressor.load(model.save(tmp_path / "model.pt"))
+    np.testing.assert_allclose(loaded.std_scale_, model.std_scale_)
+    np.testing.assert_array_equal(loaded.predict(coords[:20], tissue[:20], return_std=True)[1], std)
+    assert (raw > 0).all()
+    without = INRRegressor("factorized", max_steps=10, n_ensemble=2, validation_fraction=0.0,
+                           **TINY).fit(coords, values, tissue)
+    assert np.isnan(without.std_scale_).all()  # nothing held out: the raw spread, said so

@@ -286,3 +286,24 @@ def test_bad_inputs_raise_one_line_errors(tiny_atlas):
         model.predict(np.zeros((2, 3)), tissue=[1])
     with pytest.raises(InputError):
         model.predict(np.zeros((2, 3)), genes=["nope"])
+
+
+def test_std_of_the_field_grows_away_from_the_data_and_matches_point_kriging():
+    from brainexpr.models.baselines import KrigingInterpolator
+
+    rng = np.random.default_rng(2)
+    coords = rng.uniform(-40, 40, size=(120, 3))
+    values = smooth_fields(coords)
+    model = ParcelKrigingRegressor(range_grid=(20.0,), nugget_grid=(0.1,), trend_range=None,
+                                   variogram="exponential").fit(coords, values)
+    near, far = coords[:5] + 0.5, np.array([[0.0, 0.0, 75.0]])
+    assert (model.predict_std(near) < model.predict_std(far)).all()
+    assert (model.predict_std(near) < model.predict_std(near, kind="sample")).all()
+    # with one-point "parcels" block kriging is ordinary kriging with the same covariance
+    points = rng.uniform(-40, 40, size=(30, 3))
+    sill = model.sigma2_[0]
+    reference = KrigingInterpolator(variogram="exponential",
+                                    params={"nugget": 0.1 * sill, "sill": sill, "range": 20.0}).fit(
+        coords, values[:, :1])
+    np.testing.assert_allclose(model.predict_std(points, genes=[0]), reference.predict_std(points),
+                               rtol=0.02)

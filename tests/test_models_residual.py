@@ -200,3 +200,81 @@ def test_inr_kernel_and_donor_heads_choose_the_network_weight_per_gene(donor_dat
                                reference.predict(coords[test], tissue[test]), rtol=1e-10, atol=1e-10)
     with pytest.raises(InputError, match="use_as"):
         INRDriftKrigingRegressor(use_as="magic").fit(coords[:50], values[:50])
+
+
+@pytest.fixture(scope="module")
+def hemispheres():
+    """Sites in both hemispheres; genes 0-3 symmetric (a field of |x|), 4-7 independent per side."""
+    rng = np.random.default_rng(0)
+    coords = rng.uniform([-60, -60, -40], [60, 60, 40], size=(600, 3))
+    folded = np.column_stack([np.abs(coords[:, 0]), coords[:, 1:]])
+    symmetric = gp(folded, rng, 4, 20.0)
+    independent = np.where(coords[:, :1] < 0, gp(coords, rng, 4, 20.0), gp(coords, rng, 4, 20.0))
+    truth = np.column_stack([symmetric, independent])
+    return coords, truth + 0.3 * rng.normal(size=truth.shape), truth
+
+
+def test_symmetry_weight_is_recovered(hemispheres):
+    coords, values, truth = hemispheres
+    model = DonorKrigingRegressor(symmetry_grid=(0.0, 0.5, 1.0), tissue_drift=False, random_state=0)
+    model.fit(coords, values)
+    np.testing.assert_array_equal(model.symmetry_, [1.0] * 4 + [0.0] * 4)
+    # the mirrored term predicts a held-out block from the other hemisphere's sites
+    test = coords[:, 0] < -25
+    train = ~test
+    learned = model.fit(coords[train], values[train]).predict(coords[test])
+    plain = DonorKrigingRegressor(symmetry_grid=(0.0,), tissue_drift=False, random_state=0).fit(
+        coords[train], values[train]).predict(coords[test])
+    assert corr(learned[:, :4], truth[test, :4]) > corr(plain[:, :4], truth[test, :4]) + 0.2
+    assert abs(corr(learned[:, 4:], truth[test, 4:]) - corr(plain[:, 4:], truth[test, 4:])) < 0.02
+    with pytest.raises(InputError, match="symmetry_grid"):
+        DonorKrigingRegressor(symmetry_grid=(0.0, 1.5)).fit(coords[:50], values[:50])
+
+
+def test_donor_kriging_std_is_calibrated_and_local_systems_match_the_exact_one(donor_data):
+    from brainexpr.evaluation.metrics import calibration_metrics
+
+    coords, values, truth, donors, tissue = donor_data
+    train, test = slice(0, 450), slice(450, None)  # the last donor and part of the third held out
+    model = DonorKrigingRegressor(std_neighbors=None, random_state=0).fit(
+        coords[train], values[train], tissue=tissue[train], donors=donors[train])
+    prediction = model.predict(coords[test], tissue=tissue[test])
+    exact = model.predict_std(coords[test], tissue=tissue[test], kind="sample")
+    table = calibration_metrics(prediction, exact, values[test])
+    # 600 held-out values; binomial SD of a 90 % coverage ~1.2 %, plus model-selection error
+    assert table["coverage90"].mean() == pytest.approx(0.9, abs=0.06)
+    assert 0.75 < table["sd_rmse"].mean() < 1.3
+    population = model.predict_std(coords[test], tissue=tissue[test])
+    assert np.isfinite(population).all() and (population > 0).all() and (population < exact).all()
+    # local systems of the nearest sites: close to the exact SD
+    model.set_params(std_neighbors=120)
+    local = model.predict_std(coords[test], tissue=tissue[test])
+    np.testing.assert_allclose(local, population, rtol=0.03)
+    with pytest.raises(InputError, match="kind"):
+        model.predict_std(coords[:2], kind="donor")
+
+
+def test_local_std_with_symmetry_handles_sites_found_twice(hemispheres):
+    coords, values, _ = hemispheres
+    model = DonorKrigingRegressor(symmetry_grid=(1.0,), tissue_drift=False, std_neighbors=None,
+                                  random_state=0).fit(coords[:120], values[:120])
+    exact = model.predict_std(coords[500:])
+    # near the midline a site and its mirror image are both among the neighbours of a point
+    near_midline = np.column_stack([np.linspace(-3, 3, 20), np.zeros(20), np.zeros(20)])
+    model.set_params(std_neighbors=119)
+    local = model.predict_std(coords[500:])
+    np.testing.assert_allclose(local, exact, rtol=0.02)
+    assert np.isfinite(model.predict_std(near_midline)).all()
+
+
+def test_trust_score_ranks_genes_by_held_out_accuracy():
+    rng = np.random.default_rng(3)
+    coords = rng.uniform(-50, 50, size=(400, 3))
+    field = gp(coords, rng, 1, 25.0)[:, 0]
+    values = np.column_stack([field + 0.2 * rng.normal(size=400), field + 2.0 * rng.normal(size=400),
+                              rng.normal(size=400)])
+    model = DonorKrigingRegressor(tissue_drift=False, random_state=0).fit(coords, values)
+    assert model.trust_[0] > 0.6
+    assert model.trust_[0] > model.trust_[1] > model.trust_[2]
+    assert abs(model.trust_[2]) < 0.2
+    assert np.isnan(DonorKrigingRegressor(trust_block_mm=None).fit(coords, values).trust_).all()

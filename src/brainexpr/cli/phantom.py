@@ -21,13 +21,16 @@ def add_arguments(parser):
                         help="range of the target between-donor reproducibility (default: 0.1 0.9)")
     parser.add_argument("--n-anchors", type=int, default=10,
                         help="real genes whose DK-83 profiles give the coarse patterns (default: 10)")
+    parser.add_argument("--symmetry", type=float, default=0.0,
+                        help="pull every truth towards its left-right mirror image: 0 = the default "
+                             "phantom, 1 = exactly symmetric truths (default: 0)")
     parser.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
 
 
 def run(args) -> int:
     phantom = make_phantom_dataset(
         out_dir=args.out_dir, n_genes=args.n_genes, resolutions=args.resolutions, noise=args.noise,
-        reproducibility=args.reproducibility, n_anchors=args.n_anchors,
+        reproducibility=args.reproducibility, n_anchors=args.n_anchors, symmetry=args.symmetry,
         random_state=args.random_state, data_dir=args.data_dir)
     ds = phantom.genes["ds_samples"]
     print(f"wrote {len(phantom.gene_names)} phantom genes at {len(phantom.values)} sites to "

@@ -26,9 +26,9 @@ def add_arguments(parser):
                              "vertices, one .func.gii per gene and hemisphere (default: MNI152)")
     parser.add_argument("--out-dir", default="maps", help="output folder (default: maps)")
     parser.add_argument("--stack", action="store_true", help="one 4-D file instead of one per gene")
-    parser.add_argument("--std", action="store_true",
-                        help="also write ensemble standard-deviation maps (INRs fitted with "
-                             "n_ensemble >= 2)")
+    parser.add_argument("--std", action=argparse.BooleanOptionalAction, default=None,
+                        help="write standard-deviation maps (_std) too; default: whenever the model "
+                             "gives one (kriging models, INR ensembles)")
     parser.add_argument("--compress", action=argparse.BooleanOptionalAction, default=True,
                         help="write .nii.gz (default) or .nii")
     parser.add_argument("--chunk-size", type=optional_int, default=None,

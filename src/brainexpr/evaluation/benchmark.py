@@ -40,7 +40,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..maps.dense import has_uncertainty
 from ..models.base import fit_samples
+from ..models.baselines import STD_KINDS
 from ..utils import check_random_state, progress
 from . import metrics as M
 from .protocols import (interpolate_along_axis, leave_genes_out, leave_one_donor_out,
@@ -65,16 +67,34 @@ def _knn(quick, seed):
     return KNNInterpolator(n_neighbors=10)
 
 
+def _abagen(quick, seed):
+    from ..models.baselines import KNNInterpolator
+
+    return KNNInterpolator(n_neighbors=10, power=1.0, mirror="bidirectional")
+
+
 def _kriging(quick, seed):
     from ..models.baselines import KrigingInterpolator
 
     return KrigingInterpolator(random_state=seed)
 
 
+def _kriging_mirrored(quick, seed):
+    from ..models.baselines import KrigingInterpolator
+
+    return KrigingInterpolator(mirror="bidirectional", random_state=seed)
+
+
 def _donor_kriging(quick, seed):
     from ..models.residual import DonorKrigingRegressor
 
     return DonorKrigingRegressor(random_state=seed)
+
+
+def _donor_kriging_asymmetric(quick, seed):
+    from ..models.residual import DonorKrigingRegressor
+
+    return DonorKrigingRegressor(symmetry_grid=(0.0,), random_state=seed)
 
 
 #: INR settings of the benchmark (CPU budget; ``quick`` shortens training only). The
@@ -139,10 +159,18 @@ _SITES = ("blocked", "donor")
 #: name -> Method. Slow INR designs run in fewer protocols (CPU budget); the tables say so.
 METHODS = {
     "nearest": Method(_nearest, "value of the nearest sample site"),
-    "knn": Method(_knn, "inverse-distance weighting of the 10 nearest sites (abagen-like)"),
+    "knn": Method(_knn, "inverse-distance weighting of the 10 nearest sites, no mirroring"),
+    "abagen": Method(_abagen, "abagen's get_interpolated_map: every site also copied to x -> -x "
+                              "(lr_mirror='bidirectional'), then 1/distance weights of the 10 nearest"),
     "kriging": Method(_kriging, "ordinary kriging, one fitted exponential variogram with nugget"),
+    "kriging-mirrored": Method(_kriging_mirrored, "the same kriging on the sites and their mirror "
+                                                  "images (x -> -x)"),
     "donor-kriging": Method(_donor_kriging, "ours: universal kriging with donor effects, tissue "
-                                            "drift and per-gene hyperparameters"),
+                                            "drift, learned left-right symmetry and per-gene "
+                                            "hyperparameters"),
+    "donor-kriging-asymmetric": Method(_donor_kriging_asymmetric, "donor kriging without the "
+                                                                  "symmetry term (the default before "
+                                                                  "issue 12)", _SITES),
     "inr-per-gene": Method(_inr_factory("inr-per-gene"), "one SIREN per gene (3 x 32, lr 1e-3, "
                                                          "300 steps)", ("blocked",)),
     "inr-paper": Method(_inr_factory("inr-paper"), "the paper's joint SIREN: 12 x 512, lr 1e-4, gene "
@@ -161,7 +189,7 @@ METHODS = {
 }
 
 #: Methods run only when named (``--methods``): not in the default or quick runs.
-OPTIONAL_METHODS = ("inr-drift-kriging",)
+OPTIONAL_METHODS = ("inr-drift-kriging", "donor-kriging-asymmetric")
 #: The methods of a default run.
 DEFAULT_METHODS = tuple(m for m in METHODS if m not in OPTIONAL_METHODS)
 
@@ -281,6 +309,13 @@ class BenchmarkResult:
         (dataset, method, protocol, n_fits, fit_s, predict_s).
     ceilings : pandas.DataFrame
         Per (dataset, gene): ``ds`` and ``ceiling`` = sqrt(DS).
+    calibration : pandas.DataFrame
+        Methods with a ``predict_std``, blocked and donor protocols: one row per
+        (dataset, method, protocol, target, kind, gene) with the columns of
+        :func:`~brainexpr.evaluation.metrics.calibration_metrics`, pooled over the
+        held-out sites of all folds. ``kind`` ``sample`` (a new donor's value: nugget and
+        donor deviation included) is scored against the held-out observations,
+        ``population`` (the field) against the phantom truth.
     held_out : pandas.DataFrame
         Blocked-protocol predictions at held-out sites for the scatter figure (dataset,
         method, gene, predicted, observed, truth), a subsample.
@@ -296,6 +331,7 @@ class BenchmarkResult:
     held_out: pd.DataFrame
     slices: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
+    calibration: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def summary(self) -> dict:
@@ -350,10 +386,28 @@ def _fit(estimator, data, rows, timer, genes=None):
     return estimator
 
 
-def _predict(estimator, coords, tissue, timer):
+def _predict(estimator, coords, tissue, timer, std_kind=None):
     start = time.perf_counter()
-    out = np.asarray(estimator.predict(coords, tissue=tissue), dtype=float)
+    if std_kind is None:
+        out = estimator.predict(coords, tissue=tissue)
+    else:
+        out = estimator.predict_std(coords, tissue=tissue, kind=std_kind)
     timer.predict += time.perf_counter() - start
+    return np.asarray(out, dtype=float)
+
+
+def _calibration(data, method, protocol, prediction, spread, observed, truth_sites) -> list:
+    """Calibration tables of one method and protocol (see :class:`BenchmarkResult`)."""
+    pairs = [("observed", "sample", observed)]
+    if truth_sites is not None:
+        pairs.append(("truth", "population", truth_sites))
+    out = []
+    for target, kind, reference in pairs:
+        table = _gene_frame(M.calibration_metrics(prediction, spread[kind], reference, data.genes))
+        for column, value in (("kind", kind), ("target", target), ("protocol", protocol),
+                              ("method", method), ("dataset", data.name)):
+            table.insert(0, column, value)
+        out.append(table)
     return out
 
 
@@ -501,6 +555,7 @@ def run_benchmark(datasets, methods=DEFAULT_METHODS, protocols=PROTOCOLS, *, n_f
     protocols = check_protocols(protocols)
     rng = check_random_state(random_state)
     metric_rows, aggregate_rows, timing_rows, ceiling_rows, scatter_rows = [], [], [], [], []
+    calibration_rows = []
     slices = {}
     for data in datasets:
         observed = data.values.to_numpy(float)
@@ -547,12 +602,21 @@ def run_benchmark(datasets, methods=DEFAULT_METHODS, protocols=PROTOCOLS, *, n_f
                 timer = _Timer()
                 if protocol in ("blocked", "donor", "parcels"):
                     prediction = np.full_like(observed, np.nan)
+                    spread = {kind: np.full_like(observed, np.nan) for kind in STD_KINDS}
                     for split in cached_splits[protocol]:
                         estimator = _fit(factory(quick, random_state), data, split.train, timer)
                         prediction[split.test] = _predict(estimator, data.coords[split.test],
                                                           data.tissue[split.test], timer)
+                        if protocol != "parcels" and has_uncertainty(estimator):
+                            for kind in STD_KINDS:
+                                spread[kind][split.test] = _predict(
+                                    estimator, data.coords[split.test], data.tissue[split.test], timer,
+                                    std_kind=kind)
                     _score_sites(protocol, data, method, prediction, observed, truth_sites, ds,
                                  cached_splits[protocol], metric_rows, aggregate_rows)
+                    if np.isfinite(spread["sample"]).any():
+                        calibration_rows.extend(_calibration(data, method, protocol, prediction, spread,
+                                                             observed, truth_sites))
                     if protocol == "blocked":
                         scatter_rows.append(_scatter(data, method, prediction, observed, truth_sites,
                                                      scatter_points, rng))
@@ -604,6 +668,7 @@ def run_benchmark(datasets, methods=DEFAULT_METHODS, protocols=PROTOCOLS, *, n_f
         ceilings=pd.concat(ceiling_rows, ignore_index=True),
         held_out=pd.concat(scatter_rows, ignore_index=True) if scatter_rows else pd.DataFrame(),
         slices=slices,
+        calibration=pd.concat(calibration_rows, ignore_index=True) if calibration_rows else pd.DataFrame(),
         settings={"methods": methods, "protocols": protocols, "n_folds": n_folds,
                   "block_size": block_size, "buffer": buffer, "map_voxels": map_voxels,
                   "quick": quick, "random_state": random_state,

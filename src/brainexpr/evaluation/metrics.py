@@ -121,6 +121,60 @@ def gene_metrics(pred, true, genes=None) -> pd.DataFrame:
     }, index=index)
 
 
+#: Nominal coverages of the central Gaussian intervals scored by :func:`calibration_metrics`.
+NOMINAL_COVERAGES = (0.5, 0.9, 0.95)
+#: Columns of :func:`calibration_metrics`, in order.
+CALIBRATION_METRICS = tuple(f"coverage{int(round(100 * c))}" for c in NOMINAL_COVERAGES) + (
+    "sd_rmse", "sd_error_spearman", "crps", "nll")
+
+
+def calibration_metrics(pred, std, true, genes=None) -> pd.DataFrame:
+    """Per-gene calibration of Gaussian predictive distributions ``N(pred, std^2)``.
+
+    Parameters
+    ----------
+    pred, std, true : (n_points, n_genes) arrays
+        Predicted means, predicted standard deviations (> 0) and reference values, in
+        the same units. Rows where any of the three is missing are ignored.
+    genes : sequence of str, optional
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by gene: ``coverage50/90/95`` (share of reference values inside the
+        central 50 / 90 / 95 % intervals ``pred +- z std``), ``sd_rmse`` (root mean
+        predicted variance over the root mean squared error: 1 when the SDs are right on
+        average, < 1 when too narrow), ``sd_error_spearman`` (rank correlation of the SD
+        with the absolute error: does the SD say where the map is wrong?), ``crps``
+        (mean continuous ranked probability score, in the units of the values; lower is
+        better) and ``nll`` (mean Gaussian negative log likelihood), and ``n``.
+    """
+    pred, true = _pair(pred, true)
+    std, _ = _pair(std, true, "std")
+    valid = np.isfinite(pred) & np.isfinite(true) & np.isfinite(std) & (std > 0)
+    sd = np.where(valid, std, 1.0)
+    error = np.where(valid, true - pred, 0.0)
+    z = error / sd
+    n = valid.sum(axis=0).astype(float)
+    out = {}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for nominal, name in zip(NOMINAL_COVERAGES, CALIBRATION_METRICS):
+            half = stats.norm.ppf(0.5 + nominal / 2)
+            out[name] = np.where(valid, np.abs(z) <= half, False).sum(axis=0) / n
+        out["sd_rmse"] = np.sqrt(np.where(valid, sd * sd, 0.0).sum(axis=0) / n) / np.sqrt(
+            np.where(valid, error * error, 0.0).sum(axis=0) / n)
+        out["sd_error_spearman"] = spearman_columns(np.where(valid, sd, np.nan),
+                                                    np.where(valid, np.abs(error), np.nan))
+        crps = sd * (z * (2 * stats.norm.cdf(z) - 1) + 2 * stats.norm.pdf(z) - 1 / np.sqrt(np.pi))
+        out["crps"] = np.where(valid, crps, 0.0).sum(axis=0) / n
+        nll = 0.5 * np.log(2 * np.pi * sd * sd) + 0.5 * z * z
+        out["nll"] = np.where(valid, nll, 0.0).sum(axis=0) / n
+    index = pd.Index(list(genes) if genes is not None else range(pred.shape[1]), name="gene")
+    table = pd.DataFrame(out, index=index)
+    table["n"] = n.astype(int)
+    return table
+
+
 def whole_volume_r(pred_in_mask, true_in_mask, n_background: int, n_mask: int | None = None) -> np.ndarray:
     """The reference study's inflated correlation: whole grid, background zeros included.
 

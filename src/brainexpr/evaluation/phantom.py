@@ -311,7 +311,7 @@ def _anchor_genes(anchor_genes, n_anchors, data_dir):
 def make_phantom(n_genes: int = 100, *, n_anchors: int = 10, anchor_genes=None, n_basis: int = 8,
                  length_scales=(6.0, 12.0, 24.0), components: dict | None = None,
                  coarse_smoothing: float = 3.0, axis_coherence: float = 0.7,
-                 asymmetry: float = 0.3, reproducibility=(0.1, 0.9),
+                 asymmetry: float = 0.3, symmetry: float = 0.0, reproducibility=(0.1, 0.9),
                  donor_length_scale: float = 16.0, noise: float = 0.4, random_state=0,
                  data_dir=None) -> Phantom:
     """Generate phantom AHBA data with known ground truth (see the module docstring).
@@ -337,6 +337,12 @@ def make_phantom(n_genes: int = 100, *, n_anchors: int = 10, anchor_genes=None, 
         Share of each gene's basis weights that varies smoothly along the gene axis.
     asymmetry : float in [0, 1]
         Share of each random field that is not left-right symmetric.
+    symmetry : float in [0, 1]
+        Pull every component of the truth (regional patterns and gradients included)
+        towards its left-right symmetric part: each basis field ``B`` becomes
+        ``(1 - symmetry) B + symmetry (B + B_mirrored) / 2``. 0 (default) leaves the
+        phantom as it was; 1 makes every truth exactly symmetric. Donor deviations and
+        noise stay asymmetric.
     reproducibility : (float, float)
         Range of the target differential stability (between-donor correlation).
     donor_length_scale : float
@@ -363,7 +369,7 @@ def make_phantom(n_genes: int = 100, *, n_anchors: int = 10, anchor_genes=None, 
     lo, hi = (float(v) for v in reproducibility)
     if not 0 < lo <= hi < 1:
         raise InputError(f"reproducibility must be (low, high) with 0 < low <= high < 1, got {reproducibility!r}")
-    for name, value in (("axis_coherence", axis_coherence), ("asymmetry", asymmetry)):
+    for name, value in (("axis_coherence", axis_coherence), ("asymmetry", asymmetry), ("symmetry", symmetry)):
         if not 0 <= value <= 1:
             raise InputError(f"{name} must lie in [0, 1], got {value!r}")
     if noise < 0:
@@ -440,6 +446,9 @@ def make_phantom(n_genes: int = 100, *, n_anchors: int = 10, anchor_genes=None, 
         steps.update()
 
     basis = np.stack(basis)
+    if symmetry > 0:
+        # the crop is symmetric about the midline voxel: flipping its first axis maps x -> -x
+        basis = (1 - symmetry) * basis + symmetry * 0.5 * (basis + basis[:, ::-1])
     for b in range(len(basis)):  # unit SD, zero mean over the brain for every basis field
         inside = basis[b][mask_crop]
         basis[b] = (basis[b] - inside.mean()) / (inside.std() + 1e-12)
@@ -510,7 +519,7 @@ def make_phantom(n_genes: int = 100, *, n_anchors: int = 10, anchor_genes=None, 
         "n_basis": int(n_basis), "length_scales": [float(s) for s in scales],
         "components": fractions, "coarse_smoothing": float(coarse_smoothing),
         "axis_coherence": float(axis_coherence), "asymmetry": float(asymmetry),
-        "reproducibility": [lo, hi], "donor_length_scale": float(donor_length_scale),
+        "symmetry": float(symmetry), "reproducibility": [lo, hi], "donor_length_scale": float(donor_length_scale),
         "noise": float(noise), "random_state": random_state if isinstance(random_state, (int, type(None))) else "generator",
         "units": f"{OFFSET} + {SCALE} * z (z: truth standardised over the brain mask)",
         "grid": f"{_GRID_RESOLUTION} mm FSL MNI152, trilinear interpolation",

@@ -17,7 +17,9 @@ File names are BIDS-like, for example::
 
 Gene symbols are used as labels with every character that is not a letter or a digit
 removed (``HLA-DRB1`` -> ``HLADRB1``); ``maps.tsv`` in the output folder lists the exact
-gene of every file.
+gene of every file, its ``kind`` (``expr`` or ``std``), the gene's ``trust`` score (its
+held-out r under the fitted model, where the model computes one: donor kriging) and what
+the map means (``meaning``: for ``std`` maps, what the standard deviation describes).
 """
 
 from __future__ import annotations
@@ -209,8 +211,34 @@ def model_genes(model) -> list[str]:
 
 
 def has_uncertainty(model) -> bool:
-    """Whether a model predicts a standard deviation (an INR ensemble of >= 2 members)."""
-    return len(getattr(model, "members_", ())) >= 2
+    """Whether a model predicts a standard deviation: an INR ensemble of >= 2 members, or a
+    kriging model with ``predict_std`` (the kriging SD of the population field)."""
+    if hasattr(model, "members_"):
+        return len(model.members_) >= 2
+    return callable(getattr(model, "predict_std", None))
+
+
+def std_meaning(model) -> str:
+    """One sentence on what a model's ``_std`` map means (for maps.tsv, report and viewer)."""
+    if not hasattr(model, "members_"):
+        return ("kriging SD of the predicted population map: where the data leave it uncertain "
+                "(far from samples, few donors); about 90 % of the true map should lie within "
+                "1.645 SD if the model holds, and a new donor's sample scatters further around it "
+                "(donor deviation and measurement noise)")
+    if getattr(model, "std_scale_", None) is not None and np.isfinite(model.std_scale_).any():
+        return ("SD over independently seeded networks, rescaled per gene so that it matches the "
+                "error at spatially held-out validation blocks")
+    return ("SD over independently seeded networks, not recalibrated: it is much smaller than "
+            "the error on held-out data (BENCHMARKS.md), read it as a relative measure")
+
+
+def model_trust(model, genes) -> list:
+    """Each gene's trust score (held-out r, :attr:`trust_`), NaN where the model has none."""
+    trust = getattr(model, "trust_", None)
+    if trust is None:
+        return [float("nan")] * len(genes)
+    lookup = dict(zip(model_genes(model), np.asarray(trust, dtype=float)))
+    return [float(lookup.get(g, float("nan"))) for g in genes]
 
 
 def _no_uncertainty(model) -> InputError:
@@ -219,7 +247,8 @@ def _no_uncertainty(model) -> InputError:
     from ..models.registry import model_name
 
     return InputError(f"std maps need an uncertainty estimate, which the {model_name(model)!r} "
-                      "model does not give; fit an INR with n_ensemble >= 2 for std maps")
+                      "model does not give; use donor-kriging, kriging, parcel-kriging or an INR "
+                      "with n_ensemble >= 2 for std maps")
 
 
 def prepare_points(model, coords, tissue) -> np.ndarray:
@@ -243,7 +272,7 @@ def predict_prepared(model, points, genes, return_std: bool = False,
     if hasattr(model, "predict_points"):
         return model.predict_points(points, genes, return_std=return_std, chunk_size=chunk_size,
                                     gene_major=gene_major, out=out)
-    if return_std:
+    if return_std and not has_uncertainty(model):
         raise _no_uncertainty(model)
     names = model_genes(model)
     lookup = {g: i for i, g in enumerate(names)}
@@ -253,13 +282,17 @@ def predict_prepared(model, points, genes, return_std: bool = False,
 
         check_genes(list(genes), names, "the fitted model")  # raises, naming the closest
     index = np.array([lookup[g] for g in genes], dtype=int)
-    values = np.asarray(model.predict(points[:, :3], tissue=points[:, 3], genes=index),
-                        dtype=np.float32)
+    results = [model.predict(points[:, :3], tissue=points[:, 3], genes=index)]
+    if return_std:
+        results.append(model.predict_std(points[:, :3], tissue=points[:, 3], genes=index))
+    results = [np.asarray(r, dtype=np.float32) for r in results]
     if gene_major:
-        values = values.T
+        results = [r.T for r in results]
     if out is None:
-        return np.ascontiguousarray(values)
-    out[...] = values
+        results = [np.ascontiguousarray(r) for r in results]
+        return tuple(results) if return_std else results[0]
+    for target, values in zip(out if return_std else (out,), results):
+        target[...] = values
     return out
 
 
@@ -336,8 +369,9 @@ def write_maps(model, genes=None, mask="brain", resolution: int | None = 2, out_
     stack : bool
         One 4-D file (+ ``.tsv`` of genes) instead of one 3-D file per gene.
     std : bool
-        Also write ensemble standard-deviation maps (``_std``; needs an INR with
-        ``n_ensemble >= 2``).
+        Also write standard-deviation maps (``_std``): the recalibrated ensemble SD of an
+        INR with ``n_ensemble >= 2``, or the kriging SD of the population field (kriging
+        models).
     compress : bool
         ``.nii.gz`` (True) or ``.nii``.
     chunk_size : int, optional
@@ -374,17 +408,20 @@ def write_maps(model, genes=None, mask="brain", resolution: int | None = 2, out_
         mean, spread = predict_dense(model, grid, genes, return_std=std, chunk_size=chunk_size,
                                      buffer_dir=stage)
         kinds = [("expr", mean)] + ([("std", spread)] if std else [])
+        trust = dict(zip(genes, model_trust(model, genes)))
+        meaning = {"expr": "predicted expression", "std": std_meaning(model) if std else ""}
         for kind, buffer in kinds:
             if stack:
                 name = stack_filename(len(genes), label, grid.label, kind, compress=compress)
                 _write_stack(stage / name, buffer, grid, compress)
-                rows += [{"file": name, "volume": i, "gene": g, "kind": kind}
-                         for i, g in enumerate(genes)]
+                rows += [{"file": name, "volume": i, "gene": g, "kind": kind, "trust": trust[g],
+                          "meaning": meaning[kind]} for i, g in enumerate(genes)]
             else:
                 for index, gene in enumerate(progress(genes, desc=f"write {kind} maps")):
                     name = map_filename(gene, label, grid.label, kind, compress=compress)
                     _save_volume(stage / name, grid.volume(buffer[index]), grid.affine)
-                    rows.append({"file": name, "volume": 0, "gene": gene, "kind": kind})
+                    rows.append({"file": name, "volume": 0, "gene": gene, "kind": kind,
+                                 "trust": trust[gene], "meaning": meaning[kind]})
         del mean, spread, kinds, buffer
         for leftover in (".mean.npy", ".std.npy"):
             (stage / leftover).unlink(missing_ok=True)

@@ -41,6 +41,10 @@ MIRROR_MODES = {
     "rightleft": lambda x: x[:, 0] > 0,   # copy right-hemisphere sites to the left
 }
 
+#: What ``predict_std`` describes: the error of the predicted field (``population``) or the
+#: spread of a new donor's measured value around it (``sample``).
+STD_KINDS = ("population", "sample")
+
 
 def mirror_sites(coords, values, mode):
     """Add left-right mirrored copies of sample sites (x -> -x), as abagen's ``lr_mirror``.
@@ -65,8 +69,47 @@ def mirror_sites(coords, values, mode):
     if select is None:
         return coords, values
     chosen = select(coords)
-    mirrored = coords[chosen] * np.array([-1.0, 1.0, 1.0])
-    return np.vstack([coords, mirrored]), np.vstack([values, values[chosen]])
+    return np.vstack([coords, reflect(coords[chosen])]), np.vstack([values, values[chosen]])
+
+
+def reflect(coords) -> np.ndarray:
+    """Left-right mirror images ``(x, y, z) -> (-x, y, z)`` of MNI points (..., 3)."""
+    return np.asarray(coords, dtype=float) * np.array([-1.0, 1.0, 1.0])
+
+
+def kriging_variance(cross, solved, site_design, point_design, drift_covariance, prior=1.0):
+    """Universal-kriging variance from solved kriging systems, for a batch of points.
+
+    ``prior - c' K^-1 c + u' (F' K^-1 F)^-1 u`` with ``u = f(x) - F' K^-1 c``.
+
+    Parameters
+    ----------
+    cross : (b, m) array
+        Covariances ``c`` between each point and its sites.
+    solved : (b, m) array
+        ``K^-1 c`` for each point.
+    site_design : (m, p) or (b, m, p) array
+        Drift columns ``F`` at the sites (shared by all points, or per point).
+    point_design : (b, p) array
+        Drift columns ``f(x)`` at the points.
+    drift_covariance : (p, p) array
+        ``(F' K^-1 F)^-1`` of the whole system (the uncertainty of the drift
+        coefficients).
+    prior : float or (b,) array
+        Prior variance at the points.
+
+    Returns
+    -------
+    (b,) array, >= 0
+    """
+    variance = prior - np.einsum("bm,bm->b", cross, solved)
+    if site_design.ndim == 2:
+        explained = solved @ site_design
+    else:
+        explained = np.einsum("bmp,bm->bp", site_design, solved)
+    u = point_design - explained
+    variance = variance + np.einsum("bp,pq,bq->b", u, drift_covariance, u)
+    return np.maximum(variance, 0.0)
 
 
 def missing_groups(values) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -453,4 +496,55 @@ class KrigingInterpolator(SampleInterpolator):
                 cross = covariance(block, site_coords, self.variogram_)
                 z = self.gls_mean_[gene_idx] + cross @ alpha[:, wanted]
                 out[start:start + step, cols] = self.mean_[gene_idx] + self.scale_[gene_idx] * z
+        return out
+
+    def predict_std(self, coords, tissue=None, genes=None, kind: str = "population"):
+        """Ordinary-kriging standard deviation at new points.
+
+        Parameters
+        ----------
+        coords : (n_points, 3) array, mm, MNI152
+        tissue : ignored
+        genes : sequence of int or str, optional
+        kind : {"population", "sample"}
+            SD of the error of the predicted field, or (``sample``) of a new measured
+            value there (adds the nugget).
+
+        Returns
+        -------
+        (n_points, n_genes_selected) float array, in the units of the fitted values
+
+        Notes
+        -----
+        Exact (every site; one Cholesky factorisation per call), with the one fitted
+        variogram: mirrored copies count as independent observations, so a mirrored
+        kriging's SD is too small where the field is not symmetric.
+        """
+        check_is_fitted(self, "weights_")
+        if kind not in STD_KINDS:
+            raise InputError(f"kind must be one of {', '.join(STD_KINDS)}, got {kind!r}")
+        coords = check_coords(coords)
+        selected = resolve_genes(genes, self.gene_names_, self.n_genes_)
+        position = {g: i for i, g in enumerate(selected)}
+        params = self.variogram_
+        out = np.full((len(coords), len(selected)), np.nan)
+        step = max(int(self.chunk_size), 1)
+        for sites, genes_group, _ in self.weights_:
+            wanted = [g for g in genes_group if g in position]
+            if not wanted:
+                continue
+            site_coords = self.coords_[sites]
+            cov = covariance(site_coords, site_coords, params, add_nugget=True)
+            factor = linalg.cho_factor(cov, lower=True, overwrite_a=True, check_finite=False)
+            ones = np.ones((len(site_coords), 1))
+            drift_covariance = 1.0 / (ones.T @ linalg.cho_solve(factor, ones, check_finite=False))
+            variance = np.empty(len(coords))
+            for start in range(0, len(coords), step):
+                cross = covariance(coords[start:start + step], site_coords, params)
+                solved = linalg.cho_solve(factor, cross.T, check_finite=False).T
+                variance[start:start + step] = kriging_variance(
+                    cross, solved, ones, np.ones((len(cross), 1)), drift_covariance, prior=params["sill"])
+            if kind == "sample":
+                variance += params["nugget"]
+            out[:, [position[g] for g in wanted]] = np.sqrt(variance)[:, None] * self.scale_[wanted]
         return out

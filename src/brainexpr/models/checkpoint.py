@@ -120,8 +120,13 @@ def _metadata(estimator, complete: bool) -> dict:
         "region_names": getattr(estimator, "region_names_", None),
         "history": [[list(row) for row in member] for member in estimator.history_],
         "best_step": [int(s) for s in estimator.best_step_],
+        "std_scale": _optional_floats(getattr(estimator, "std_scale_", None)),
         "provenance": getattr(estimator, "provenance_", {}),
     }
+
+
+def _optional_floats(values):
+    return None if values is None else [float(v) if np.isfinite(v) else None for v in values]
 
 
 def _cpu_state(state):
@@ -282,6 +287,8 @@ def load_model(path, device: str | None = None):
     _restore_common(estimator, metadata, payload)
     estimator.history_ = [[tuple(row) for row in member] for member in metadata["history"]]
     estimator.best_step_ = list(metadata["best_step"])
+    if metadata.get("std_scale") is not None:
+        estimator.std_scale_ = np.array([np.nan if v is None else v for v in metadata["std_scale"]])
     resolved = resolve_device(estimator.device)
     estimator.device_ = str(resolved)
     estimator.members_ = _members(estimator, payload["members"], estimator.n_genes_, resolved)

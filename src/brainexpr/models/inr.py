@@ -406,6 +406,10 @@ class INRRegressor(SampleInterpolator):
         Per member, in scaled units.
     best_step_ : list of int
         Per member, the step whose weights were kept.
+    std_scale_ : (n_genes,) array
+        Factor applied to the ensemble SD (``return_std``), set on each member's spatially
+        held-out validation sites so that the SD matches the held-out error; NaN (raw SD)
+        without an ensemble, without validation sites or for parcel fits.
     seed_ : int
     fit_kind_ : {"samples", "regions"}
     """
@@ -668,6 +672,8 @@ class INRRegressor(SampleInterpolator):
             complete, state = restore_training(self, metadata, payload)
             if complete:  # a finished fit of the same data: nothing to train
                 logger.info("loaded the finished fit from %s", self.checkpoint_path)
+                self.std_scale_ = self._calibrate_std(data, self._member_seeds(), positions.to(device),
+                                                      device)
                 return
         seeds = self._member_seeds()
         start_member = len(self.members_)
@@ -680,8 +686,47 @@ class INRRegressor(SampleInterpolator):
             self.best_step_.append(best_step)
             if self.checkpoint_path is not None:
                 save_checkpoint(self, self.checkpoint_path)
+        self.std_scale_ = self._calibrate_std(data, seeds, positions.to(device), device)
         if self.checkpoint_path is not None:
+            save_checkpoint(self, self.checkpoint_path)
             logger.info("wrote %s", self.checkpoint_path)
+
+    def _calibrate_std(self, data, seeds, positions, device) -> np.ndarray:
+        """Per-gene factor that turns the ensemble SD into the held-out error's SD.
+
+        Each member's own spatially held-out validation sites give its out-of-sample error
+        ``e``; the factor is ``sqrt(sum e^2 / sum sd^2)`` over those sites (``sd``: the
+        ensemble SD there), so the rescaled SD describes the error at a new site's value
+        (noise included). NaN (no rescaling) without an ensemble, without validation
+        sites, or for parcel fits (held-out parcels are too few).
+        """
+        scale = np.full(self.n_genes_, np.nan)
+        if len(self.members_) < 2 or self.validation_fraction <= 0 or data.kind != "samples":
+            return scale
+        squared_error = np.zeros(self.n_genes_)
+        squared_sd = np.zeros(self.n_genes_)
+        genes = np.arange(self.n_genes_)
+        with torch.inference_mode():
+            for member, seed in enumerate(seeds[:len(self.members_)]):
+                held = data.split(self.validation_fraction, self.validation_block_mm,
+                                  np.random.default_rng([seed, 0]))
+                rows = torch.as_tensor(np.flatnonzero(held), dtype=torch.long)
+                if len(rows) == 0:
+                    continue
+                outputs = torch.stack(self._run_members(data.points[rows].to(device), genes,
+                                                        positions, "fp32", device)).cpu().numpy()
+                targets = data.targets[rows].numpy()
+                valid = np.isfinite(targets)
+                error = np.where(valid, outputs[member] - np.nan_to_num(targets), 0.0)
+                spread = np.where(valid, outputs.std(axis=0, ddof=1), 0.0)
+                squared_error += (error ** 2).sum(axis=0)
+                squared_sd += (spread ** 2).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = np.sqrt(squared_error / squared_sd)
+        scale[~np.isfinite(scale)] = np.nan
+        logger.info("ensemble SD recalibrated on held-out blocks: factor median %.2f (range %.2f-%.2f)",
+                    float(np.nanmedian(scale)), float(np.nanmin(scale)), float(np.nanmax(scale)))
+        return scale
 
     def _optimisation_step(self, module, optimizer, data, units, rng, positions, all_genes,
                            step: int) -> float:
@@ -971,6 +1016,13 @@ class INRRegressor(SampleInterpolator):
                                     dtype=torch.float32, device=device)
         offset = torch.as_tensor(np.asarray(offset, dtype=float), dtype=torch.float32, device=device)
         scale = torch.as_tensor(np.asarray(scale, dtype=float), dtype=torch.float32, device=device)
+        # recalibration of the SD (per fitted gene; genes placed later keep the raw spread)
+        factor = np.ones(len(gene_index))
+        known = getattr(self, "std_scale_", None)
+        known = np.zeros(0) if known is None else np.asarray(known, dtype=float)
+        inside = np.asarray(gene_index) < len(known)
+        factor[inside] = np.nan_to_num(known[np.asarray(gene_index)[inside]], nan=1.0)
+        std_factor = torch.as_tensor(factor, dtype=torch.float32, device=device)
         points = torch.as_tensor(points, dtype=torch.float32)
         n, n_genes = len(points), len(gene_index)
         shape = (n_genes, n) if gene_major else (n, n_genes)
@@ -988,7 +1040,7 @@ class INRRegressor(SampleInterpolator):
             outputs = torch.stack(self._run_members(part, gene_index, positions, precision, device))
             pieces = [(mean, outputs.mean(0) * scale + offset)]
             if return_std:
-                pieces.append((std, outputs.std(0, unbiased=True) * scale))
+                pieces.append((std, outputs.std(0, unbiased=True) * scale * std_factor))
             for target, value in pieces:
                 if gene_major:
                     target[:, start:start + chunk] = value.T.contiguous().cpu().numpy()
@@ -1050,8 +1102,18 @@ class INRRegressor(SampleInterpolator):
         coords = check_coords(coords)
         return self._scale_points(coords, check_tissue(tissue, len(coords)))
 
-    def predict_std(self, coords, tissue=None, genes=None, chunk_size: int | None = None):
-        """Ensemble standard deviation at MNI coordinates (see :meth:`predict`)."""
+    def predict_std(self, coords, tissue=None, genes=None, chunk_size: int | None = None,
+                    kind: str = "sample"):
+        """Ensemble standard deviation at MNI coordinates (see :meth:`predict`).
+
+        ``kind`` is accepted for the interface of the kriging models: the SD, rescaled by
+        :attr:`std_scale_`, describes the error at a new sample's value (``sample``); the
+        same SD is returned for ``population``, where it is conservative.
+        """
+        from .baselines import STD_KINDS
+
+        if kind not in STD_KINDS:
+            raise InputError(f"kind must be one of {', '.join(STD_KINDS)}, got {kind!r}")
         return self.predict(coords, tissue, genes, return_std=True, chunk_size=chunk_size)[1]
 
     # ------------------------------------------------------------------ persistence

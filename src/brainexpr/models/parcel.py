@@ -61,7 +61,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import InputError
 from ..utils import check_random_state
 from .base import SampleInterpolator, check_coords, check_tissue, resolve_genes
-from .baselines import VARIOGRAMS, missing_groups
+from .baselines import STD_KINDS, VARIOGRAMS, kriging_variance, missing_groups
 from .inr import regional_voxels
 from .residual import _drift, _gls
 
@@ -262,6 +262,10 @@ class ParcelKrigingRegressor(SampleInterpolator):
         GLS drift coefficients (standardised units).
     alpha_ : (n_genes, n_parcels) array
         Kriging weights ``C_y^{-1} (y - A beta)`` (0 for parcels without a value).
+    sigma2_ : (n_genes,) array
+        REML estimate of each standardised gene's point variance ``sigma^2``.
+    measured_ : (n_genes, n_parcels) bool array
+        Parcels with a value, per gene.
     likelihood_ : (n_ranges, n_trend_shares, n_nuggets, n_genes) array
         Restricted profile log-likelihood of every candidate (one trend share, 0, without
         ``trend_range``).
@@ -406,6 +410,8 @@ class ParcelKrigingRegressor(SampleInterpolator):
         n_parcels = len(array)
         self.drift_ = np.zeros((self.n_genes_, len(self.drift_columns_)))
         self.alpha_ = np.zeros((self.n_genes_, n_parcels))
+        self.sigma2_ = np.full(self.n_genes_, np.nan)
+        self.measured_ = np.isfinite(z).T
         chosen_candidate = np.column_stack([range_index, share_index, nugget_index])
         for parcels, genes in groups:
             for i, k, j in np.unique(chosen_candidate[genes], axis=0):
@@ -414,6 +420,9 @@ class ParcelKrigingRegressor(SampleInterpolator):
                 beta, alpha = _gls(factor, design, z[np.ix_(parcels, chosen)])
                 self.drift_[np.ix_(chosen, columns)] = beta.T
                 self.alpha_[np.ix_(chosen, np.flatnonzero(parcels))] = alpha.T
+                residual = z[np.ix_(parcels, chosen)] - design @ beta
+                self.sigma2_[chosen] = np.einsum("ij,ij->j", residual, alpha) / max(
+                    len(residual) - design.shape[1], 1)
         logger.info("parcel kriging of %d genes on %d parcels (%d nodes): range %s mm, trend "
                     "share %s, nugget %s", self.n_genes_, n_parcels, len(self.nodes_),
                     _tally(self.range_), _tally(self.trend_share_), _tally(self.nugget_))
@@ -528,6 +537,75 @@ class ParcelKrigingRegressor(SampleInterpolator):
                                                  self.variogram)
                 field += correlation @ trend.T
             out[start:start + step] = self.mean_[selected] + self.scale_[selected] * field
+        return out
+
+    def predict_std(self, coords, tissue=None, genes=None, kind: str = "population"):
+        """Block-kriging standard deviation of the field at MNI coordinates.
+
+        Parameters
+        ----------
+        coords : (n, 3) array, mm, MNI152
+        tissue : (n,) array in {1, -1, 0}, optional
+        genes : sequence of str or int, optional
+        kind : {"population", "sample"}
+            SD of the error of the predicted field, or (``sample``) of a new value measured
+            like the fitted ones (adds the nugget).
+
+        Returns
+        -------
+        (n, n_selected_genes) float array, in the units of the regional table
+
+        Notes
+        -----
+        ``sigma2 [1 - c(x)' C_y^-1 c(x) + u' (A' C_y^-1 A)^-1 u]`` with ``c(x)`` the
+        point-parcel correlations and ``u = m(x) - A' C_y^-1 c(x)``; exact (the system
+        has one row per parcel), one factorisation per hyperparameter group, the
+        point-parcel correlations computed once per chunk of points for all groups.
+        """
+        check_is_fitted(self, "alpha_")
+        if kind not in STD_KINDS:
+            raise InputError(f"kind must be one of {', '.join(STD_KINDS)}, got {kind!r}")
+        if not hasattr(self, "sigma2_"):
+            raise InputError("this parcel-kriging model was fitted by an older brainexpr without "
+                             "uncertainty; refit it for standard deviations")
+        coords = check_coords(coords)
+        tissue = check_tissue(tissue, len(coords))
+        selected = resolve_genes(genes, self.gene_names_, self.n_genes_)
+        keys = np.column_stack([self.range_[selected], self.trend_share_[selected],
+                                self.nugget_[selected], self.measured_[selected]])
+        blocks, groups = {}, []
+        for key in np.unique(keys, axis=0):  # one factorisation per hyperparameter group
+            range_mm, share, tau, parcels = key[0], key[1], key[2], key[3:].astype(bool)
+            for r in (range_mm, self.trend_range if share > 0 else None):
+                if r is not None and r not in blocks:
+                    blocks[r] = self._block_correlation(float(r))
+            block = (1.0 - share) * blocks[range_mm] + (share * blocks[self.trend_range] if share > 0 else 0.0)
+            factor, design, columns = self._factor(block, tau, parcels)
+            drift_covariance = np.linalg.pinv(design.T @ linalg.cho_solve(factor, design, check_finite=False))
+            groups.append((np.flatnonzero((keys == key).all(axis=1)), range_mm, share, tau, parcels, factor,
+                           design, columns, drift_covariance))
+        out = np.empty((len(coords), len(selected)))
+        step = max(1, int(self.chunk_size))
+        for start in range(0, len(coords), step):
+            points = coords[start:start + step]
+            point_design = _drift(tissue[start:start + step], True)[:, self.drift_columns_]
+            # point-parcel correlations once per chunk and range, shared by every group
+            correlation = {r: np.asarray(parcel_correlation(points, self.nodes_, self.node_weights_,
+                                                            self.node_offsets_, float(r), self.variogram),
+                                         dtype=float)
+                           for r in blocks}
+            for cols, range_mm, share, tau, parcels, factor, design, columns, drift_covariance in groups:
+                cross = (1.0 - share) * correlation[range_mm]
+                if share > 0:
+                    cross = cross + share * correlation[self.trend_range]
+                cross = cross[:, parcels]
+                solved = linalg.cho_solve(factor, cross.T, check_finite=False).T
+                variance = kriging_variance(cross, solved, design, point_design[:, columns], drift_covariance)
+                if kind == "sample":
+                    variance = variance + tau
+                genes_group = selected[cols]
+                out[start:start + step, cols] = np.sqrt(variance[:, None] * self.sigma2_[genes_group]) \
+                    * self.scale_[genes_group]
         return out
 
     @property

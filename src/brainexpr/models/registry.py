@@ -47,9 +47,9 @@ INR_MODELS = ("paper", "factorized", "per_gene")
 AUTO_MODELS = {
     "samples": ("donor-kriging",
                 "most accurate on held-out sample sites in BENCHMARKS.md (mean per-gene r, cell "
-                "types: 0.653 blocked / 0.733 donor-out; phantoms: 0.726 blocked / 0.817 "
-                "donor-out / 0.773 map), ahead of kriging (0.644 / 0.724) and the factorized "
-                "INR (0.617 / 0.706)"),
+                "types: 0.679 blocked / 0.739 donor-out; phantom: 0.749 / 0.831), ahead of "
+                "mirrored kriging (0.674 / 0.732), abagen's mirrored kNN (0.655 / 0.718) and the "
+                "factorized INR (0.617 / 0.706); it also gives calibrated _std maps"),
     "regions": ("factorized",
                 "best on real held-out DK-83 parcels in BENCHMARKS.md (3-member ensemble, mean "
                 "per-gene r 0.504 vs 0.448 for parcel-kriging; tie on phantoms)"),
@@ -100,6 +100,14 @@ def model_class(name: str):
     while isinstance(factory, functools.partial):
         factory = factory.func
     return factory if isinstance(factory, type) else None
+
+
+def gives_std(name: str, n_ensemble: int = 1) -> bool:
+    """Whether the model ``name`` predicts a standard deviation (``_std`` maps): an INR
+    ensemble of at least 2 members, or an estimator with ``predict_std`` (kriging)."""
+    if name in INR_MODELS:
+        return int(n_ensemble) >= 2
+    return callable(getattr(model_class(name), "predict_std", None))
 
 
 def workflow_models() -> list[str]:

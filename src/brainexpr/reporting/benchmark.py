@@ -270,6 +270,16 @@ def benchmark_markdown(result) -> str:
                      "\"voxel-wise R = 0.98\"); the within-brain r is the honest number. Agreement with "
                      "abagen-style regional means is agreement with the same noisy samples, not accuracy.")
         lines.append("")
+    calibration = calibration_summary(result)
+    if not calibration.empty:
+        lines += ["## Calibration of the standard deviations", ""]
+        lines.append("Methods that give an SD, held-out sites pooled over folds, mean over genes: "
+                     "coverage of the central 50 / 90 / 95 % Gaussian intervals, SD / RMSE (1 = the "
+                     "right width on average), Spearman of the SD with the absolute error, CRPS and "
+                     "Gaussian NLL. `sample` SDs (a new donor's value: donor deviation and nugget "
+                     "included) against held-out observations; `population` SDs (the map) against "
+                     "the phantom truth.")
+        lines += ["", _markdown_table(calibration), ""]
     bins = result.by_reproducibility()
     if not bins.empty:
         lines += ["## Mean r by reproducibility (differential stability) bin", ""]
@@ -284,7 +294,18 @@ def benchmark_markdown(result) -> str:
     return "\n".join(lines)
 
 
-BASELINES = ("nearest", "knn", "kriging")
+BASELINES = ("nearest", "knn", "abagen", "kriging", "kriging-mirrored")
+
+
+def calibration_summary(result) -> pd.DataFrame:
+    """Mean calibration metrics per dataset, method, protocol, target and SD kind."""
+    from ..evaluation.metrics import CALIBRATION_METRICS
+
+    table = getattr(result, "calibration", None)
+    if table is None or table.empty:
+        return pd.DataFrame()
+    keys = ["dataset", "method", "protocol", "target", "kind"]
+    return table.groupby(keys, sort=False)[list(CALIBRATION_METRICS)].mean().reset_index()
 
 
 def verdict_table(result) -> pd.DataFrame:
@@ -323,6 +344,7 @@ def write_benchmark_outputs(result, out_dir, figures: bool = True) -> dict:
         "by_reproducibility.csv": result.by_reproducibility(),
         "aggregate_regional.csv": result.aggregate, "timings.csv": result.timings,
         "ceilings.csv": result.ceilings, "held_out_predictions.csv": result.held_out,
+        "calibration.csv": result.calibration,
     }
     for name, table in tables.items():
         with atomic_path(out / name) as tmp:

@@ -11,6 +11,7 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .html import ReportFigure, ReportSection, ReportTable, build_report
@@ -44,9 +45,10 @@ _MAPS_METHODS = {
             "[@nerf], following [@yu2025]"),
     "donor-kriging": ("Continuous maps were predicted on the MNI152 grid by universal kriging of "
                       "the population field shared by the donors (donor deviation fields and "
-                      "measurement noise modelled and excluded, a mean per tissue class, "
-                      "per-gene hyperparameters by marginal likelihood), the most accurate "
-                      "method on held-out sites in the brainexpr benchmark"),
+                      "measurement noise modelled and excluded, a mean per tissue class, a "
+                      "left-right mirrored covariance term whose weight each gene learns, "
+                      "per-gene hyperparameters by marginal likelihood), validated on held-out "
+                      "sites in the brainexpr benchmark"),
     "kriging": ("Continuous maps were predicted on the MNI152 grid by ordinary kriging with a "
                 "fitted variogram"),
     "knn": ("Continuous maps were predicted on the MNI152 grid by inverse-distance weighting of "
@@ -79,6 +81,9 @@ def maps_methods(model: str | None, n_ensemble: int = 1) -> str:
     if kind == "inr" and n_ensemble > 1:
         text += ("; the standard deviation over independently seeded fits gives the "
                  "uncertainty map")
+    elif kind in ("donor-kriging", "kriging", "parcel-kriging"):
+        text += ("; the kriging standard deviation of the predicted map (hyperparameters and "
+                 "variance by likelihood) gives the uncertainty map")
     return text + "."
 
 
@@ -152,12 +157,23 @@ def _map_section(maps_folder: Path, data_dir=None, fit_summary: dict | None = No
         figure = plot_map_slices(row.expr, row.std, gene=row.gene, bg_img=template, mask=mask)
         paths = save_figure(figure, figures_dir / f"slices_{row.gene}_{row.resolution}mm")
         plt.close("all")
-        caption = (f"{row.gene}: expression (top) and ensemble standard deviation (bottom)"
-                   if isinstance(row.std, (str, Path)) and str(row.std) not in ("", "nan")
+        has_std = isinstance(row.std, (str, Path)) and str(row.std) not in ("", "nan")
+        caption = (f"{row.gene}: expression (top) and standard deviation (bottom)" if has_std
                    else f"{row.gene}: expression")
+        if np.isfinite(row.trust):
+            caption += f"; trust (held-out r) {row.trust:.2f}"
         figures.append(ReportFigure(paths[0], caption=f"{caption}, {row.resolution} mm"))
     text = (f"{maps['gene'].nunique()} genes mapped; interactive browsing: the viewer folder "
             "beside this report, or `brainexpr view` on the output folder.")
+    meanings = maps["std_meaning"].dropna().unique()
+    if len(meanings):
+        text += f" The standard-deviation maps show the {meanings[0]}."
+    trust = maps.drop_duplicates("gene")["trust"].dropna()
+    if len(trust):
+        text += (f" Trust score of each gene (the r of each training sample with its prediction "
+                 f"from the samples outside its 20 mm block, in maps.tsv): median {trust.median():.2f}, "
+                 f"range {trust.min():.2f} to {trust.max():.2f}; genes with a low score have "
+                 "maps to read with caution.")
     surface = _surface_figure(maps_folder, figures_dir, data_dir)
     if surface is not None:
         figures.append(surface)

@@ -83,7 +83,8 @@ def find_maps(output_dir) -> pd.DataFrame:
     pandas.DataFrame
         One row per (gene, model, resolution) in MNI152 space, sorted by gene, with
         columns ``gene``, ``model``, ``resolution`` (mm), ``expr`` and ``std`` (paths;
-        ``std`` is None when no uncertainty map exists).
+        ``std`` is None when no uncertainty map exists), ``trust`` (the gene's held-out r
+        from ``maps.tsv``, NaN when unknown) and ``std_meaning`` (what the SD describes).
 
     Raises
     ------
@@ -96,6 +97,7 @@ def find_maps(output_dir) -> pd.DataFrame:
                          "'brainexpr run --out' wrote")
     rows = {}
     symbols = {}  # file name label -> exact gene symbol, from the maps.tsv beside the maps
+    notes = {}  # file -> {"trust": held-out r of the gene, "meaning": what the map shows}
     for table_path in output_dir.rglob("maps.tsv"):
         try:
             listing = pd.read_csv(table_path, sep="\t", dtype=str)
@@ -105,6 +107,9 @@ def find_maps(output_dir) -> pd.DataFrame:
         if {"file", "gene"} <= set(listing.columns):
             for name, gene in zip(listing["file"], listing["gene"]):
                 symbols[table_path.parent / str(name)] = str(gene)
+            for column in ("trust", "meaning"):
+                for name, value in zip(listing["file"], listing.get(column, [None] * len(listing))):
+                    notes.setdefault(table_path.parent / str(name), {})[column] = value
     for path in sorted(output_dir.rglob("gene-*_space-*.nii*")):
         parsed = parse_map_filename(path)
         if parsed is None or parsed.space != "MNI152":
@@ -112,9 +117,17 @@ def find_maps(output_dir) -> pd.DataFrame:
         gene = symbols.get(path, parsed.gene)
         key = (gene, parsed.model, parsed.resolution)
         rows.setdefault(key, {"gene": gene, "model": parsed.model,
-                              "resolution": parsed.resolution, "expr": None, "std": None})
+                              "resolution": parsed.resolution, "expr": None, "std": None,
+                              "trust": np.nan, "std_meaning": None})
         rows[key][parsed.kind] = path
-    table = pd.DataFrame(list(rows.values()), columns=["gene", "model", "resolution", "expr", "std"])
+        note = notes.get(path, {})
+        trust = pd.to_numeric(pd.Series([note.get("trust")]), errors="coerce").iloc[0]
+        if np.isfinite(trust):
+            rows[key]["trust"] = float(trust)
+        if parsed.kind == "std" and isinstance(note.get("meaning"), str):
+            rows[key]["std_meaning"] = note["meaning"]
+    table = pd.DataFrame(list(rows.values()), columns=["gene", "model", "resolution", "expr", "std",
+                                                       "trust", "std_meaning"])
     orphans = table[table["expr"].isna()]
     if len(orphans):
         logger.warning("ignoring %d uncertainty maps without an expression map (e.g. %s)",

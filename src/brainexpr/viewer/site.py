@@ -88,10 +88,14 @@ class ViewerSite:
         entries = []
         for row in self.maps.itertuples():
             has_std = row.std is not None and not (isinstance(row.std, float) and np.isnan(row.std))
+            trust = getattr(row, "trust", np.nan)
+            meaning = getattr(row, "std_meaning", None)
             entries.append({
                 "gene": row.gene, "model": row.model,
                 "expr": self._map_key(row.gene, row.model, "expr"),
                 "std": self._map_key(row.gene, row.model, "std") if has_std else None,
+                "trust": round(float(trust), 3) if trust is not None and np.isfinite(trust) else None,
+                "std_meaning": meaning if isinstance(meaning, str) else None,
             })
         resolution = int(self.maps["resolution"].iloc[0])
         inverse = np.linalg.inv(self.template.affine)

@@ -488,7 +488,7 @@ def _resolve_genes(estimator, genes, data_dir=None) -> list[str]:
 
 
 def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, mask: str = "brain",
-                 out_dir="maps", stack: bool = False, std: bool = False, compress: bool = True,
+                 out_dir="maps", stack: bool = False, std: bool | None = None, compress: bool = True,
                  chunk_size: int | None = None, device: str | None = None,
                  precision: str = "fp32", space: str = "MNI152", data_dir=None) -> list[Path]:
     """Write dense NIfTI maps (or fsaverage5 GIFTI maps) of genes predicted by a fitted model.
@@ -509,9 +509,11 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
         Output folder (``maps.tsv`` lists the files).
     stack : bool
         One 4-D file instead of one file per gene.
-    std : bool
-        Also write ensemble standard-deviation maps (INRs with ``n_ensemble >= 2``; the
-        other models give no uncertainty, and asking for it is an error).
+    std : bool or None
+        Also write standard-deviation maps (``_std``): the kriging SD of the population
+        field (kriging models) or the recalibrated ensemble SD (INRs with
+        ``n_ensemble >= 2``). ``None`` (default): whenever the model gives one; ``True``
+        for a model without one is an error.
     compress : bool
         Write ``.nii.gz`` (default) or ``.nii``.
     chunk_size : int, optional
@@ -551,9 +553,11 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
         estimator.precision = precision
     elif precision != "fp32":
         logger.info("precision %s applies to INRs only; %s predicts in float64", precision, name)
+    if std is None:
+        std = has_uncertainty(estimator)
     if std and not has_uncertainty(estimator) and not isinstance(estimator, INRRegressor):
         raise InputError(f"std maps need an uncertainty estimate, which the {name!r} model does "
-                         "not give; drop --std, or fit an INR with n_ensemble >= 2")
+                         "not give; drop --std, or use a kriging model or an INR with n_ensemble >= 2")
     selected = _resolve_genes(estimator, genes, data_dir)
     if space != "MNI152":
         return write_surface_maps(estimator, selected, out_dir=out_dir, std=std,
@@ -582,7 +586,8 @@ def parcellate_maps(*, model="model.pt", atlas: str = "dk83", genes=None, out="r
         For DK-83 atlases and genes of the AHBA regional table, also write
         ``<out>_comparison.csv``: per gene the Pearson r of the continuous map with the
         painted table within the brain mask (``r_voxel``), of its regional averages
-        (``r_voxel_regional``, ``r_regional``) and the voxel MSE.
+        (``r_voxel_regional``, ``r_regional``) and the voxel MSE. Models with a trust
+        score (donor kriging) also get ``<out>_trust.csv``: each gene's held-out r.
     device : str, optional
         INR only (see :func:`predict_maps`).
     space : {"MNI152", "fsaverage5"}
@@ -599,6 +604,7 @@ def parcellate_maps(*, model="model.pt", atlas: str = "dk83", genes=None, out="r
     """
     from ..datasets import ATLASES, load_atlas, load_regional_expression
     from ..maps import parcellate_model
+    from ..maps.dense import model_trust
 
     if atlas not in ATLASES:
         raise InputError(f"atlas must be one of {', '.join(map(repr, ATLASES))}, got {atlas!r}")
@@ -645,4 +651,9 @@ def _write_regional(out, means, comparison, atlas: str) -> None:
     if comparison is not None:
         with atomic_path(out.with_name(out.stem + "_comparison.csv")) as tmp:
             comparison.to_csv(tmp, float_format="%.6g")
+    trust = pd.Series(model_trust(estimator, list(means.columns)), index=pd.Index(means.columns, name="gene"),
+                      name="trust")
+    if trust.notna().any():  # each gene's held-out r under the fitted model (donor kriging)
+        with atomic_path(out.with_name(out.stem + "_trust.csv")) as tmp:
+            trust.to_csv(tmp, float_format="%.4g")
     logger.info("regional averages of %d genes on %s written to %s", means.shape[1], atlas, out)

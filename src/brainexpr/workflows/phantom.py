@@ -21,7 +21,7 @@ SAMPLE_COLUMNS = ["well_id", "donor", "hemisphere", "structure_class", "correcte
 
 def make_phantom_dataset(out_dir="phantom", *, n_genes: int = 20, resolutions=(1, 2),
                          noise: float = 0.4, reproducibility=(0.1, 0.9), n_anchors: int = 10,
-                         random_state: int = 0, data_dir=None):
+                         symmetry: float = 0.0, random_state: int = 0, data_dir=None):
     """Generate phantom AHBA data (:func:`brainexpr.evaluation.phantom.make_phantom`) and write it.
 
     Parameters
@@ -39,6 +39,9 @@ def make_phantom_dataset(out_dir="phantom", *, n_genes: int = 20, resolutions=(1
         Range of the target between-donor reproducibility (differential stability).
     n_anchors : int
         Real genes whose DK-83 profiles give the coarse patterns.
+    symmetry : float in [0, 1]
+        How far every component of the truth is pulled towards its left-right
+        symmetric part (0: the default phantom; 1: exactly symmetric truths).
     random_state : int
         Seed (same seed, same phantom).
     data_dir : path-like, optional
@@ -56,7 +59,7 @@ def make_phantom_dataset(out_dir="phantom", *, n_genes: int = 20, resolutions=(1
     resolutions = sorted({int(r) for r in resolutions})
     if not resolutions or any(r not in (1, 2) for r in resolutions):
         raise InputError(f"resolutions must be among 1 and 2 (mm), got {list(resolutions)}")
-    phantom = make_phantom(n_genes, n_anchors=n_anchors, noise=noise,
+    phantom = make_phantom(n_genes, n_anchors=n_anchors, noise=noise, symmetry=symmetry,
                            reproducibility=tuple(reproducibility), random_state=random_state,
                            data_dir=data_dir)
     with staged_directory(out_dir) as stage:

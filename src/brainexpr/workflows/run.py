@@ -205,8 +205,9 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
         of the 83-region table are predicted no better than each gene's mean, which stops
         the fit too early, so the default fits every parcel for ``max_steps``.
     n_ensemble : int
-        INR only: independently seeded fits; their spread is the uncertainty (``_std``)
-        map. Models that are not INRs give no ``_std`` maps.
+        INR only: independently seeded fits; their recalibrated spread is the uncertainty
+        (``_std``) map. Kriging models write the kriging SD of the population field; kNN
+        and nearest give no ``_std`` maps.
     resolution : {1, 2}
         Resolution (mm) of the maps of every gene.
     genes_1mm : sequence of str
@@ -233,6 +234,7 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
     -------
     RunSummary
     """
+    from ..models.registry import gives_std
     from .associate import associate
     from .inr import embed_genes, fit_model, parcellate_maps, predict_maps
 
@@ -250,7 +252,7 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
     fit_params, reason = run_fit_params(source, **settings)
     if model == "auto":
         logger.info("model 'auto' -> %s: %s", fit_params["model"], reason)
-    with_std = n_ensemble > 1 and "n_ensemble" in fit_params  # only INR ensembles give std maps
+    with_std = gives_std(fit_params["model"], n_ensemble)
     out.mkdir(parents=True, exist_ok=True)
     options = {k: v for k, v in locals().items()
                if k in _options_keys() and k not in ("data_dir", "force")}
@@ -277,7 +279,7 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
     model_file = fit.folder / "model.pt"
 
     maps = run_step("maps", out, {"resolution": resolution, "genes_1mm": genes_1mm,
-                                  "surface": SURFACE_SPACE}, [fit],
+                                  "surface": SURFACE_SPACE, "std": with_std}, [fit],
                     lambda folder: _step_maps(predict_maps, folder, model_file, resolution,
                                               genes_1mm, with_std, data_dir), force)
     summary.steps.append(maps)

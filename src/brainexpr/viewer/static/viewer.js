@@ -103,6 +103,15 @@
     name.textContent = state.gene;
     $("legend").append(name, ` ${LAYER_NAMES[layer]} · model ${state.model} · ` +
       `${manifest.resolution_mm} mm · colour range ${format(range[0])} to ${format(range[1])}`);
+    // trust: the gene's held-out r under the fitted model; the SD's meaning, in one sentence
+    const entry = entryFor(state.gene, state.model);
+    const notes = [];
+    if (entry.trust !== null && entry.trust !== undefined) {
+      notes.push(`Trust: held-out r ${format(entry.trust)} (r of each sample with its prediction ` +
+        "from the samples outside its 20 mm block).");
+    }
+    if (layer === "std" && entry.std_meaning) notes.push(`SD: ${entry.std_meaning}.`);
+    $("note").textContent = notes.join(" ");
     document.querySelectorAll("input[name=layer]").forEach((input) => {
       input.checked = input.value === layer;
       input.disabled = input.value === "std" && !overlays.std;
