@@ -615,7 +615,7 @@ def parcellate_maps(*, model="model.pt", atlas: str = "dk83", genes=None, out="r
     selected = _resolve_genes(estimator, genes, data_dir)
     if space != "MNI152":
         means, comparison = _parcellate_surface(estimator, selected, space, data_dir), None
-        _write_regional(out, means, comparison, f"{atlas} on {space}")
+        _write_regional(out, means, comparison, f"{atlas} on {space}", estimator)
         return means, comparison
     atlas_obj = load_atlas(atlas, data_dir)
     table = None
@@ -628,7 +628,7 @@ def parcellate_maps(*, model="model.pt", atlas: str = "dk83", genes=None, out="r
             logger.info("no gene of the model is in the regional table: no comparison")
     means, comparison = parcellate_model(estimator, atlas_obj.image, atlas_obj.regions, selected,
                                          table=table, data_dir=data_dir)
-    _write_regional(out, means, comparison, atlas)
+    _write_regional(out, means, comparison, atlas, estimator)
     return means, comparison
 
 
@@ -644,7 +644,8 @@ def _parcellate_surface(estimator, genes, space: str, data_dir) -> pd.DataFrame:
                                 for hemi, (mean, _) in predictions.items()}, data_dir=data_dir)
 
 
-def _write_regional(out, means, comparison, atlas: str) -> None:
+def _write_regional(out, means, comparison, atlas: str, estimator) -> None:
+    from ..maps.dense import model_trust
     out = Path(out)
     with atomic_path(out) as tmp:
         means.to_csv(tmp, float_format="%.6g")
