@@ -12,7 +12,7 @@ from scipy.spatial import cKDTree
 
 from brainexpr.errors import InputError
 from brainexpr.models.checkpoint import (NUMPY_ESTIMATORS, load_estimator, load_model,
-                                         save_estimator, save_model)
+                                         payload_checksum, save_estimator, save_model)
 from brainexpr.models.registry import (MODELS, make_model, model_name, regional_models,
                                        resolve_model, workflow_models)
 
@@ -73,6 +73,7 @@ def _tamper(path, **changes):
     metadata = json.loads(payload["metadata"])
     metadata.update(changes)
     payload["metadata"] = json.dumps(metadata)
+    payload["checksum"] = payload_checksum(payload)  # a checksum is no signature: re-made
     torch.save(payload, path)
 
 

@@ -54,6 +54,13 @@ def _configure_logging(verbosity: int, log_file: str | None = None) -> None:
         root.addHandler(file_handler)
 
 
+def add_overwrite_argument(parser) -> None:
+    """``--overwrite``: the one output policy of every command (:mod:`brainexpr.outputs`)."""
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into an output folder that holds other files; only files "
+                             "brainexpr wrote there are replaced, nothing else is touched")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every registered subcommand."""
     parser = argparse.ArgumentParser(

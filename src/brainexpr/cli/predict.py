@@ -8,11 +8,13 @@ from ..maps import NAMED_MASKS
 from ..models.inr import PRECISIONS
 from ..workflows.inr import predict_maps
 from .fit import add_genes_argument, flatten_genes, optional_int
+from . import add_overwrite_argument
 
 HELP = "predict dense expression maps (NIfTI, BIDS-like names) from a fitted model"
 
 
 def add_arguments(parser):
+    add_overwrite_argument(parser)
     parser.add_argument("--model", default="model.pt", help="model file (default: model.pt)")
     add_genes_argument(parser, "genes to map, comma-separated (default: all of the model)")
     parser.add_argument("--resolution", type=optional_int, default=2,
@@ -39,6 +41,6 @@ def run(args) -> int:
                          resolution=args.resolution, mask=args.mask, out_dir=args.out_dir,
                          stack=args.stack, std=args.std, compress=args.compress,
                          chunk_size=args.chunk_size, device=args.device,
-                         precision=args.precision, data_dir=args.data_dir)
+                         precision=args.precision, overwrite=args.overwrite, data_dir=args.data_dir)
     print(f"wrote {len(files)} map file(s) into {args.out_dir}")
     return 0

@@ -39,7 +39,9 @@ import pandas as pd
 
 from ..errors import InputError
 from ..maps.dense import model_genes
-from ..utils import atomic_path, atomic_write, staged_directory
+from ..outputs import (check_output_file, check_output_folder, output_folder,
+                       record_output_file)
+from ..utils import atomic_path, atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -262,7 +264,8 @@ def _tissue_image_for(atlas_image, data_dir=None) -> nib.Nifti1Image:
 # --------------------------------------------------------------------------- embed
 def embed_genes(*, source: str = "regional", genes=None, gene_set: str = "ad",
                 atlas: str = "dk83", affinity: str = "shifted", correlation: str = "pearson",
-                out_dir="gene_axis", figure: bool = True, data_dir=None):
+                out_dir="gene_axis", figure: bool = True, overwrite: bool = False,
+                data_dir=None):
     """Compute the spectral gene axis of a training source and write it with figures.
 
     Parameters
@@ -278,6 +281,8 @@ def embed_genes(*, source: str = "regional", genes=None, gene_set: str = "ad",
         ``figure``, ``gene_axis.png`` (spectrum, eigenvectors, correlation unsorted and
         sorted). ``None`` writes nothing.
     figure : bool
+    overwrite : bool
+        Write into a folder holding other files (:mod:`brainexpr.outputs`).
     data_dir : path-like, optional
 
     Returns
@@ -286,11 +291,13 @@ def embed_genes(*, source: str = "regional", genes=None, gene_set: str = "ad",
     """
     from ..geneaxis import spectral_gene_axis
 
+    if out_dir is not None:
+        check_output_folder(out_dir, "embed", overwrite)
     data = load_training_data(source, genes, gene_set, atlas, data_dir)
     axis = spectral_gene_axis(data.values, affinity=affinity, method=correlation)
     if out_dir is None:
         return axis
-    with staged_directory(out_dir) as stage:
+    with output_folder(out_dir, "embed", overwrite) as stage:
         axis.table().to_csv(stage / "gene_axis.tsv", sep="\t", float_format="%.6g")
         pd.DataFrame({"index": np.arange(len(axis.eigenvalues)), "eigenvalue": axis.eigenvalues}) \
             .to_csv(stage / "spectrum.tsv", sep="\t", index=False, float_format="%.6g")
@@ -358,8 +365,11 @@ def fit_model(*, source: str = "celltypes", genes=None, gene_set: str = "ad", at
     from ..geneaxis import spectral_gene_axis
     from ..models.base import fit_samples
     from ..models.checkpoint import save_model
+    from ..models.checkpoint import is_model_file
     from ..models.registry import resolve_model
 
+    out = check_output_file(out, recognise=is_model_file)
+    summary_file = check_output_file(out.with_suffix(".json"), recognise=_is_fit_summary)
     kind = source_kind(source)
     name, reason = resolve_model(model, kind)
     if model == "auto":
@@ -394,11 +404,22 @@ def fit_model(*, source: str = "celltypes", genes=None, gene_set: str = "ad", at
         estimator.fit_regions(data.atlas.image, data.values, regions=data.atlas.regions,
                               tissue_image=tissue_image, gene_axis=gene_axis)
     save_model(estimator, out, name=name, provenance=estimator.provenance_)
-    with atomic_write(Path(out).with_suffix(".json")) as handle:
+    record_output_file(out, "fit")
+    with atomic_write(summary_file) as handle:
         json.dump(dict(fit_summary(estimator), provenance=estimator.provenance_), handle,
                   indent=1, default=str)
+    record_output_file(summary_file, "fit")
     logger.info("model written to %s", out)
     return estimator
+
+
+def _is_fit_summary(path: Path) -> bool:
+    """Whether ``path`` is the ``.json`` summary that :func:`fit_model` writes."""
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(content, dict) and {"model", "n_genes", "provenance"} <= set(content)
 
 
 def build_model(name: str, random_state=0, **inr_params):
@@ -490,7 +511,8 @@ def _resolve_genes(estimator, genes, data_dir=None) -> list[str]:
 def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, mask: str = "brain",
                  out_dir="maps", stack: bool = False, std: bool = False, compress: bool = True,
                  chunk_size: int | None = None, device: str | None = None,
-                 precision: str = "fp32", data_dir=None) -> list[Path]:
+                 precision: str = "fp32", overwrite: bool = False,
+                 data_dir=None) -> list[Path]:
     """Write dense NIfTI maps of genes predicted by a fitted model.
 
     Parameters
@@ -520,6 +542,8 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
         INR only: overrides the device saved with the model (``auto``, ``cpu``, ``cuda``).
     precision : {"fp32", "tf32", "bf16"}
         INR only: GPU prediction precision (checked against fp32).
+    overwrite : bool
+        Write into a folder holding other files (:mod:`brainexpr.outputs`).
     data_dir : path-like, optional
 
     Returns
@@ -533,6 +557,7 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
     if precision not in PRECISIONS:
         raise InputError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got "
                          f"{precision!r}")
+    check_output_folder(out_dir, "predict", overwrite)
     estimator = _load(model, device)
     name = model_name(estimator)
     if isinstance(estimator, INRRegressor):
@@ -545,7 +570,7 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
     selected = _resolve_genes(estimator, genes, data_dir)
     return write_maps(estimator, selected, mask=mask, resolution=resolution, out_dir=out_dir,
                       stack=stack, std=std, compress=compress, chunk_size=chunk_size,
-                      model_name=name, data_dir=data_dir)
+                      model_name=name, overwrite=overwrite, data_dir=data_dir)
 
 
 # --------------------------------------------------------------------------- parcellate
@@ -581,6 +606,8 @@ def parcellate_maps(*, model="model.pt", atlas: str = "dk83", genes=None, out="r
 
     if atlas not in ATLASES:
         raise InputError(f"atlas must be one of {', '.join(map(repr, ATLASES))}, got {atlas!r}")
+    out = check_output_file(out)
+    comparison_file = check_output_file(out.with_name(out.stem + "_comparison.csv"))
     estimator = _load(model, device)
     selected = _resolve_genes(estimator, genes, data_dir)
     atlas_obj = load_atlas(atlas, data_dir)
@@ -594,11 +621,12 @@ def parcellate_maps(*, model="model.pt", atlas: str = "dk83", genes=None, out="r
             logger.info("no gene of the model is in the regional table: no comparison")
     means, comparison = parcellate_model(estimator, atlas_obj.image, atlas_obj.regions, selected,
                                          table=table, data_dir=data_dir)
-    out = Path(out)
     with atomic_path(out) as tmp:
         means.to_csv(tmp, float_format="%.6g")
+    record_output_file(out, "parcellate")
     if comparison is not None:
-        with atomic_path(out.with_name(out.stem + "_comparison.csv")) as tmp:
+        with atomic_path(comparison_file) as tmp:
             comparison.to_csv(tmp, float_format="%.6g")
+        record_output_file(comparison_file, "parcellate")
     logger.info("regional averages of %d genes on %s written to %s", means.shape[1], atlas, out)
     return means, comparison
