@@ -162,8 +162,8 @@ def numeric_columns(table: pd.DataFrame, columns, path, what: str = "table",
         raw = table[column]
         values = pd.to_numeric(raw, errors="coerce")
         text = raw.notna() & values.isna()
-        problems = [(text, "{value!r} is not a number; {what}s hold numbers only (leave a "
-                           "missing value empty)")]
+        problems = [(text, "{value!r} is not a number; {what}s hold numbers only"
+                           + (" (leave a missing value empty)" if allow_missing else ""))]
         big = values.notna() & ~(np.abs(values.to_numpy(dtype=float, na_value=0.0)) <= limit)
         problems.append((big, f"value {{value}} is not finite or beyond +-{limit:g}; check "
                               "the file and its units"))

@@ -184,7 +184,7 @@ def _optimizer_to_cpu(state: dict) -> dict:
     return out
 
 
-def _read_file(path) -> dict:
+def _read_file(path, warn: bool = True) -> dict:
     """``torch.load(weights_only=True)`` of a model file, with one-line errors."""
     path = Path(path)
     if not path.is_file():
@@ -198,8 +198,9 @@ def _read_file(path) -> dict:
         raise InputError(f"{path} is not a brainexpr INR model file nor a saved brainexpr "
                          "estimator")
     if "checksum" not in payload:
-        logger.warning("%s has no checksum (written by an earlier brainexpr); its arrays "
-                       "cannot be verified", path)
+        if warn:
+            logger.warning("%s has no checksum (written by an earlier brainexpr); its "
+                           "arrays cannot be verified", path)
     elif payload["checksum"] != payload_checksum(payload):
         raise InputError(f"{path} is damaged: the checksum of its arrays does not match (the "
                          "file changed after brainexpr wrote it); refit the model or restore "
@@ -253,7 +254,7 @@ def is_model_file(path) -> bool:
     earlier model file but never a file it did not write.
     """
     try:
-        _read_file(path)
+        _read_file(path, warn=False)
     except InputError as exc:
         return "is damaged" in str(exc)
     return True

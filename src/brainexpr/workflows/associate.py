@@ -93,8 +93,9 @@ def _resolve_genes(genes, data_dir):
         if genes in GENE_SETS:
             return load_gene_set(genes, data_dir=data_dir)
         if os.path.isfile(genes):
-            with open(genes, encoding="utf-8") as handle:
-                return list(dict.fromkeys(line.strip() for line in handle if line.strip()))
+            from ..datasets.validate import read_name_list
+
+            return read_name_list(genes, "gene list")
         if "," in genes:
             return [g.strip() for g in genes.split(",") if g.strip()]
         raise InputError(
@@ -128,12 +129,13 @@ def _load_source(source, genes, name: str, data_dir) -> tuple[pd.DataFrame, str]
     if genes is not None:
         present = [g for g in genes if g in table.columns]
         absent = [g for g in genes if g not in table.columns]
+        from ..datasets.validate import describe_unknown
+
         if not present:
-            raise InputError(f"none of the {len(genes)} requested genes is in the {name} gene "
-                             f"table (its columns start with {', '.join(table.columns[:5])})")
+            raise InputError(describe_unknown(absent, table.columns, f"the {name} gene table")
+                             + "; none of the requested genes is there")
         if absent:
-            logger.warning("%d of %d genes absent from the %s gene table: %s", len(absent),
-                           len(genes), name, ", ".join(absent[:20]))
+            logger.warning(describe_unknown(absent, table.columns, f"the {name} gene table"))
         table = table[present]
     return table, description
 

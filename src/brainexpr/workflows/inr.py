@@ -122,9 +122,23 @@ def source_kind(source) -> str:
         return "samples"
     if source == "regional":
         return "regions"
-    path = _source_file(source)
-    header = pd.read_csv(path, sep=_separator(path), nrows=0).columns
-    return "samples" if all(c in header for c in _COORD_COLUMNS) else "regions"
+    return _source_kind_of(_read_source(_source_file(source)), _source_file(source))
+
+
+def _read_source(path: Path) -> pd.DataFrame:
+    from ..datasets.validate import read_user_table
+
+    return read_user_table(path, "training table", sep=_separator(path))
+
+
+def _source_kind_of(table: pd.DataFrame, path: Path) -> str:
+    """``"samples"`` with all of ``mni_x, mni_y, mni_z``; some of them is an error."""
+    present = [c for c in _COORD_COLUMNS if c in table.columns]
+    if present and len(present) < len(_COORD_COLUMNS):
+        missing = [c for c in _COORD_COLUMNS if c not in table.columns]
+        raise InputError(f"{path} has {', '.join(present)} but no {', '.join(missing)}; a sample "
+                         "table needs all of mni_x, mni_y, mni_z (MNI152 mm)")
+    return "samples" if present else "regions"
 
 
 def _donor_labels(column: pd.Series, what: str) -> np.ndarray:
@@ -179,22 +193,30 @@ def load_training_data(source: str = "celltypes", genes=None, gene_set: str = "a
         return TrainingData("regions", table, atlas=load_atlas(atlas, data_dir),
                             provenance={"source": "regional", "atlas": atlas,
                                         "gene_set": None if genes is not None else gene_set})
+    from ..datasets.validate import numeric_columns, text_columns
+
     path = _source_file(source)
-    table = pd.read_csv(path, sep=_separator(path))
-    if all(c in table.columns for c in _COORD_COLUMNS):
-        coords = table[list(_COORD_COLUMNS)].to_numpy(float)
-        if not np.isfinite(coords).all():
-            raise InputError(f"{path}: {int((~np.isfinite(coords)).any(axis=1).sum())} row(s) "
-                             "have missing coordinates")
+    table = _read_source(path)
+    if _source_kind_of(table, path) == "samples":
+        coords = numeric_columns(table, _COORD_COLUMNS, path, "coordinate column", limit=1000,
+                                 allow_missing=False).to_numpy(float)
         check_inside_brain(coords, data_dir=data_dir, what=f"sites of {path.name}")
-        values = table.drop(columns=[c for c in (*_COORD_COLUMNS, "tissue_class", "donor")
-                                     if c in table])
-        values = values.select_dtypes("number")
+        columns = [c for c in table.columns if c not in (*_COORD_COLUMNS, "tissue_class", "donor")]
+        labels = text_columns(table, columns)
+        if labels:
+            logger.warning("%s: ignoring column(s) without numbers: %s", path,
+                           ", ".join(labels[:10]))
+        values = numeric_columns(table, [c for c in columns if c not in labels], path,
+                                 "gene column")
+        if values.shape[1] == 0:
+            raise InputError(f"{path} has no gene column with numbers; after mni_x, mni_y, "
+                             "mni_z give one numeric column per gene")
         if genes is not None:
             check_genes(genes, values.columns, str(path))
             values = values[genes]
         if "tissue_class" in table:
-            tissue = table["tissue_class"].to_numpy()
+            tissue = numeric_columns(table, ["tissue_class"], path, "tissue_class column",
+                                     limit=1, allow_missing=False)["tissue_class"].to_numpy(int)
         else:
             from ..atlas.tissue import tissue_class_at
 
@@ -205,7 +227,9 @@ def load_training_data(source: str = "celltypes", genes=None, gene_set: str = "a
             provenance["n_donors"] = len(set(donors))
         return TrainingData("samples", values, coords, tissue, provenance=provenance,
                             donors=donors)
-    table = table.set_index(table.columns[0])
+    from ..datasets.loaders import read_region_table
+
+    table = read_region_table(path, "regional table")
     atlas_obj = load_atlas(atlas, data_dir)
     unknown = [r for r in table.index if r not in atlas_obj.regions.index]
     if unknown:
