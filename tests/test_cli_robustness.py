@@ -107,7 +107,7 @@ def inputs(tmp_path_factory, data_dir):
     (root / "excel.csv").write_bytes(b"PK\x03\x04" + b"\x00" * 64)
     (root / "latin1.csv").write_bytes("mni_x,mni_y,mni_z,G\xe9NE\n1,2,3,4\n".encode("latin-1")
                                       + b"\xe9" * 10 + b",1,1,1\n")
-    (root / "ragged.csv").write_text((root / "good.csv").read_text().replace("\n", ",9,9\n", 3))
+    (root / "ragged.csv").write_text((root / "good.csv").read_text() + "1,2,3,4,5,6,7\n")
     (root / "not_a_model.pt").write_text("hello")
     (root / "genes.txt").write_text("APOE\nMAPT\n")
     (root / "broken.toml").write_text("genes = [unclosed\n")
@@ -162,7 +162,7 @@ CASES = [
     ("fit-missing-coordinate", "fit --source IN/nan_coord.csv --model knn --out OUT/m.pt",
      "column 'mni_y': the value is missing"),
     ("fit-far-coordinate", "fit --source IN/far_coord.csv --model knn --out OUT/m.pt",
-     "not finite or beyond +-1000"),
+     "outside the MNI152 brain"),
     ("fit-bad-tissue", "fit --source IN/bad_tissue.csv --model knn --out OUT/m.pt",
      "column 'tissue_class'"),
     ("fit-empty", "fit --source IN/empty.csv --out OUT/m.pt", "is empty"),
@@ -174,7 +174,7 @@ CASES = [
      "as many cells as the header"),
     ("fit-missing-source", "fit --source IN/nothing.csv --out OUT/m.pt", "does not exist"),
     ("fit-lower-case-gene", "fit --source IN/good.csv --genes genea --model knn --out OUT/m.pt",
-     "genea (closest: GENEA)"),
+     "genea (closest: GENEA"),
     ("fit-bad-model", "fit --model nonsense --out OUT/m.pt", "invalid choice"),
     ("fit-bad-integer", "fit --max-steps 1.5 --out OUT/m.pt", "invalid int value"),
     # fit: output paths, checked before training
@@ -200,7 +200,7 @@ CASES = [
     ("predict-inconsistent-model", "predict --model IN/inconsistent.pt --out-dir OUT/maps",
      "corrupt"),
     ("predict-lower-case-gene", "predict --model IN/model.pt --genes geneb --out-dir OUT/maps",
-     "geneb (closest: GENEB)"),
+     "geneb (closest: GENEB"),
     ("predict-unknown-gene", "predict --model IN/model.pt --genes XYZ --out-dir OUT/maps",
      "XYZ (closest: none)"),
     ("predict-std-without-ensemble", "predict --model IN/model.pt --std --out-dir OUT/maps",
@@ -221,16 +221,16 @@ CASES = [
     ("parcellate-missing-model", "parcellate --model IN/none.pt --out OUT/r.csv",
      "does not exist"),
     ("parcellate-bad-atlas", "parcellate --model IN/model.pt --atlas mars --out OUT/r.csv",
-     "atlas must be one of"),
+     "invalid choice"),
     # phantom
     ("phantom-user-folder", "phantom --n-genes 2 --out-dir OUT", "brainexpr did not write"),
     ("phantom-out-is-file", "phantom --n-genes 2 --out-dir FILE", "is an existing file"),
     # view
-    ("view-static-into-user-folder", "view IN/maps --static --no-open --out OUT",
+    ("view-static-into-user-folder", "view IN/maps --static --no-browser --out OUT",
      "brainexpr did not write"),
-    ("view-static-into-its-input", "view IN/maps --static --no-open --out IN/maps",
+    ("view-static-into-its-input", "view IN/maps --static --no-browser --out IN/maps",
      "holds the output of 'brainexpr predict'"),
-    ("view-missing-folder", "view IN/nothing --static --no-open --out OUT/v", "nothing"),
+    ("view-missing-folder", "view IN/nothing --static --no-browser --out OUT/v", "nothing"),
     # associate
     ("associate-empty-gene-list", "associate --genes IN/empty.csv --out OUT/a", "is empty"),
     ("associate-binary-gene-list", "associate --genes IN/binary.csv --out OUT/a", "binary"),
@@ -239,8 +239,8 @@ CASES = [
     ("associate-text-in-expression",
      "associate --genes IN/genes.txt --expression IN/region_text.csv --out OUT/a",
      "'high' is not a number"),
-    ("associate-unknown-gene", "associate --genes apoe,mapt --out OUT/a",
-     "apoe (closest: APOE"),
+    ("associate-binary-target", "associate --genes IN/genes.txt --target IN/binary.csv "
+     "--out OUT/a", "binary file"),
     # vae
     ("vae-empty-target", "vae --target IN/empty.csv --out OUT/v", "is empty"),
     ("vae-header-only-target", "vae --target IN/region_header.csv --out OUT/v", "no data rows"),

@@ -45,7 +45,6 @@ import hashlib
 import importlib
 import json
 import logging
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -191,7 +190,7 @@ def _read_file(path, warn: bool = True) -> dict:
         raise InputError(f"model file {path} does not exist; fit a model first (brainexpr fit)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # torch raises many kinds for a file that is no model file
         raise InputError(f"{path} is not a readable brainexpr model file ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
     if not isinstance(payload, dict) or payload.get("format") not in (FORMAT, ESTIMATOR_FORMAT):
