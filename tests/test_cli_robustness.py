@@ -33,6 +33,25 @@ pytestmark = pytest.mark.xdist_group("cli_robustness")  # shares one module fixt
 CANARY = "canary.txt"
 
 
+def _import_everything() -> None:
+    """Import what the commands import, once, so that forked cases start at once."""
+    import importlib
+
+    from brainexpr.cli import build_parser
+
+    build_parser()  # imports every subcommand and its workflow
+    for module in ("brainexpr.workflows.run", "brainexpr.workflows.associate",
+                   "brainexpr.workflows.vae", "brainexpr.workflows.view",
+                   "brainexpr.workflows.benchmark", "brainexpr.workflows.phantom",
+                   "brainexpr.workflows.ahba", "brainexpr.models.registry", "brainexpr.maps",
+                   "brainexpr.datasets.validate", "brainexpr.models.inr",
+                   "brainexpr.models.residual", "brainexpr.atlas.tissue", "scipy.ndimage"):
+        importlib.import_module(module)
+
+
+_import_everything()
+
+
 def run_cli(argv, cwd) -> tuple[int, str, str]:
     """Run ``brainexpr argv`` in a forked process; return (exit code, stdout, stderr)."""
     out_path, err_path = Path(cwd) / ".stdout", Path(cwd) / ".stderr"
