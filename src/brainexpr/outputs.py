@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -80,10 +82,16 @@ def _user_entries(folder: Path, manifest: dict[str, str]) -> list[str]:
                   and not _is_leftover(p.name))
 
 
+#: Names of brainexpr's own temporary files and folders (staging folders, partial files
+#: of :func:`~brainexpr.utils.atomic_write` / ``atomic_path``, write probes, locks).
+_LEFTOVER = re.compile(r"^\..+\.staging-[A-Za-z0-9_]{8}(\.old)?$|^\..+\.old-\d+$"
+                       r"|^\..+\.part-[A-Za-z0-9_]{8}(\..+)?$|^\..+\.[A-Za-z0-9_]{8}\.part$"
+                       r"|^\.brainexpr-write-test-[A-Za-z0-9_]{8}$")
+
+
 def _is_leftover(name: str) -> bool:
-    """Staging folders, lock files and partial files of brainexpr's own writers."""
-    return name.startswith(".") and (".staging-" in name or name.endswith(".lock")
-                                     or ".part" in name or ".old-" in name)
+    """Whether ``name`` is a temporary entry of brainexpr's writers, or a lock file."""
+    return bool(_LEFTOVER.match(name)) or (name.startswith(".") and name.endswith(".lock"))
 
 
 # --------------------------------------------------------------------------- checks
@@ -239,10 +247,10 @@ def remove_leftovers(folder) -> list[Path]:
         What was removed.
     """
     folder = Path(folder)
-    found = [p for p in folder.parent.glob(f".{folder.name}.staging-*")]
-    found += [p for p in folder.parent.glob(f".{folder.name}.old-*")]
-    if folder.is_dir():
-        found += [p for p in folder.iterdir() if _is_leftover(p.name) and p.suffix != ".lock"]
+    found = [p for p in folder.parent.glob(f".{glob.escape(folder.name)}.*")
+             if _LEFTOVER.match(p.name) and (".staging-" in p.name or ".old-" in p.name)]
+    if folder.is_dir() and (folder / MANIFEST).is_file():  # only inside brainexpr's folders
+        found += [p for p in folder.iterdir() if _is_leftover(p.name)]  # nobody else writes here
     for path in found:
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
