@@ -645,6 +645,12 @@ def parcellate_maps(*, model="model.pt", atlas: str = "dk83", genes=None, out="r
             logger.info("no gene of the model is in the regional table: no comparison")
     means, comparison = parcellate_model(estimator, atlas_obj.image, atlas_obj.regions, selected,
                                          table=table, data_dir=data_dir)
+    bad = [str(g) for g in means.columns if np.isinf(means[g]).any()
+           or means[g].isna().all()]
+    if bad:
+        raise InputError(f"the model predicts non-finite values for {len(bad)} gene(s) "
+                         f"({', '.join(bad[:5])}); nothing was written: the model file may be "
+                         "damaged or its training values out of range, refit it")
     with atomic_path(out) as tmp:
         means.to_csv(tmp, float_format="%.6g")
     record_output_file(out, "parcellate")
