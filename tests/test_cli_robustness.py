@@ -1,7 +1,8 @@
 """Bad inputs and faults through the real command line: one line, exit 2, nothing lost.
 
 Every case runs ``brainexpr`` in its own process and asserts the exit code, exactly one
-line on stderr (``-q``: no progress logging), no traceback, and that a canary file placed
+line on stderr at the default log level (the error fires before any progress line), no
+traceback, and that a canary file placed
 in the output folder beforehand is still there, unchanged. To keep the suite fast, each
 case's process is forked from a parent that imported brainexpr once, then calls the same
 ``main`` the ``brainexpr`` script calls; :func:`test_real_entry_point` runs a few cases
@@ -29,6 +30,7 @@ from brainexpr.models.checkpoint import payload_checksum
 from brainexpr.outputs import MANIFEST, folder_lock
 
 CANARY = "canary.txt"
+VERBOSITY: list[str] = []  # default log level: an INFO line before the error would fail
 
 
 def _import_everything() -> None:
@@ -293,7 +295,7 @@ def _argv(text: str, inputs: Path, out: Path, plain_file: Path, data_dir) -> lis
     command, rest = words[0], words[1:]
     if command == "frobnicate":
         return ["-q", command]
-    return ["-q", "--progress", "off", command, "--data-dir", str(data_dir), *rest]
+    return [*VERBOSITY, "--progress", "off", command, "--data-dir", str(data_dir), *rest]
 
 
 def _check_one_line(code, err, expected, canary, content):
