@@ -284,8 +284,9 @@ def load_checkpoint(path) -> tuple[dict, dict]:
 
 
 def _reason(exc: Exception) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}"[:200]
+    """``Type: message`` on one line, at most 200 characters."""
+    text = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _check_consistent(metadata: dict, payload: dict) -> None:
