@@ -42,7 +42,8 @@ def test_default_run_with_second_source(data_dir, second_source, tmp_path, capsy
                  "--compare", str(second_source), *FAST])
     assert code == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == [MANIFEST, "association_summary.json", "association_summary.md", "associations.csv",
+    assert names == [MANIFEST, "association_summary.json", "association_summary.md",
+                     "associations.csv",
                      "fig_axis_bars.png", "fig_open_targets.png", "fig_sources_scatter.png",
                      "fig_target_map.png", "target_map.csv"]
     table = pd.read_csv(out / "associations.csv", index_col="gene")

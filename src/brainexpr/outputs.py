@@ -64,8 +64,8 @@ def read_manifest(folder) -> dict[str, str]:
 
 def _write_manifest(folder: Path, entries: dict[str, str]) -> None:
     with atomic_write(folder / MANIFEST, encoding="utf-8") as handle:
-        json.dump({"written_by": f"brainexpr {__version__}", "entries": dict(sorted(entries.items()))},
-                  handle, indent=1)
+        json.dump({"written_by": f"brainexpr {__version__}",
+                   "entries": dict(sorted(entries.items()))}, handle, indent=1)
 
 
 def record_outputs(folder, names, command: str) -> None:

@@ -7,8 +7,8 @@ import argparse
 from ..maps import NAMED_MASKS
 from ..models.inr import PRECISIONS
 from ..workflows.inr import predict_maps
-from .fit import add_genes_argument, flatten_genes, optional_int
 from . import add_overwrite_argument
+from .fit import add_genes_argument, flatten_genes, optional_int
 
 HELP = "predict dense expression maps (NIfTI, BIDS-like names) from a fitted model"
 

@@ -33,7 +33,8 @@ def add_arguments(parser):
 def run(args) -> int:
     index = view_maps(args.output_dir, static=args.static, out=args.out, model=args.model,
                       resolution=args.resolution, genes=args.genes, port=args.port,
-                      open_browser=args.open_browser, overwrite=args.overwrite, data_dir=args.data_dir)
+                      open_browser=args.open_browser, overwrite=args.overwrite,
+                      data_dir=args.data_dir)
     if index is not None:
         print(f"wrote the map viewer: {index}")
     return 0
