@@ -41,6 +41,7 @@ def run(args) -> int:
                          resolution=args.resolution, mask=args.mask, out_dir=args.out_dir,
                          stack=args.stack, std=args.std, compress=args.compress,
                          chunk_size=args.chunk_size, device=args.device,
-                         precision=args.precision, overwrite=args.overwrite, data_dir=args.data_dir)
+                         precision=args.precision, overwrite=args.overwrite,
+                         data_dir=args.data_dir)
     print(f"wrote {len(files)} map file(s) into {args.out_dir}")
     return 0
