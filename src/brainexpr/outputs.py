@@ -355,7 +355,7 @@ def _commit(stage: Path, path: Path, command: str, overwrite: bool) -> None:
 
 
 @contextlib.contextmanager
-def output_folder(path, command: str, overwrite: bool = False, lock: bool = True):
+def output_folder(path, command: str, overwrite: bool = False):
     """Build the output folder of ``command`` in a staging folder; put it in place on success.
 
     Parameters
@@ -366,9 +366,6 @@ def output_folder(path, command: str, overwrite: bool = False, lock: bool = True
         Subcommand name, recorded in the folder's manifest.
     overwrite : bool
         Write into a folder holding other files (only brainexpr's entries are replaced).
-    lock : bool
-        Hold :func:`folder_lock` on ``path`` while writing (off inside a caller that holds
-        the lock of an enclosing folder already).
 
     Yields
     ------
@@ -376,8 +373,8 @@ def output_folder(path, command: str, overwrite: bool = False, lock: bool = True
         The staging folder to write into. On any error it is removed and ``path`` is left
         as it was.
     """
-    path = check_output_folder(path, command, overwrite)
-    with folder_lock(path) if lock else contextlib.nullcontext():
+    path = check_output_folder(path, command, overwrite).resolve()  # "." has a name then
+    with folder_lock(path):
         with staged_directory(path, commit=lambda stage: _commit(stage, path, command,
                                                                  overwrite)) as stage:
             yield stage
@@ -406,7 +403,7 @@ def claimed_folder(path, command: str, entries, overwrite: bool = False):
     Path
     """
     path = check_output_folder(path, command, overwrite)
-    with folder_lock(path):
+    with folder_lock(path.resolve()):
         manifest = read_manifest(path) if path.is_dir() else {}
         foreign = [n for n in entries if (path / n).exists() and n not in manifest]
         if foreign:
