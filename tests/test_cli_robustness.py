@@ -400,7 +400,7 @@ def test_second_writer_is_refused_and_a_dead_lock_is_taken_over(inputs, data_dir
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
-    stale = tmp_path / ".maps.staging-killed"
+    stale = tmp_path / ".maps.staging-k1lled9x"
     stale.mkdir()
     (stale / "half.nii.gz").write_bytes(b"partial")
     code, _, err = _predict(inputs, data_dir, out)
