@@ -220,10 +220,12 @@ def test_cli_writes_a_complete_folder_or_nothing(download, tmp_path, data_dir, c
     assert loaded.provenance["options"]["lr_mirror"] == "leftright"
     assert loaded.samples["mirrored"].any()
     assert "left-hemisphere samples were mirrored" in (out / "methods.md").read_text()
-    assert main(args) == 2                                            # exists, no --overwrite
-    assert "already exists" in capsys.readouterr().err
+    (out / "notes.txt").write_text("mine")
+    assert main(args) == 2                         # a file brainexpr did not write, no --overwrite
+    assert "brainexpr did not write" in capsys.readouterr().err
     assert main(args + ["--overwrite", "--lr-mirror", "none"]) == 0   # cached parse, new options
     assert not load_processed(out).samples["mirrored"].any()
+    assert (out / "notes.txt").read_text() == "mine"                  # only its own files replaced
     (raw / "normalized_microarray_donor12876" / "Ontology.csv").unlink()
     bad_out = tmp_path / "bad"
     assert main(args[:3] + [str(bad_out)] + args[4:]) == 2

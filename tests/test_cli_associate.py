@@ -13,6 +13,7 @@ from brainexpr.cli import build_parser, main
 from brainexpr.datasets.regions import convert
 from brainexpr.errors import InputError
 from brainexpr.workflows.associate import associate
+from brainexpr.outputs import MANIFEST
 
 FAST = ["--n-surrogates", "200", "--n-permutations", "500"]
 
@@ -42,7 +43,8 @@ def test_default_run_with_second_source(data_dir, second_source, tmp_path, capsy
                  "--compare", str(second_source), *FAST])
     assert code == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["association_summary.json", "association_summary.md", "associations.csv",
+    assert names == [MANIFEST, "association_summary.json", "association_summary.md",
+                     "associations.csv",
                      "fig_axis_bars.png", "fig_open_targets.png", "fig_sources_scatter.png",
                      "fig_target_map.png", "target_map.csv"]
     table = pd.read_csv(out / "associations.csv", index_col="gene")
@@ -120,7 +122,7 @@ def test_refuses_to_replace_an_unrelated_folder(data_dir, tmp_path, capsys):
     code = main(["associate", "--data-dir", str(data_dir), "--out", str(tmp_path),
                  "--no-figures", *FAST])
     assert code == 2
-    assert "holds other files" in capsys.readouterr().err
+    assert "brainexpr did not write" in capsys.readouterr().err
     assert (tmp_path / "notes.txt").read_text() == "keep me"
 
 

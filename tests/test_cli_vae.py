@@ -145,7 +145,7 @@ def test_refuses_to_replace_a_foreign_folder(data_dir, tmp_path, capsys):
     out.mkdir()
     (out / "thesis.tex").write_text("do not delete")
     code = main(["vae", "--data-dir", str(data_dir), "--out", str(out)])
-    assert code == 2 and "holds other files" in capsys.readouterr().err
+    assert code == 2 and "brainexpr did not write" in capsys.readouterr().err
     assert (out / "thesis.tex").read_text() == "do not delete"
 
 

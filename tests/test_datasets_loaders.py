@@ -126,7 +126,7 @@ def test_read_region_table_formats(tmp_path):
         read_region_table(legacy, "target map")
     latin = tmp_path / "latin.csv"
     latin.write_bytes("region,valeur\nL_bankssts,1\nR_bankssts,\xe9\n".encode("latin-1"))
-    with pytest.raises(InputError, match="is not UTF-8 text; export it as CSV"):
+    with pytest.raises(InputError, match=r"is not UTF-8 text \(byte \d+\); export it as CSV"):
         read_region_table(latin)
     broken = tmp_path / "broken.xlsx"
     broken.write_text("not a workbook")

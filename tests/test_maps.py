@@ -12,6 +12,7 @@ from brainexpr.errors import InputError
 from brainexpr.maps import (gene_label, map_filename, parcellate_model, predict_dense,
                             resolve_mask, stack_filename, voxel_grid, write_maps)
 from brainexpr.models.inr import INRRegressor
+from brainexpr.outputs import MANIFEST
 
 TINY = dict(n_layers=3, hidden_features=32, n_features=16, gene_hidden=16, n_frequencies=4,
             omega_0=10.0, learning_rate=1e-3, eval_every=10, random_state=0)
@@ -81,7 +82,7 @@ def test_dense_maps_equal_pointwise_prediction(model, grid2, tmp_path, data_dir)
         "gene-APOE_model-factorized_res-2mm_space-MNI152_std.nii.gz",
         "gene-HLADRB1_model-factorized_res-2mm_space-MNI152_expr.nii.gz",
         "gene-HLADRB1_model-factorized_res-2mm_space-MNI152_std.nii.gz"])
-    assert sorted(p.name for p in out.iterdir()) == sorted(names + ["maps.tsv"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(names + ["maps.tsv", MANIFEST])
     image = nib.load(out / names[0])
     assert image.shape == (91, 109, 91)
     np.testing.assert_allclose(image.affine, grid2.affine)

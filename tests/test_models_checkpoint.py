@@ -12,7 +12,7 @@ from scipy.spatial import cKDTree
 
 from brainexpr.errors import InputError
 from brainexpr.models.checkpoint import (NUMPY_ESTIMATORS, load_estimator, load_model,
-                                         save_estimator, save_model)
+                                         payload_checksum, save_estimator, save_model)
 from brainexpr.models.registry import (MODELS, make_model, model_name, regional_models,
                                        resolve_model, workflow_models)
 
@@ -73,6 +73,7 @@ def _tamper(path, **changes):
     metadata = json.loads(payload["metadata"])
     metadata.update(changes)
     payload["metadata"] = json.dumps(metadata)
+    payload["checksum"] = payload_checksum(payload)  # a checksum is no signature: re-made
     torch.save(payload, path)
 
 
@@ -108,3 +109,34 @@ def test_registry_resolves_auto_by_kind_of_data():
         resolve_model("kriging", "regions")
     with pytest.raises(InputError, match="model must be 'auto' or one of"):
         resolve_model("krigging", "samples")
+
+
+def test_damaged_or_inconsistent_inr_files_are_one_line_errors(sites, tmp_path):
+    from brainexpr.models.inr import INRRegressor
+
+    coords, values, *_ = sites
+    model = INRRegressor("factorized", n_layers=2, hidden_features=16, n_features=8,
+                         gene_hidden=8, n_frequencies=2, max_steps=5,
+                         validation_fraction=0.0, device="cpu").fit(coords, values)
+    path = model.save(tmp_path / "inr.pt")
+    payload = torch.load(path, weights_only=True)
+    name = next(iter(payload["members"][0]))
+
+    flipped = dict(payload, members=[{k: v.clone() for k, v in payload["members"][0].items()}])
+    flipped["members"][0][name].view(-1)[0] += 1.0  # one weight changed, checksum kept
+    torch.save(flipped, tmp_path / "flipped.pt")
+    with pytest.raises(InputError, match="is damaged: the checksum of its arrays"):
+        load_model(tmp_path / "flipped.pt")
+
+    for change, message in [
+        (lambda p: p["members"][0].__setitem__(name, torch.zeros(3, 3)), "size mismatch"),
+        (lambda p: p["members"].append(p["members"][0]), "2 member\\(s\\) saved for n_ensemble"),
+        (lambda p: p.__setitem__("metadata", p["metadata"].replace('"n_genes"', '"n_gene"')),
+         "KeyError"),
+    ]:
+        broken = torch.load(path, weights_only=True)
+        change(broken)
+        broken["checksum"] = payload_checksum(broken)
+        torch.save(broken, tmp_path / "broken.pt")
+        with pytest.raises(InputError, match=f"inconsistent brainexpr model file.*{message}"):
+            load_model(tmp_path / "broken.pt")

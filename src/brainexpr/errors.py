@@ -26,3 +26,12 @@ class UnknownGeneError(InputError, KeyError):
 
     def __str__(self):  # KeyError would add quotes around the message
         return str(self.args[0]) if self.args else ""
+
+
+class OutputError(BrainexprError):
+    """An output path cannot be written without touching what the user had (see
+    :mod:`brainexpr.outputs`)."""
+
+
+class OutputLockedError(OutputError):
+    """Another brainexpr process is writing the same output folder."""

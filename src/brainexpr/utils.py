@@ -97,7 +97,7 @@ def atomic_path(path: str | os.PathLike):
 
 
 @contextlib.contextmanager
-def staged_directory(path: str | os.PathLike, overwrite: bool = True):
+def staged_directory(path: str | os.PathLike, overwrite: bool = True, commit=None):
     """Build an output folder in a temporary sibling and move it into place on success.
 
     On any error the staging folder is removed and ``path`` is left as it was, so a
@@ -109,6 +109,9 @@ def staged_directory(path: str | os.PathLike, overwrite: bool = True):
         Final folder.
     overwrite : bool
         Replace an existing folder at ``path`` once the new one is complete.
+    commit : callable, optional
+        ``commit(stage)`` puts the finished staging folder in place instead (used by
+        :func:`brainexpr.outputs.output_folder`, which replaces only brainexpr's own files).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,7 +119,11 @@ def staged_directory(path: str | os.PathLike, overwrite: bool = True):
     os.chmod(stage, 0o777 & ~(0o666 & ~_default_mode()))  # rwx where files get rw
     try:
         yield stage
-        if path.exists():
+        if commit is not None:
+            commit(stage)
+            if stage.exists():  # its entries were moved into an existing folder
+                shutil.rmtree(stage, ignore_errors=True)
+        elif path.exists():
             if not overwrite:
                 raise FileExistsError(f"{path} already exists")
             backup = path.with_name(f".{path.name}.old-{os.getpid()}")

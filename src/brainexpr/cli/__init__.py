@@ -54,9 +54,24 @@ def _configure_logging(verbosity: int, log_file: str | None = None) -> None:
         root.addHandler(file_handler)
 
 
+def add_overwrite_argument(parser) -> None:
+    """``--overwrite``: the one output policy of every command (:mod:`brainexpr.outputs`)."""
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into an output folder that holds other files; only files "
+                             "brainexpr wrote there are replaced, nothing else is touched")
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (not 5-10 lines of usage)."""
+
+    def error(self, message):
+        message = " ".join(message.split())
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every registered subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="brainexpr",
         description="Continuous, validated maps of human brain gene expression (AHBA) with "
                     "implicit neural representations, and their use in Alzheimer's research.",

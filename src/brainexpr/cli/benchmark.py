@@ -6,11 +6,13 @@ import argparse
 
 from ..evaluation.benchmark import DEFAULT_METHODS, METHODS, PROTOCOLS
 from ..workflows.benchmark import DATASETS, benchmark_methods
+from . import add_overwrite_argument
 
 HELP = "compare interpolation methods on held-out sites, donors, parcels and genes (phantom + real)"
 
 
 def add_arguments(parser):
+    add_overwrite_argument(parser)
     parser.add_argument("--out-dir", default="benchmark",
                         help="output folder: CSV/JSON tables, figures/, summary.md (default: benchmark)")
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(DEFAULT_METHODS),
@@ -42,7 +44,7 @@ def run(args) -> int:
         out_dir=args.out_dir, methods=args.methods, protocols=args.protocols, datasets=args.datasets,
         n_genes=args.n_genes, n_folds=args.n_folds, block_size=args.block_size, buffer=args.buffer,
         map_voxels=args.map_voxels, quick=args.quick, figures=args.figures,
-        random_state=args.random_state, data_dir=args.data_dir)
+        random_state=args.random_state, overwrite=args.overwrite, data_dir=args.data_dir)
     print(f"benchmark of {len(result.settings['methods'])} methods finished in "
           f"{result.settings['wall_time_s']:.0f} s; see {args.out_dir}/summary.md")
     return 0

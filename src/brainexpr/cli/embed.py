@@ -6,12 +6,14 @@ import argparse
 
 from ..geneaxis import AFFINITIES, CORRELATIONS
 from ..workflows.inr import embed_genes
+from . import add_overwrite_argument
 from .fit import add_source_arguments, flatten_genes
 
 HELP = "compute the spectral gene axis (e_g in [0, 1]) of an expression table and plot it"
 
 
 def add_arguments(parser):
+    add_overwrite_argument(parser)
     add_source_arguments(parser, default_source="regional")
     parser.add_argument("--affinity", choices=list(AFFINITIES), default="shifted",
                         help="gene affinity from correlation r: shifted (1+r)/2 (default), "
@@ -28,7 +30,8 @@ def add_arguments(parser):
 def run(args) -> int:
     axis = embed_genes(source=args.source, genes=flatten_genes(args.genes), gene_set=args.gene_set,
                        atlas=args.atlas, affinity=args.affinity, correlation=args.correlation,
-                       out_dir=args.out_dir, figure=args.figure, data_dir=args.data_dir)
+                       out_dir=args.out_dir, figure=args.figure, overwrite=args.overwrite,
+                       data_dir=args.data_dir)
     ends = f"{', '.join(axis.order[:3])} ... {', '.join(axis.order[-3:])}"
     print(f"gene axis of {len(axis.genes)} genes (eigenvalue {axis.eigenvalue:.4f}): {ends}; "
           f"wrote {args.out_dir}")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from ..workflows.phantom import make_phantom_dataset
+from . import add_overwrite_argument
 
 HELP = "generate phantom AHBA samples at the real 3,702 sites with known ground-truth maps"
 
 
 def add_arguments(parser):
+    add_overwrite_argument(parser)
     parser.add_argument("--out-dir", default="phantom",
                         help="output folder: phantom_samples.csv, phantom_truth-at-sites.csv, "
                              "phantom_genes.csv, phantom_settings.json, truth volumes (default: phantom)")
@@ -31,7 +33,7 @@ def run(args) -> int:
     phantom = make_phantom_dataset(
         out_dir=args.out_dir, n_genes=args.n_genes, resolutions=args.resolutions, noise=args.noise,
         reproducibility=args.reproducibility, n_anchors=args.n_anchors, symmetry=args.symmetry,
-        random_state=args.random_state, data_dir=args.data_dir)
+        random_state=args.random_state, overwrite=args.overwrite, data_dir=args.data_dir)
     ds = phantom.genes["ds_samples"]
     print(f"wrote {len(phantom.gene_names)} phantom genes at {len(phantom.values)} sites to "
           f"{args.out_dir} (between-donor reproducibility from the samples: "

@@ -8,6 +8,7 @@ from ..maps import NAMED_MASKS
 from ..maps.surface import SURFACE_SPACES
 from ..models.inr import PRECISIONS
 from ..workflows.inr import predict_maps
+from . import add_overwrite_argument
 from .fit import add_genes_argument, flatten_genes, optional_int
 
 HELP = ("predict dense expression maps (NIfTI, or GIFTI on fsaverage5; BIDS-like names) from a "
@@ -15,6 +16,7 @@ HELP = ("predict dense expression maps (NIfTI, or GIFTI on fsaverage5; BIDS-like
 
 
 def add_arguments(parser):
+    add_overwrite_argument(parser)
     parser.add_argument("--model", default="model.pt", help="model file (default: model.pt)")
     add_genes_argument(parser, "genes to map, comma-separated (default: all of the model)")
     parser.add_argument("--resolution", type=optional_int, default=2,
@@ -44,6 +46,7 @@ def run(args) -> int:
                          resolution=args.resolution, mask=args.mask, out_dir=args.out_dir,
                          stack=args.stack, std=args.std, compress=args.compress,
                          chunk_size=args.chunk_size, device=args.device,
-                         precision=args.precision, space=args.space, data_dir=args.data_dir)
+                         precision=args.precision, space=args.space, overwrite=args.overwrite,
+                         data_dir=args.data_dir)
     print(f"wrote {len(files)} map file(s) into {args.out_dir}")
     return 0

@@ -13,7 +13,8 @@ import logging
 
 from ..datasets.fetch import OFFLINE_ENV
 from ..workflows.config import load_config, workflow_defaults
-from ..workflows.run import prepare_data, run_main, validate_run_options
+from ..outputs import claimed_folder
+from ..workflows.run import OUTPUT_ENTRIES, prepare_data, run_main, validate_run_options
 
 HELP = ("the main job: gene axis, model fit (auto: factorized INR for parcel means, donor "
         "kriging for samples), dense maps, regional tables, abagen comparison, tau association "
@@ -62,14 +63,15 @@ def run(args) -> int:
     prepare_data(options.get("atlas", defaults["atlas"]), args.data_dir, args.offline)
     validate_run_options(data_dir=args.data_dir, **options)  # before anything is written
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(out / "run.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger("brainexpr").addHandler(handler)
-    try:
-        summary = run_main(out, data_dir=args.data_dir, **options)
-    finally:
-        logging.getLogger("brainexpr").removeHandler(handler)
-        handler.close()
+    # the lock is held from before run.log is opened: a second run gets one line, no log
+    with claimed_folder(out, "run", OUTPUT_ENTRIES, overwrite=options.get("overwrite", False)):
+        handler = logging.FileHandler(out / "run.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger("brainexpr").addHandler(handler)
+        try:
+            summary = run_main(out, data_dir=args.data_dir, **options)
+        finally:
+            logging.getLogger("brainexpr").removeHandler(handler)
+            handler.close()
     print("\n".join(summary.lines()))
     return 0

@@ -9,6 +9,7 @@ from ..analysis.graphs import GRAPH_METHODS, LAPLACIANS
 from ..analysis.nulls import NULL_METHODS
 from ..analysis.vulnerability import BASELINES, CV_SCHEMES
 from ..datasets.loaders import PATHOLOGY_GROUPS, PATHOLOGY_MEASURES
+from . import add_overwrite_argument
 
 #: ``--genes`` names, as ``brainexpr.workflows.vae.GENE_SETS`` (kept here so that building
 #: the parser does not import torch; a test checks that both agree).
@@ -24,6 +25,7 @@ def _threads(value: str):
 
 
 def add_arguments(parser):
+    add_overwrite_argument(parser)
     parser.add_argument("--out", dest="out_dir", default="outputs/vae",
                         help="output folder (default: outputs/vae)")
     parser.add_argument("--target", default="atrophy",
@@ -111,7 +113,7 @@ def run(args) -> int:
         prediction_graph_weight=args.prediction_graph_weight, n_epochs=args.n_epochs,
         learning_rate=args.learning_rate, n_top_genes=args.n_top_genes, figures=args.figures,
         device=args.device, n_threads=args.n_threads, random_state=args.random_state,
-        data_dir=args.data_dir,
+        overwrite=args.overwrite, data_dir=args.data_dir,
     )
     summary = result.summary
     print(f"{summary['target']}: {summary['regions']['n']} regions x {summary['genes']['n']} "

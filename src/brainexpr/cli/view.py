@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..workflows.view import DEFAULT_PORT, view_maps
+from . import add_overwrite_argument
 
 HELP = "browse the gene maps of an output folder in a web page (served locally, or --static)"
 
@@ -12,6 +13,7 @@ def _genes(text: str) -> list[str]:
 
 
 def add_arguments(parser):
+    add_overwrite_argument(parser)
     parser.add_argument("output_dir", metavar="OUTPUT_DIR", help="folder written by 'brainexpr run'")
     parser.add_argument("--static", action="store_true",
                         help="write a static page (opens from disk) instead of serving one")
@@ -31,7 +33,8 @@ def add_arguments(parser):
 def run(args) -> int:
     index = view_maps(args.output_dir, static=args.static, out=args.out, model=args.model,
                       resolution=args.resolution, genes=args.genes, port=args.port,
-                      open_browser=args.open_browser, data_dir=args.data_dir)
+                      open_browser=args.open_browser, overwrite=args.overwrite,
+                      data_dir=args.data_dir)
     if index is not None:
         print(f"wrote the map viewer: {index}")
     return 0

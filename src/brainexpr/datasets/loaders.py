@@ -8,7 +8,6 @@ index uses the canonical region keys of :mod:`brainexpr.datasets.regions`
 
 from __future__ import annotations
 
-import difflib
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,6 +18,7 @@ import pandas as pd
 import scipy.io
 
 from ..errors import InputError, UnknownGeneError
+from .validate import describe_unknown
 from .fetch import fetch_file
 from .regions import adni86_order, dk83_order, region_table
 
@@ -98,17 +98,10 @@ def check_genes(requested, available, what: str = "the dataset", allow_missing: 
     present = [g for g in dict.fromkeys(requested) if g in available_set]
     missing = [g for g in dict.fromkeys(requested) if g not in available_set]
     if missing and not allow_missing:
-        hints = []
-        for gene in missing[:5]:
-            close = difflib.get_close_matches(str(gene), list(available_set), n=3, cutoff=0.6)
-            hints.append(f"{gene} (closest: {', '.join(close) or 'none'})")
-        raise UnknownGeneError(
-            f"{len(missing)} gene(s) not in {what}: {'; '.join(hints)}"
-            + (" ..." if len(missing) > 5 else "")
-        )
+        raise UnknownGeneError(describe_unknown(missing, available_set, what))
     if missing:
         logger.warning("%d of %d genes absent from %s: %s", len(missing), len(requested), what,
-                       ", ".join(missing[:20]))
+                       describe_unknown(missing, available_set, what).split(": ", 1)[1])
     return present, missing
 
 
@@ -132,44 +125,49 @@ def read_region_table(path, what: str = "region table", sheet=None) -> pd.DataFr
     Returns
     -------
     pandas.DataFrame
-        Indexed by the first column (region names or abagen ids), one column per map.
+        Indexed by the first column (region names or abagen ids), one column per map;
+        value columns are checked and converted to float
+        (:func:`brainexpr.datasets.validate.numeric_columns`), label columns keep their text.
 
     Raises
     ------
     InputError
-        When the file is missing, unreadable (a binary file that is not a workbook, e.g.
-        ``.xls`` or ``.ods``, is named as such), the sheet does not exist, or it has no
-        value column.
+        When the file is missing, empty, binary (a binary file that is not a workbook,
+        e.g. ``.xls`` or ``.ods``, is named as such), has duplicated region or column names,
+        the sheet does not exist, or there is no value column (see
+        :func:`brainexpr.datasets.validate.read_user_table`).
     """
     from pathlib import Path
 
+    from .validate import numeric_columns, read_user_table, text_columns
+
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{what} file not found: {path}")
     excel = path.suffix.lower() in EXCEL_SUFFIXES
     if sheet is not None and not excel:
         raise InputError(f"sheet ({sheet!r}) applies to Excel workbooks (.xlsx); {path} is read "
                          "as CSV/TSV")
     if excel:
+        if not path.is_file():
+            raise InputError(f"{what} file not found: {path}")
         table = _read_excel(path, what, sheet)
     else:
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-        if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
-            raise InputError(f"{what} {path} is a binary spreadsheet, not CSV/TSV; save it as "
-                             ".xlsx or export the sheet as CSV")
-        try:
-            table = pd.read_csv(path, index_col=0, sep=None, engine="python",
-                                encoding="utf-8-sig")
-        except UnicodeDecodeError:
-            raise InputError(f"{what} {path} is not UTF-8 text; export it as CSV (UTF-8) "
-                             "or give an .xlsx workbook") from None
-        except (ValueError, pd.errors.ParserError) as exc:
-            raise InputError(f"cannot read {what} {path} as CSV/TSV ({exc})") from None
+        if path.is_file():
+            with open(path, "rb") as handle:
+                head = handle.read(8)
+            if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+                raise InputError(f"{what} {path} is a binary spreadsheet, not CSV/TSV; save it "
+                                 "as .xlsx or export the sheet as CSV")
+        table = read_user_table(path, what, index_col=0)
     if table.shape[1] == 0:
         raise InputError(f"{what} {path} has no value column; expected region names in the "
                          "first column and values in the next")
-    return table
+    ids = pd.to_numeric(pd.Series(table.index), errors="coerce")
+    if ids.notna().all() and (ids % 1 == 0).all():  # integer region ids stay integers
+        table.index = pd.Index(ids.astype(int).to_numpy(), name=table.index.name)
+    labels = text_columns(table, table.columns)  # e.g. a hemisphere or label column
+    values = numeric_columns(table, [c for c in table.columns if c not in labels], path,
+                             f"value column of the {what}")
+    return pd.concat([values, table[labels]], axis=1)[list(table.columns)]
 
 
 def _read_excel(path, what: str, sheet) -> pd.DataFrame:

@@ -36,7 +36,8 @@ import pandas as pd
 
 from ..atlas.space import check_mni_image, mask_coordinates, resample_to_grid
 from ..errors import InputError
-from ..utils import progress, staged_directory
+from ..outputs import output_folder
+from ..utils import progress
 
 logger = logging.getLogger(__name__)
 
@@ -350,10 +351,27 @@ def predict_dense(model, grid: VoxelGrid, genes=None, return_std: bool = False,
     return mean, std
 
 
+def _check_finite(buffer, genes, kind: str) -> None:
+    """Raise before anything is written when a predicted map holds NaN or infinity.
+
+    Parameters
+    ----------
+    buffer : (n_genes, n_voxels) array
+    genes : sequence of str
+    kind : str
+        ``"expr"`` or ``"std"``, for the message.
+    """
+    bad = [g for g, row in zip(genes, buffer) if not np.isfinite(row).all()]
+    if bad:
+        raise InputError(f"the model predicts non-finite {kind} values for {len(bad)} gene(s) "
+                         f"({', '.join(map(str, bad[:5]))}); nothing was written: the model "
+                         "file may be damaged or its training values out of range, refit it")
+
+
 def write_maps(model, genes=None, mask="brain", resolution: int | None = 2, out_dir="maps",
                stack: bool = False, std: bool = False, compress: bool = True,
                chunk_size: int | None = None, model_name: str | None = None, data_dir=None,
-               grid: VoxelGrid | None = None) -> list[Path]:
+               grid: VoxelGrid | None = None, overwrite: bool = False) -> list[Path]:
     """Predict genes on a mask and write NIfTI maps with BIDS-like names.
 
     Parameters
@@ -381,11 +399,19 @@ def write_maps(model, genes=None, mask="brain", resolution: int | None = 2, out_
     data_dir : path-like, optional
     grid : VoxelGrid, optional
         Precomputed voxels (overrides ``mask`` and ``resolution``).
+    overwrite : bool
+        Write into a folder holding other files (see :mod:`brainexpr.outputs`: only
+        brainexpr's own files there are replaced).
 
     Returns
     -------
     list of Path
         The written map files, in the final folder.
+
+    Raises
+    ------
+    InputError
+        When the model predicts a non-finite value (nothing is written then).
     """
     genes = model_genes(model) if genes is None else list(genes)
     if not genes:
@@ -404,12 +430,14 @@ def write_maps(model, genes=None, mask="brain", resolution: int | None = 2, out_
         raise InputError(f"genes whose file labels clash: {', '.join(clashes)}")
     out_dir = Path(out_dir)
     rows = []
-    with staged_directory(out_dir) as stage:
+    with output_folder(out_dir, "predict", overwrite) as stage:
         mean, spread = predict_dense(model, grid, genes, return_std=std, chunk_size=chunk_size,
                                      buffer_dir=stage)
         kinds = [("expr", mean)] + ([("std", spread)] if std else [])
         trust = dict(zip(genes, model_trust(model, genes)))
         meaning = {"expr": "predicted expression", "std": std_meaning(model) if std else ""}
+        for kind, buffer in kinds:
+            _check_finite(buffer, genes, kind)
         for kind, buffer in kinds:
             if stack:
                 name = stack_filename(len(genes), label, grid.label, kind, compress=compress)

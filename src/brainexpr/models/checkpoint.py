@@ -33,14 +33,18 @@ so loading never unpickles arbitrary objects. Its content is a dict of plain typ
 ``training``
     ``None`` for a finished fit; otherwise the state of the member being trained
     (weights, Adam state, best weights so far, step, early-stopping counters, history).
+``checksum``
+    SHA-256 of everything else in the file (every tensor's name, dtype, shape and bytes,
+    and every plain value), written by :func:`payload_checksum` and verified on load, so
+    that damaged weight bytes are an error instead of an all-NaN map. Both layouts carry it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import logging
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -168,6 +172,7 @@ def save_checkpoint(estimator, path, training: dict | None = None) -> Path:
             "bad": int(training["bad"]),
             "history": [[float(x) for x in row] for row in training["history"]],
         }
+    payload["checksum"] = payload_checksum(payload)
     path = Path(path)
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
@@ -183,20 +188,80 @@ def _optimizer_to_cpu(state: dict) -> dict:
     return out
 
 
-def _read_file(path) -> dict:
+def _read_file(path, warn: bool = True) -> dict:
     """``torch.load(weights_only=True)`` of a model file, with one-line errors."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"model file {path} does not exist; fit a model first (brainexpr fit)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # torch raises many kinds for a file that is no model file
         raise InputError(f"{path} is not a readable brainexpr model file ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
     if not isinstance(payload, dict) or payload.get("format") not in (FORMAT, ESTIMATOR_FORMAT):
         raise InputError(f"{path} is not a brainexpr INR model file nor a saved brainexpr "
                          "estimator")
+    if "checksum" not in payload:
+        if warn:
+            logger.warning("%s has no checksum (written by an earlier brainexpr); its "
+                           "arrays cannot be verified", path)
+    elif payload["checksum"] != payload_checksum(payload):
+        raise InputError(f"{path} is damaged: the checksum of its arrays does not match (the "
+                         "file changed after brainexpr wrote it); refit the model or restore "
+                         "the file from a copy")
     return payload
+
+
+def payload_checksum(payload: dict) -> str:
+    """SHA-256 (hex) of a model file's content, except its ``checksum`` entry.
+
+    Covers, in a fixed order, every key, every plain value (as JSON) and every tensor's
+    dtype, shape and bytes, however deeply they are nested in dicts and lists.
+
+    Parameters
+    ----------
+    payload : dict
+        What :func:`save_checkpoint` or :func:`save_estimator` writes.
+
+    Returns
+    -------
+    str
+    """
+    digest = hashlib.sha256()
+
+    def feed(value, name: str) -> None:
+        digest.update(name.encode("utf-8") + b"\0")
+        if torch.is_tensor(value):
+            tensor = value.detach().cpu().contiguous()
+            digest.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes()
+                          if tensor.numel() else b"")
+        elif isinstance(value, dict):
+            for key in sorted(value, key=str):
+                if not (name == "" and key == "checksum"):
+                    feed(value[key], f"{name}/{key}")
+        elif isinstance(value, (list, tuple)):
+            digest.update(f"[{len(value)}".encode())
+            for index, item in enumerate(value):
+                feed(item, f"{name}/{index}")
+        else:
+            digest.update(json.dumps(value, default=str).encode("utf-8"))
+
+    feed(payload, "")
+    return digest.hexdigest()
+
+
+def is_model_file(path) -> bool:
+    """Whether ``path`` is a brainexpr model file (either layout; damaged ones count too).
+
+    Used by the output policy (:mod:`brainexpr.outputs`): ``brainexpr fit`` replaces an
+    earlier model file but never a file it did not write.
+    """
+    try:
+        _read_file(path, warn=False)
+    except InputError as exc:
+        return "is damaged" in str(exc)
+    return True
 
 
 def load_checkpoint(path) -> tuple[dict, dict]:
@@ -214,7 +279,39 @@ def load_checkpoint(path) -> tuple[dict, dict]:
     if payload.get("format_version") != FORMAT_VERSION:
         raise InputError(f"{path} has checkpoint format {payload.get('format_version')}, this "
                          f"brainexpr reads format {FORMAT_VERSION}")
-    return json.loads(payload["metadata"]), payload
+    try:
+        metadata = json.loads(payload["metadata"])
+        _check_consistent(metadata, payload)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path} is an inconsistent brainexpr model file ({_reason(exc)}); "
+                         "refit the model") from None
+    return metadata, payload
+
+
+def _reason(exc: Exception) -> str:
+    """``Type: message`` on one line, at most 200 characters."""
+    text = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _check_consistent(metadata: dict, payload: dict) -> None:
+    """Raise ValueError/KeyError when the parts of an INR checkpoint do not fit together."""
+    n_genes = int(metadata["n_genes"])
+    per_gene = {"gene_axis": metadata["gene_axis"], "value_offset": metadata["value_offset"],
+                "value_scale": metadata["value_scale"]}
+    if metadata["gene_names"] is not None:
+        per_gene["gene_names"] = metadata["gene_names"]
+    for key, values in per_gene.items():
+        if len(values) != n_genes:
+            raise ValueError(f"{key} has {len(values)} entries for {n_genes} genes")
+    if len(metadata["coord_center"]) != 3 or len(metadata["coord_scale"]) not in (1, 3):
+        raise ValueError("coordinate scalers are not 3-D")
+    members = payload["members"]
+    if not isinstance(members, list) or not all(isinstance(m, dict) for m in members):
+        raise ValueError("members is not a list of weight sets")
+    if metadata["complete"] and len(members) != int(metadata["params"]["n_ensemble"]):
+        raise ValueError(f"{len(members)} member(s) saved for n_ensemble = "
+                         f"{metadata['params']['n_ensemble']}")
 
 
 def _restore_common(estimator, metadata: dict, payload: dict) -> None:
@@ -283,15 +380,22 @@ def load_model(path, device: str | None = None):
     params = dict(metadata["params"])
     if device is not None:
         params["device"] = device
-    estimator = INRRegressor(**params)
-    _restore_common(estimator, metadata, payload)
-    estimator.history_ = [[tuple(row) for row in member] for member in metadata["history"]]
-    estimator.best_step_ = list(metadata["best_step"])
-    if metadata.get("std_scale") is not None:
-        estimator.std_scale_ = np.array([np.nan if v is None else v for v in metadata["std_scale"]])
-    resolved = resolve_device(estimator.device)
-    estimator.device_ = str(resolved)
-    estimator.members_ = _members(estimator, payload["members"], estimator.n_genes_, resolved)
+    try:
+        estimator = INRRegressor(**params)
+        _restore_common(estimator, metadata, payload)
+        estimator.history_ = [[tuple(row) for row in member] for member in metadata["history"]]
+        estimator.best_step_ = list(metadata["best_step"])
+        if metadata.get("std_scale") is not None:
+            estimator.std_scale_ = np.array([np.nan if v is None else v
+                                             for v in metadata["std_scale"]])
+        resolved = resolve_device(estimator.device)
+        estimator.device_ = str(resolved)
+        estimator.members_ = _members(estimator, payload["members"], estimator.n_genes_, resolved)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"{path} is an inconsistent brainexpr model file ({_reason(exc)}); "
+                         "refit the model") from None
     estimator.checkpoint_metadata_ = {k: metadata[k] for k in
                                       ("brainexpr_version", "torch_version", "provenance")}
     return estimator
@@ -487,6 +591,7 @@ def save_estimator(estimator, path, name: str | None = None,
     payload = {"format": ESTIMATOR_FORMAT, "format_version": ESTIMATOR_FORMAT_VERSION,
                "metadata": json.dumps(metadata, default=_json_default),
                "arrays": flat.arrays}
+    payload["checksum"] = payload_checksum(payload)
     path = Path(path)
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from ..ahba.io import DONOR_TABLE, PROCESSED_FILES, write_processed
 from ..ahba.pipeline import process_ahba
-from ..errors import InputError
-from ..utils import staged_directory
+from ..outputs import check_output_folder, output_folder
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +45,7 @@ def process_ahba_download(raw_dir, out_dir, *, atlas="dk83", atlas_info=None, ib
     """
     started = time.perf_counter()
     out = Path(out_dir).expanduser()
-    if out.exists() and not overwrite:
-        raise InputError(f"output folder {out} already exists; choose another --out or pass "
-                         f"--overwrite")
+    check_output_folder(out, "ahba", overwrite)
     result = process_ahba(raw_dir, atlas=atlas, atlas_info=atlas_info, ibf_threshold=ibf_threshold,
                           probe_selection=probe_selection, donor_probes=donor_probes,
                           sim_threshold=sim_threshold, lr_mirror=lr_mirror, missing=missing,
@@ -58,7 +55,7 @@ def process_ahba_download(raw_dir, out_dir, *, atlas="dk83", atlas_info=None, ib
                           corrected_mni=corrected_mni, reannotated=reannotated, donors=donors,
                           cache_dir=cache_dir, use_cache=use_cache, data_dir=data_dir)
     cached = result.provenance.get("cache_folder")
-    with staged_directory(out, overwrite=overwrite) as stage:
+    with output_folder(out, "ahba", overwrite) as stage:
         if cached and Path(cached).is_dir():
             names = list(PROCESSED_FILES.values()) + [
                 DONOR_TABLE.format(uid=uid) for uid in result.regional_donors]

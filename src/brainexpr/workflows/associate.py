@@ -29,7 +29,8 @@ from ..datasets import (load_atlas, load_gene_set, load_open_targets, load_patho
                         load_region_distances, load_regional_expression)
 from ..datasets.loaders import PATHOLOGY_GROUPS, PATHOLOGY_MEASURES
 from ..errors import InputError
-from ..utils import atomic_write, staged_directory
+from ..outputs import check_output_folder, output_folder
+from ..utils import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -104,8 +105,9 @@ def _resolve_genes(genes, data_dir):
         if genes in GENE_SETS:
             return load_gene_set(genes, data_dir=data_dir)
         if os.path.isfile(genes):
-            with open(genes, encoding="utf-8") as handle:
-                return list(dict.fromkeys(line.strip() for line in handle if line.strip()))
+            from ..datasets.validate import read_name_list
+
+            return read_name_list(genes, "gene list")
         if "," in genes:
             return [g.strip() for g in genes.split(",") if g.strip()]
         raise InputError(
@@ -153,12 +155,13 @@ def _load_source(source, genes, name: str, data_dir,
     if genes is not None:
         present = [g for g in genes if g in table.columns]
         absent = [g for g in genes if g not in table.columns]
+        from ..datasets.validate import describe_unknown
+
         if not present:
-            raise InputError(f"none of the {len(genes)} requested genes is in the {name} gene "
-                             f"table (its columns start with {', '.join(table.columns[:5])})")
+            raise InputError(describe_unknown(absent, table.columns, f"the {name} gene table")
+                             + "; none of the requested genes is there")
         if absent:
-            logger.warning("%d of %d genes absent from the %s gene table: %s", len(absent),
-                           len(genes), name, ", ".join(absent[:20]))
+            logger.warning(describe_unknown(absent, table.columns, f"the {name} gene table"))
         table = table[present]
     return table, description
 
@@ -289,7 +292,7 @@ def associate(out_dir=None, *, genes=None, expression=None, expression_name: str
               open_targets_missing: str = "drop",
               n_permutations: int = 10000, random_state: int | None = 0,
               figures: bool = True, figure_format: str = "png",
-              data_dir=None) -> AssociationResult:
+              overwrite: bool = False, data_dir=None) -> AssociationResult:
     """Associate regional gene maps with a regional disease map, with spatial nulls.
 
     Parameters
@@ -359,6 +362,9 @@ def associate(out_dir=None, *, genes=None, expression=None, expression_name: str
     figures : bool
         Write the figures.
     figure_format : {"png", "pdf", "svg"}
+    overwrite : bool
+        Write into a folder holding other files (:mod:`brainexpr.outputs`: only brainexpr's
+        own files there are replaced).
     data_dir : path-like, optional
 
     Returns
@@ -381,7 +387,7 @@ def associate(out_dir=None, *, genes=None, expression=None, expression_name: str
     if isinstance(region_set, str) and region_set not in REGION_SETS and "," in region_set:
         region_set = [r.strip() for r in region_set.split(",") if r.strip()]
     if out_dir is not None:
-        _check_out_dir(Path(out_dir))
+        check_output_folder(out_dir, "associate", overwrite)
 
     gene_list = _resolve_genes(genes, data_dir)
     target_map, target_name, target_description = _load_target(
@@ -514,7 +520,7 @@ def associate(out_dir=None, *, genes=None, expression=None, expression_name: str
 
     files = []
     if out_dir is not None:
-        with staged_directory(out_dir) as stage:
+        with output_folder(out_dir, "associate", overwrite) as stage:
             with atomic_write(stage / "associations.csv", newline="") as handle:
                 table.to_csv(handle, float_format="%.6g")
             with atomic_write(stage / "target_map.csv", newline="") as handle:
@@ -531,16 +537,6 @@ def associate(out_dir=None, *, genes=None, expression=None, expression_name: str
         files = [Path(out_dir) / n for n in names]
         logger.info("wrote %d files to %s", len(files), out_dir)
     return AssociationResult(table=table, summary=_jsonable(summary), files=files)
-
-
-def _check_out_dir(path: Path) -> None:
-    """Refuse to replace a non-empty folder that is not a previous ``associate`` output."""
-    if path.exists() and (not path.is_dir() or (any(path.iterdir())
-                                                 and not (path / OUTPUT_MARKER).is_file())):
-        raise InputError(
-            f"output folder {path} exists and holds other files; choose a new or empty folder "
-            "(a previous associate output is replaced)"
-        )
 
 
 def _strongest(result: pd.DataFrame, n: int = 5) -> dict:

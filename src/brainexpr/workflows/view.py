@@ -7,7 +7,8 @@ import webbrowser
 from pathlib import Path
 
 from ..datasets import load_atlas, load_brain_mask, load_template
-from ..utils import progress, staged_directory
+from ..outputs import check_output_folder, output_folder
+from ..utils import progress
 from ..viewer.assets import niivue_bundle_path
 from ..viewer.maps import find_maps, select_maps
 from ..viewer.server import LOOPBACK, make_server
@@ -50,8 +51,8 @@ def prepare_viewer(output_dir, *, model: str | None = None, resolution: int | No
                       title=f"brainexpr maps: {Path(output_dir).resolve().name}")
 
 
-def write_static_viewer(site: ViewerSite, out) -> Path:
-    """Write the viewer's files into the folder ``out`` (replaced as a whole on success).
+def write_static_viewer(site: ViewerSite, out, overwrite: bool = False) -> Path:
+    """Write the viewer's files into the folder ``out`` (see :mod:`brainexpr.outputs`).
 
     Returns
     -------
@@ -60,7 +61,7 @@ def write_static_viewer(site: ViewerSite, out) -> Path:
     """
     out = Path(out)
     files = site.files()
-    with staged_directory(out) as stage:
+    with output_folder(out, "view", overwrite) as stage:
         stage.chmod(0o755)  # a web page folder: readable like the rest of the outputs
         (stage / "data").mkdir()
         for relpath in progress(files, desc="viewer files", unit="file"):
@@ -71,7 +72,7 @@ def write_static_viewer(site: ViewerSite, out) -> Path:
 
 def view_maps(output_dir, *, static: bool = False, out=None, model: str | None = None,
               resolution: int | None = None, genes=None, port: int = DEFAULT_PORT,
-              open_browser: bool = True, data_dir=None):
+              open_browser: bool = True, overwrite: bool = False, data_dir=None):
     """Browse the gene maps of an output folder: serve a local page or write a static one.
 
     The page shows orthogonal slices over the MNI152 template with a colour bar, a gene
@@ -92,16 +93,22 @@ def view_maps(output_dir, *, static: bool = False, out=None, model: str | None =
         Port on 127.0.0.1 when serving (0 picks a free one).
     open_browser : bool
         Open the page in the default web browser.
+    overwrite : bool
+        Write into a folder holding other files (:mod:`brainexpr.outputs`: only brainexpr's
+        own files there are replaced).
 
     Returns
     -------
     Path or None
         The static page's ``index.html``; None after a served session ends (Ctrl-C).
     """
+    out = Path(out) if out is not None else Path(output_dir) / "viewer"
+    if static:
+        check_output_folder(out, "view", overwrite)
     site = prepare_viewer(output_dir, model=model, resolution=resolution, genes=genes,
                           data_dir=data_dir)
     if static:
-        index = write_static_viewer(site, Path(out) if out is not None else Path(output_dir) / "viewer")
+        index = write_static_viewer(site, out, overwrite=overwrite)
         if open_browser:
             webbrowser.open(index.resolve().as_uri())
         return index
