@@ -58,6 +58,7 @@ def _quiet():
     (the store is consolidated, as xarray expects; zarr-python reads it)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        warnings.filterwarnings("ignore", message=f"Object at {MODEL_FILE} is not recognized")
         yield
 
 
