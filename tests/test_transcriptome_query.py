@@ -81,3 +81,26 @@ def test_match_takes_a_nifti_map(tmp_path, store, data_dir):
     nib.save(image, tmp_path / "map.nii.gz")
     table = Q.match_map(store, tmp_path / "map.nii.gz", n_surrogates=50, data_dir=data_dir)
     assert table.index[0] == "GRN"
+
+
+def test_viewer_serves_any_gene_of_a_store_on_demand(store, data_dir):
+    import base64
+    import gzip
+    import io
+    import re
+
+    from brainexpr.workflows.view import prepare_viewer
+
+    site = prepare_viewer(store, data_dir=data_dir)
+    entries = {m["gene"]: m for m in site.manifest()["maps"]}
+    assert sorted(entries) == sorted(GENES)
+    assert site._cache == {}                         # nothing read before a gene is picked
+    script = site.read(f"data/{entries['BIN1']['expr']}.js").decode("ascii")
+    payload = base64.b64decode(re.search(r'"([A-Za-z0-9+/=]+)";', script).group(1))
+    image = nib.Nifti1Image.from_stream(io.BytesIO(gzip.decompress(payload)))
+    shown = np.asarray(image.dataobj)
+    atlas = load_atlas(store)
+    expected = atlas.grid.volume(atlas.read(["BIN1"])[0])
+    assert np.isfinite(shown).sum() > 1000
+    np.testing.assert_allclose(shown[np.isfinite(shown)], expected[np.isfinite(shown)], rtol=1e-6)
+    assert 'list="gene-names"' in site.index_html()

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,48 @@ def get_maps(store, genes, out_dir="maps", std: bool = False, compress: bool = T
         pd.DataFrame(rows).to_csv(stage / "maps.tsv", sep="\t", index=False)
     logger.info("wrote %d map file(s) from %s into %s", len(rows), store, out_dir)
     return [Path(out_dir) / row["file"] for row in rows]
+
+
+# --------------------------------------------------------------------------- viewer
+@dataclass(frozen=True)
+class AtlasMap:
+    """One gene's map in a store, read only when :meth:`load` is called (the viewer)."""
+
+    store: str
+    gene: str
+    kind: str = "expression"
+
+    def load(self):
+        """The map as a NIfTI image (0 outside the mask)."""
+        import nibabel as nib
+
+        atlas = S.load_atlas(self.store)
+        return nib.Nifti1Image(atlas.grid.volume(atlas.read([self.gene], self.kind)[0]),
+                               atlas.grid.affine)
+
+
+def is_atlas_store(path) -> bool:
+    """Whether ``path`` is a gene-atlas store (a folder with a brainexpr ``zarr.json``)."""
+    try:
+        S.open_group(path)
+    except InputError:
+        return False
+    return True
+
+
+def atlas_maps(store) -> pd.DataFrame:
+    """The maps of every gene of a store as rows for the viewer
+    (:func:`brainexpr.viewer.maps.find_maps` columns), loaded on demand."""
+    atlas = S.load_atlas(store)
+    label = atlas.grid.label
+    if label not in ("1mm", "2mm"):
+        raise InputError(f"the viewer shows maps on the FSL MNI152 1 or 2 mm grid; the atlas "
+                         f"{store} is on a {label} grid")
+    rows = [{"gene": gene, "model": atlas.model_label, "resolution": int(label[0]),
+             "expr": AtlasMap(str(store), gene),
+             "std": AtlasMap(str(store), gene, "std") if atlas.has_std else None}
+            for gene in atlas.genes]
+    return pd.DataFrame(rows, columns=["gene", "model", "resolution", "expr", "std"])
 
 
 # --------------------------------------------------------------------------- parcellate
