@@ -13,6 +13,10 @@ Parts (``--parts``, all by default), each written to ``OUT/bench_atlas.md`` and 
     accuracy, Dask build, DK-83 parcellation) as a subprocess: wall time, peak memory of
     the process tree, store size, float16 rounding error; then reads of one gene's map and
     of all genes at 10 voxels through :func:`brainexpr.open_atlas`.
+``chunks``
+    The first 2,048 genes of that store copied into stores chunked (256 x 16,384),
+    (64 x 4,096) and (32 x 2,048): time to read one gene's map and all these genes at 10
+    voxels (I/O and decompression only).
 ``baseline``
     The per-gene ``brainexpr predict`` loop with the same model (the store's model file):
     ``--n-baseline`` genes timed one command each, extrapolated to every gene.
@@ -47,7 +51,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-PARTS = ("choice", "build", "baseline", "match", "cluster")
+PARTS = ("choice", "build", "chunks", "baseline", "match", "cluster")
 
 
 class PeakMemory:
@@ -158,6 +162,38 @@ def part_build(args, results):
         "heldout_r_mean": float(np.nanmean(accuracy)), "load": _load()}
 
 
+def _reads(array, n_genes: int) -> dict:
+    """Seconds to read one gene's map and all genes at 10 voxels spread over the brain."""
+    start = time.perf_counter()
+    array[n_genes // 2, :]
+    one = time.perf_counter() - start
+    voxels = np.linspace(0, array.shape[1] - 1, 10).astype(int)
+    start = time.perf_counter()
+    array.get_orthogonal_selection((slice(0, n_genes), voxels))
+    few = time.perf_counter() - start
+    return {"read_one_gene_s": one, "read_10_voxels_s": few}
+
+
+def part_chunks(args, results):
+    """Reads of the same values under other chunk shapes: the first ``--n-chunk-genes``
+    genes of the 2 mm store copied into stores with other chunks (I/O only)."""
+    import zarr
+
+    source = zarr.open_group(str(args.out_dir / "atlas-2mm.zarr"), mode="r")["expression"]
+    n_genes = args.n_chunk_genes
+    values = source[:n_genes, :]
+    rows = {}
+    for genes, voxels in ((256, 16384), (64, 4096), (32, 2048)):
+        path = args.out_dir / f"chunks-{genes}x{voxels}.zarr"
+        array = zarr.create_array(str(path), shape=values.shape, chunks=(genes, voxels),
+                                  dtype=values.dtype, overwrite=True)
+        array[...] = values
+        rows[f"{genes}x{voxels}"] = dict(_reads(zarr.open_array(str(path), mode="r"), n_genes),
+                                         n_files=sum(1 for f in path.rglob("*") if f.is_file()),
+                                         store_gb=_du(path))
+    results["chunks"] = {"n_genes": n_genes, "layouts": rows, "load": _load()}
+
+
 def part_baseline(args, results):
     store = args.out_dir / "atlas-2mm.zarr"
     genes = ["APOE", "MAPT", "TREM2", "APP", "PSEN1"][: args.n_baseline]
@@ -259,6 +295,7 @@ def main(argv=None):
     parser.add_argument("--parts", default=",".join(PARTS))
     parser.add_argument("--n-choice-genes", type=int, default=300)
     parser.add_argument("--n-baseline", type=int, default=3)
+    parser.add_argument("--n-chunk-genes", type=int, default=2048)
     parser.add_argument("--cluster-genes", default="ad")
     parser.add_argument("--random-state", type=int, default=0)
     args = parser.parse_args(argv)

@@ -107,3 +107,17 @@ def test_scheduler_address_from_environment(monkeypatch):
     monkeypatch.setenv(B.SCHEDULER_ENV, "tcp://10.0.0.1:8786")
     assert B.resolve_scheduler(None) == "tcp://10.0.0.1:8786"
     assert B.resolve_scheduler("local") is None
+
+
+def test_build_from_the_regional_table_fits_and_scores_every_gene(tmp_path, atlas_inputs,
+                                                                   data_dir):
+    result = B.build_atlas(out=tmp_path / "atlas.zarr", genes=GENES[:4], mask=str(atlas_inputs[1]),
+                           chunks=CHUNKS, n_workers=1, data_dir=data_dir)
+    atlas = load_atlas(result.path)
+    assert atlas.genes == GENES[:4]
+    assert atlas.attrs["model"]["name"] == "parcel-kriging"
+    assert atlas.attrs["provenance"]["atlas_model_choice"]["model"] == "parcel-kriging"
+    digest = next(iter(atlas.attrs["provenance"]["source_sha256"].values()))
+    assert len(digest) == 64
+    accuracy = atlas.root["accuracy_r"][...]
+    assert np.isfinite(accuracy).all() and (accuracy > 0).all()   # real genes are smooth

@@ -353,10 +353,18 @@ class BuildResult:
     seconds: float
 
 
-def _fit_for_atlas(source, model, genes, gene_set, atlas, out_model, random_state, data_dir):
-    """Fit the atlas model on a source; returns (estimator, training data)."""
+def _fit_for_atlas(source, model, genes, gene_set, atlas, stage, random_state, data_dir):
+    """Fit the atlas model on a source; returns (estimator, training data, source used)."""
     from ..workflows.inr import fit_model, load_training_data, source_kind
 
+    if Path(str(source)).is_dir():       # a `brainexpr ahba` output: its sample table
+        from ..ahba import load_processed
+        from ..workflows.run import _step_processed_samples
+
+        if genes is None and gene_set == "all":
+            genes = [str(g) for g in load_processed(source).genes.index]
+        _step_processed_samples(stage, source, {"genes": genes, "gene_set": gene_set}, data_dir)
+        source, genes = str(Path(stage) / "training_samples.csv"), None
     kind = source_kind(source)
     name, reason = ATLAS_MODELS[kind] if model == "auto" else (model, "requested")
     if source == "regional" and genes is None and gene_set == "all":
@@ -367,12 +375,12 @@ def _fit_for_atlas(source, model, genes, gene_set, atlas, out_model, random_stat
         gene_set = "ad"
     logger.info("atlas model: %s (%s)", name, reason)
     estimator = fit_model(source=source, genes=genes, gene_set=gene_set, atlas=atlas,
-                          model=name, out=out_model, random_state=random_state,
+                          model=name, out=Path(stage) / "fitted.pt", random_state=random_state,
                           data_dir=data_dir)
     estimator.provenance_["atlas_model_choice"] = {"requested": model, "model": name,
                                                    "reason": reason}
     data = load_training_data(source, genes, gene_set, atlas, data_dir)
-    return estimator, data
+    return estimator, data, source
 
 
 def _source_files(source, data_dir) -> dict:
@@ -518,9 +526,9 @@ def _create(out, settings, source, model, model_file, genes, gene_set, atlas, re
             estimator, data = load_model(model_file), None
             sources = {str(model_file): file_sha256(model_file)}
         else:
-            estimator, data = _fit_for_atlas(source, model, genes, gene_set, atlas,
-                                             stage / "fitted.pt", random_state, data_dir)
-            sources = _source_files(source, data_dir)
+            estimator, data, used = _fit_for_atlas(source, model, genes, gene_set, atlas, stage,
+                                                   random_state, data_dir)
+            sources = _source_files(used, data_dir)
         evaluator = make_evaluator(estimator, std)
         grid = voxel_grid(mask, resolution, data_dir)
         scores = None
