@@ -176,8 +176,15 @@ def make_evaluator(model, with_std: bool | None = None):
 
 
 # --------------------------------------------------------------------------- block tasks
-def _prepare_block(evaluator, coords, tissue):
-    return evaluator.prepare(coords, tissue)
+def prepare_block(store_path: str, evaluator, voxel_block: int):
+    """The evaluator's inputs on one voxel block (coordinates read from the store, so the
+    task graph carries no voxel data)."""
+    import zarr
+
+    root = zarr.open_group(store_path, mode="r", zarr_format=3)
+    voxels = S.layout_of(root).voxels_of(voxel_block)
+    coords = root["voxel_mni"][voxels].astype(float)
+    return evaluator.prepare(coords, root["voxel_tissue"][voxels])
 
 
 def write_block(store_path: str, evaluator, prepared, gene_block: int, voxel_block: int) -> int:
@@ -211,20 +218,17 @@ def pending_blocks(root) -> list[tuple[int, int]]:
     return [tuple(map(int, b)) for b in np.argwhere(done == 0)]
 
 
-def build_graph(store_path, evaluator, grid, blocks):
+def build_graph(store_path, evaluator, blocks):
     """Dask delayed tasks writing ``blocks``; one preparation task per voxel block used."""
     import dask
 
-    layout = S.layout_of(S.open_group(store_path))
     shared = dask.delayed(evaluator, pure=True)
     prepared = {}
     tasks = []
     for gene_block, voxel_block in blocks:
         if voxel_block not in prepared:
-            voxels = layout.voxels_of(voxel_block)
-            prepared[voxel_block] = dask.delayed(_prepare_block, pure=True)(
-                shared, grid.coords[voxels], grid.tissue[voxels],
-                dask_key_name=f"prepare-{voxel_block}")
+            prepared[voxel_block] = dask.delayed(prepare_block, pure=True)(
+                str(store_path), shared, voxel_block, dask_key_name=f"prepare-{voxel_block}")
         tasks.append(dask.delayed(write_block, pure=False)(
             str(store_path), shared, prepared[voxel_block], gene_block, voxel_block,
             dask_key_name=f"write-{gene_block}-{voxel_block}"))
@@ -480,14 +484,13 @@ def build_atlas(*, out="atlas.zarr", source: str = "regional", model: str = "aut
                             data_dir)
     root = S.open_group(out)
     evaluator = make_evaluator(estimator, "std" in root)
-    grid = S.grid_of(root)
     blocks = pending_blocks(root)
     layout = S.layout_of(root)
     n_blocks = layout.shape[0] * layout.shape[1]
     logger.info("%d genes x %d voxels: %d of %d blocks to compute (%s chunks %s)",
                 layout.n_genes, layout.n_voxels, len(blocks), n_blocks, dtype,
                 [layout.gene_chunk, layout.voxel_chunk])
-    computed = run_graph(build_graph(out, evaluator, grid, blocks), scheduler, n_workers)
+    computed = run_graph(build_graph(out, evaluator, blocks), scheduler, n_workers)
     if pending_blocks(root):
         raise RuntimeError(f"{len(pending_blocks(root))} blocks of {out} are still missing")
     seconds = time.perf_counter() - start
