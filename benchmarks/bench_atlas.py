@@ -6,8 +6,8 @@ Parts (``--parts``, all by default), each written to ``OUT/bench_atlas.md`` and 
     Which model fits all genes: leave-parcels-out on a random sample of genes of the
     DK-83 table (5 random folds of parcels, and 5 folds of whole lobes per hemisphere):
     parcel kriging (the default settings) against the neighbour-average and global-mean
-    baselines (:mod:`brainexpr.evaluation.parcel_fits`). The INR is not rerun here (see
-    the text in BENCHMARKS.md).
+    baselines (:mod:`brainexpr.evaluation.parcel_fits`); ``--choice-methods inr`` adds the
+    factorized INR of ``brainexpr run`` (one member, 1-D gene axis).
 ``build``
     ``brainexpr atlas build`` of every gene of the regional table at 2 mm (fit, held-out
     accuracy, Dask build, DK-83 parcellation) as a subprocess: wall time, peak memory of
@@ -125,15 +125,18 @@ def part_choice(args, results):
     atlas = load_atlas("dk83")
     setup = P.parcel_setup(atlas.image, atlas.regions, values.index,
                            _tissue_image_for(atlas.image), max_voxels=500)
-    methods = ["parcel-kriging", "neighbour-average", "global-mean"]
+    methods = args.choice_methods.split(",")
     out = {}
-    for name, groups in (("random", None), ("lobe", P.lobe_groups(atlas.regions.loc[values.index]))):
+    schemes = {"random": None, "lobe": P.lobe_groups(atlas.regions.loc[values.index])}
+    for name, groups in ((n, schemes[n]) for n in args.choice_folds.split(",")):
         folds = P.parcel_folds(values.index, 5, groups=groups, random_state=args.random_state)
         predictions, seconds = P.leave_parcels_out(values, setup, folds, methods)
         summary = P.summarise_scores(predictions, values, seconds=seconds)
         out[name] = summary.round(4).to_dict(orient="index")
-    results["choice"] = {"n_genes": len(genes), "seed": args.random_state, "folds": out,
-                         "load": _load()}
+    results.setdefault("choice", {}).update(
+        {"n_genes": len(genes), "seed": args.random_state, "load": _load()})
+    for scheme, table in out.items():
+        results["choice"].setdefault("folds", {}).setdefault(scheme, {}).update(table)
 
 
 def part_build(args, results):
@@ -294,6 +297,10 @@ def main(argv=None):
     parser.add_argument("--out-dir", type=Path, default=Path("bench_atlas"))
     parser.add_argument("--parts", default=",".join(PARTS))
     parser.add_argument("--n-choice-genes", type=int, default=300)
+    parser.add_argument("--choice-methods", default="parcel-kriging,neighbour-average,global-mean",
+                        help="methods of the choice part; 'inr' adds the factorized INR with "
+                             "the settings of `brainexpr run` (one member)")
+    parser.add_argument("--choice-folds", default="random,lobe")
     parser.add_argument("--n-baseline", type=int, default=3)
     parser.add_argument("--n-chunk-genes", type=int, default=2048)
     parser.add_argument("--cluster-genes", default="ad")

@@ -454,7 +454,6 @@ def build_atlas(*, out="atlas.zarr", source: str = "regional", model: str = "aut
     -------
     BuildResult
     """
-    from ..maps.dense import voxel_grid
     from ..models.checkpoint import load_model
 
     start = time.perf_counter()
