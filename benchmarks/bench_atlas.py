@@ -259,8 +259,10 @@ def part_cluster(args, results):
                 B.build_atlas(out=store, scheduler=cluster.scheduler_address, **common)
                 timings[name] = (time.perf_counter() - start, memory.peak / 1e9)
     local, cluster = (load_atlas(stores[n]) for n in ("local", "cluster"))
-    identical = all(np.array_equal(local.root["expression"][g, :], cluster.root["expression"][g, :],
-                                   equal_nan=True) for g in range(len(local.genes)))
+    step = local.root["expression"].chunks[1]
+    identical = all(np.array_equal(local.root["expression"][:, v:v + step],
+                                   cluster.root["expression"][:, v:v + step], equal_nan=True)
+                    for v in range(0, local.grid.n_voxels, step))
     # cost model for the extrapolation: voxel basis (independent of the genes) + blocks
     model = B.make_evaluator(__import__("brainexpr.models.checkpoint", fromlist=["x"])
                              .load_model(stores["local"] / "model.pt"))
