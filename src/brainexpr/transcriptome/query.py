@@ -163,7 +163,6 @@ def parcellate_atlas(store, atlas: str = "dk83", cache: bool = True, scheduler=N
         (n_regions, n_genes), index = region keys of the atlas; a region without any voxel
         of the atlas grid is NaN.
     """
-    import dask
     import dask.array as da
     import zarr
 
