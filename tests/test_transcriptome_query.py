@@ -104,3 +104,26 @@ def test_viewer_serves_any_gene_of_a_store_on_demand(store, data_dir):
     assert np.isfinite(shown).sum() > 1000
     np.testing.assert_allclose(shown[np.isfinite(shown)], expected[np.isfinite(shown)], rtol=1e-6)
     assert 'list="gene-names"' in site.index_html()
+
+
+def test_get_equals_predict_with_std_for_an_inr_ensemble(tmp_path, atlas_inputs, data_dir,
+                                                         torch_one_thread):
+    from brainexpr.workflows.inr import fit_model
+
+    model = tmp_path / "inr.pt"
+    fit_model(source="regional", genes=GENES[:3], model="factorized", out=model, n_layers=2,
+              hidden_features=16, n_features=8, gene_hidden=8, max_steps=5, n_ensemble=2,
+              learning_rate=1e-3, validation_fraction=0.0, device="cpu", data_dir=data_dir)
+    store = build_small(tmp_path / "inr.zarr", (model, atlas_inputs[1]), data_dir).path
+    assert load_atlas(store).has_std
+    mask = str(atlas_inputs[1])
+    assert main(["atlas", "get", str(store), "MAPT", "--std", "--out-dir",
+                 str(tmp_path / "get")]) == 0
+    assert main(["predict", "--model", str(model), "--genes", "MAPT", "--std", "--mask", mask,
+                 "--out-dir", str(tmp_path / "predict"), "--data-dir", str(data_dir)]) == 0
+    names = sorted(p.name for p in (tmp_path / "get").glob("*.nii.gz"))
+    assert names == sorted(p.name for p in (tmp_path / "predict").glob("*.nii.gz"))
+    assert any(name.endswith("_std.nii.gz") for name in names)
+    for name in names:
+        np.testing.assert_allclose(nib.load(tmp_path / "get" / name).get_fdata(),
+                                   nib.load(tmp_path / "predict" / name).get_fdata(), atol=1e-5)
