@@ -153,7 +153,7 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
              resolution: int = 2,
              genes_1mm=tuple(SHOWCASE_GENES), atlas: str = "dk83", target: str = "tau",
              group: str = "ad", region_set: str = "cortex", null_method: str = "variogram",
-             n_surrogates: int = 1000, gene_atlas: str = "l1000", vae: bool = True,
+             n_surrogates: int = 1000, gene_atlas: str = "ad", vae: bool = True,
              vae_target: str = "atrophy",
              benchmark: str = "quick", viewer: bool = True, random_state: int = 0,
              force: bool = False, data_dir=None) -> RunSummary:
@@ -199,11 +199,11 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
         Atlas of the regional averages (``dk83``, ``brainnetome246``).
     target, group, region_set, null_method, n_surrogates :
         Disease association (:func:`brainexpr.workflows.associate.associate`).
-    gene_atlas : {"l1000", "ad", "all", "none"}
+    gene_atlas : {"ad", "ad114", "l1000", "all", "none"}
         Regional source only: build a gene atlas (``brainexpr atlas build``, parcel kriging
         on Dask into Zarr) of this gene set at 2 mm and rank its genes against the target
         map (``brainexpr atlas match``); ``all`` is the whole transcriptome (15,633 genes,
-        BENCHMARKS.md "Gene atlas"), ``none`` skips the step.
+        about 16 minutes on 2 cores, BENCHMARKS.md "Gene atlas"), ``none`` skips the step.
     vae : bool
         Run the cross-scale VAE (:mod:`brainexpr.workflows.vae`).
     vae_target : str
