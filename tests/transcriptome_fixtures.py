@@ -18,9 +18,9 @@ GENES = ["APOE", "MAPT", "APP", "TREM2", "PSEN1", "CLU", "BIN1", "PICALM", "SORL
 CHUNKS = (5, 1000)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def atlas_inputs(tmp_path_factory, data_dir):
-    """(model file, sparse mask file) in a module-wide folder."""
+    """(model file, sparse mask file), made once per test process."""
     from brainexpr.datasets import load_brain_mask
     from brainexpr.atlas.space import resample_to_grid
     from brainexpr.workflows.inr import fit_model
