@@ -274,6 +274,16 @@ CASES = [
     ("ahba-missing-raw", "ahba IN/nothing --out OUT/a", "nothing"),
     ("info-out-below-file", "info --out FILE/summary", "which is a file"),
     ("fetch-unknown-dataset", "fetch no-such-dataset", "no-such-dataset"),
+    # atlas
+    ("atlas-build-into-user-folder", "atlas build --genes APOE --out OUT",
+     "is not a gene-atlas store; choose another --out"),
+    ("atlas-build-bad-chunks", "atlas build --chunks 3 --out OUT/a.zarr", "GENES,VOXELS"),
+    ("atlas-get-missing-store", "atlas get IN/nothing.zarr APOE --out-dir OUT/m",
+     "not a gene-atlas store"),
+    ("atlas-parcellate-foreign-file", "atlas parcellate IN/nothing.zarr --out OUT/canary.txt",
+     "brainexpr did not write it"),
+    ("atlas-match-missing-store", "atlas match IN/nothing.zarr IN/genes.txt --out-dir OUT",
+     "not a gene-atlas store"),
     # run
     ("run-user-folder", "run --no-vae --benchmark none --out OUT", "brainexpr did not write"),
     ("run-out-is-file", "run --out FILE", "is an existing file"),

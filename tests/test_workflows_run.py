@@ -11,7 +11,7 @@ from brainexpr.workflows.run import SHOWCASE_GENES, run_main
 
 TINY = dict(genes=["APOE", "MAPT", "APP", "TREM2"], genes_1mm=[], max_steps=5, n_layers=2,
             hidden_features=16, n_features=8, n_ensemble=2, n_surrogates=20, vae=False,
-            benchmark="none", viewer=False)
+            benchmark="none", viewer=False, gene_atlas="none")
 
 
 @pytest.mark.slow

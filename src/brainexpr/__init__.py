@@ -8,6 +8,7 @@ The package is organised as the pipeline it implements::
     geneaxis/    spectral embedding of genes onto a 1-D "gene axis"
     models/      nn.Modules (SIREN, encodings) and estimators (INR, kNN, kriging)
     maps/        dense voxel maps, NIfTI writing, regional tables
+    transcriptome/  the gene atlas of every gene: Dask build into Zarr, queries
     evaluation/  phantoms with known truth, held-out protocols, metrics, the benchmark
     analysis/    disease association with spatial nulls, cross-scale VAE
     reporting/   figures, HTML report, Methods text
@@ -23,4 +24,13 @@ from .errors import BrainexprError
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__all__ = ["__version__", "BrainexprError"]
+__all__ = ["__version__", "BrainexprError", "open_atlas"]
+
+
+def __getattr__(name):
+    # brainexpr.open_atlas without importing xarray and zarr at ``import brainexpr``
+    if name == "open_atlas":
+        from .transcriptome import open_atlas
+
+        return open_atlas
+    raise AttributeError(f"module 'brainexpr' has no attribute {name!r}")

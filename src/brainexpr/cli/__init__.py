@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "fit": "brainexpr.cli.fit",
     "predict": "brainexpr.cli.predict",
     "parcellate": "brainexpr.cli.parcellate",
+    "atlas": "brainexpr.cli.atlas",
     "ahba": "brainexpr.cli.ahba",
     "view": "brainexpr.cli.view",
     "associate": "brainexpr.cli.associate",

@@ -14,7 +14,9 @@ def _genes(text: str) -> list[str]:
 
 def add_arguments(parser):
     add_overwrite_argument(parser)
-    parser.add_argument("output_dir", metavar="OUTPUT_DIR", help="folder written by 'brainexpr run'")
+    parser.add_argument("output_dir", metavar="OUTPUT_DIR",
+                        help="folder written by 'brainexpr run', or a gene-atlas store "
+                             "('brainexpr atlas build': any gene, maps read when picked)")
     parser.add_argument("--static", action="store_true",
                         help="write a static page (opens from disk) instead of serving one")
     parser.add_argument("--out", default=None,

@@ -76,7 +76,8 @@ class ViewerSite:
             for kind in ("expr", "std"):
                 path = getattr(row, kind)
                 if path is not None and not (isinstance(path, float) and np.isnan(path)):
-                    keys[self._map_key(row.gene, row.model, kind)] = Path(path)
+                    keys[self._map_key(row.gene, row.model, kind)] = (
+                        path if hasattr(path, "load") else Path(path))
         return keys
 
     @staticmethod
@@ -140,6 +141,8 @@ class ViewerSite:
             return to_gzip_bytes(self.template)
         if source == "atlas":
             return to_gzip_bytes(self.atlas)
+        if hasattr(source, "load"):  # a map read on demand (a gene of an atlas store)
+            source = source.load()
         return to_gzip_bytes(display_image(source, self.brain_mask))
 
     @staticmethod
@@ -188,7 +191,8 @@ def build_site(maps: pd.DataFrame, template: nib.Nifti1Image, brain_mask: nib.Ni
         raise InputError("no maps to show")
     resolution = _resolution_of(maps)
     shape, affine = mni_grid(resolution)
-    first = nib.load(str(maps["expr"].iloc[0]))
+    first = maps["expr"].iloc[0]
+    first = first.load() if hasattr(first, "load") else nib.load(str(first))
     if tuple(first.shape[:3]) != shape or not np.allclose(first.affine, affine, atol=1e-3):
         raise InputError(f"map {Path(maps['expr'].iloc[0]).name} is not on the FSL MNI152 {resolution} mm "
                          f"grid {shape}; resample it with brainexpr.atlas.resample_to_grid first")

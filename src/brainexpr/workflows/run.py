@@ -55,10 +55,13 @@ def prepare_data(atlas: str = "dk83", data_dir=None, offline=None) -> list[str]:
     names = RUN_DATASETS + (("brainnetome-246",) if atlas == "brainnetome246" else ())
     return ensure_datasets(names, data_dir=data_dir, offline=offline)
 
+
 #: Everything ``run`` may write at the top of its output folder (its manifest entries).
 OUTPUT_ENTRIES = ("config.toml", "run.log", "summary.json", "report_options.json", "data",
-                  "gene_axis", "fit", "maps", "regional", "associate", "vae", "benchmark",
-                  "report", "viewer")
+                  "gene_axis", "fit", "maps", "regional", "associate", "gene_atlas", "vae",
+                  "benchmark", "report", "viewer")
+#: Gene sets of the ``gene_atlas`` step (``none`` skips it).
+GENE_ATLAS_SETS = ("l1000", "ad", "ad114", "all", "none")
 
 
 @dataclass
@@ -112,6 +115,9 @@ def validate_run_options(*, source="regional", genes="ad", genes_1mm=(), resolut
     run_fit_params(source, **{**defaults, **{k: v for k, v in options.items() if k in _FIT_KEYS}})
     if resolution not in (1, 2):
         raise InputError(f"resolution must be 1 or 2 (mm), got {resolution!r}")
+    if options.get("gene_atlas", "none") not in GENE_ATLAS_SETS:
+        raise InputError(f"gene_atlas must be one of {', '.join(GENE_ATLAS_SETS)}, got "
+                         f"{options['gene_atlas']!r}")
     if benchmark not in BENCHMARK_MODES and not Path(str(benchmark)).is_dir():
         raise InputError(f"benchmark must be one of {', '.join(BENCHMARK_MODES)} or an existing "
                          f"benchmark output folder, got {benchmark!r}")
@@ -176,7 +182,8 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
              resolution: int = 2,
              genes_1mm=tuple(SHOWCASE_GENES), atlas: str = "dk83", target: str = "tau",
              group: str = "ad", region_set: str = "cortex", null_method: str = "variogram",
-             n_surrogates: int = 1000, vae: bool = True, vae_target: str = "atrophy",
+             n_surrogates: int = 1000, gene_atlas: str = "ad", vae: bool = True,
+             vae_target: str = "atrophy",
              benchmark: str = "quick", viewer: bool = True, random_state: int = 0,
              force: bool = False, overwrite: bool = False, data_dir=None) -> RunSummary:
     """Run the whole analysis of the reference study, validated, into one output folder.
@@ -222,6 +229,11 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
         Atlas of the regional averages (``dk83``, ``brainnetome246``).
     target, group, region_set, null_method, n_surrogates :
         Disease association (:func:`brainexpr.workflows.associate.associate`).
+    gene_atlas : {"ad", "ad114", "l1000", "all", "none"}
+        Regional source only: build a gene atlas (``brainexpr atlas build``, parcel kriging
+        on Dask into Zarr) of this gene set at 2 mm and rank its genes against the target
+        map (``brainexpr atlas match``); ``all`` is the whole transcriptome (15,633 genes,
+        about 16 minutes on 2 cores, BENCHMARKS.md "Gene atlas"), ``none`` skips the step.
     vae : bool
         Run the cross-scale VAE (:mod:`brainexpr.workflows.vae`).
     vae_target : str
@@ -306,6 +318,14 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
                              lambda folder: _step_associate(associate, folder, regional.folder,
                                                             association_params, data_dir), force)
             summary.steps.append(assoc)
+
+        if source == "regional" and gene_atlas != "none":
+            atlas_params = dict(gene_set=gene_atlas, target=target, group=group,
+                                null_method=null_method, n_surrogates=n_surrogates,
+                                random_state=random_state)
+            summary.steps.append(run_step("gene_atlas", out, atlas_params, [], lambda folder:
+                                          _step_gene_atlas(folder, atlas_params, data_dir),
+                                          force))
 
         if vae:
             vae_params = {"target": vae_target, "random_state": random_state}
@@ -456,6 +476,23 @@ def _step_associate(associate, folder, regional_folder, params, data_dir) -> dic
     result = associate(out_dir=folder, compare=regional_folder / "regional_inr.csv",
                        compare_name="inr", data_dir=data_dir, **params)
     return {k: v for k, v in (result.summary or {}).items() if isinstance(v, (int, float, str))}
+
+
+def _step_gene_atlas(folder, params, data_dir) -> dict:
+    from ..datasets import load_pathology_map
+    from ..transcriptome.build import build_atlas
+    from ..transcriptome.query import match_map
+
+    result = build_atlas(out=folder / "atlas.zarr", gene_set=params["gene_set"],
+                         random_state=params["random_state"], data_dir=data_dir)
+    target = folder / f"{params['group']}_{params['target']}.csv"
+    load_pathology_map(params["target"], params["group"], data_dir=data_dir).to_csv(target)
+    table = match_map(result.path, target, n_surrogates=params["n_surrogates"],
+                      null_method=params["null_method"], random_state=params["random_state"],
+                      out_dir=folder / "match", data_dir=data_dir)
+    return {"n_genes": len(table), "build_seconds": round(result.seconds, 1),
+            "top_gene": str(table.index[0]), "top_r": float(table["pearson_r"].iloc[0]),
+            "n_q_spatial_below_0.05": int((table["pearson_q_spatial"] < 0.05).sum())}
 
 
 def _step_vae(folder, params, data_dir) -> dict:

@@ -7,12 +7,14 @@ import webbrowser
 from pathlib import Path
 
 from ..datasets import load_atlas, load_brain_mask, load_template
+from ..errors import InputError
 from ..outputs import check_output_folder, output_folder
 from ..utils import progress
 from ..viewer.assets import niivue_bundle_path
 from ..viewer.maps import find_maps, select_maps
 from ..viewer.server import LOOPBACK, make_server
 from ..viewer.site import ViewerSite, build_site
+from ..transcriptome.query import atlas_maps, is_atlas_store
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +29,8 @@ def prepare_viewer(output_dir, *, model: str | None = None, resolution: int | No
     ----------
     output_dir : path-like
         Folder written by ``brainexpr run`` (searched recursively for maps named
-        ``gene-<SYMBOL>_model-<name>_res-<1mm|2mm>_space-MNI152_<expr|std>.nii.gz``).
+        ``gene-<SYMBOL>_model-<name>_res-<1mm|2mm>_space-MNI152_<expr|std>.nii.gz``), or
+        a gene-atlas store (``brainexpr atlas build``): every gene, read when picked.
     model : str, optional
         Show only this model's maps (default: all; the page offers a model menu).
     resolution : {1, 2}, optional
@@ -42,7 +45,11 @@ def prepare_viewer(output_dir, *, model: str | None = None, resolution: int | No
     ViewerSite
     """
     niivue_bundle_path()  # fail early, with the install command, when the viewer bundle is absent
-    maps = select_maps(find_maps(output_dir), model=model, resolution=resolution, genes=genes)
+    if is_atlas_store(output_dir):  # a gene atlas: every gene, each map read when picked
+        maps = select_maps(atlas_maps(output_dir), model=model, resolution=resolution,
+                           genes=genes)
+    else:
+        maps = select_maps(find_maps(output_dir), model=model, resolution=resolution, genes=genes)
     atlas = load_atlas("dk83", data_dir=data_dir)
     logger.info("viewer: %d genes (%d gene-model pairs) at %d mm", maps["gene"].nunique(), len(maps),
                 int(maps["resolution"].iloc[0]))
@@ -102,7 +109,16 @@ def view_maps(output_dir, *, static: bool = False, out=None, model: str | None =
     Path or None
         The static page's ``index.html``; None after a served session ends (Ctrl-C).
     """
-    out = Path(out) if out is not None else Path(output_dir) / "viewer"
+    store = is_atlas_store(output_dir)
+    if static and store and not genes:
+        raise InputError(f"a static page of the atlas {output_dir} would hold every gene's map; "
+                         "pass --genes, or serve it (without --static) to load maps on demand")
+    if out is not None:
+        out = Path(out)
+    elif store:  # never write inside a store
+        out = Path(output_dir).with_name(Path(output_dir).name + ".viewer")
+    else:
+        out = Path(output_dir) / "viewer"
     if static:
         check_output_folder(out, "view", overwrite)
     site = prepare_viewer(output_dir, model=model, resolution=resolution, genes=genes,

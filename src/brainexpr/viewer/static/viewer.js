@@ -229,6 +229,17 @@
       fillSelect($("model"), modelsOf(state.gene));
       show().catch(fail);
     });
+    // completion over every gene (a whole-transcriptome atlas has ~15,000): the datalist
+    // suggests names as one types; a complete name shows that gene's map
+    fillSelect($("gene-names"), genes);
+    const known = new Set(genes);
+    $("gene-search").addEventListener("input", () => {
+      const name = $("gene-search").value.trim();
+      if (!known.has(name) || name === state.gene) return;
+      $("gene").value = state.gene = name;
+      fillSelect($("model"), modelsOf(state.gene));
+      show().catch(fail);
+    });
     $("model").addEventListener("change", () => { state.model = $("model").value; show().catch(fail); });
     document.querySelectorAll("input[name=layer]").forEach((input) => input.addEventListener("change", () => {
       state.layer = input.value;

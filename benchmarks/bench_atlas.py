@@ -1,0 +1,325 @@
+"""The gene atlas (``brainexpr atlas``): model choice, build, queries, local vs cluster.
+
+Parts (``--parts``, all by default), each written to ``OUT/bench_atlas.md`` and ``.json``:
+
+``choice``
+    Which model fits all genes: leave-parcels-out on a random sample of genes of the
+    DK-83 table (5 random folds of parcels, and 5 folds of whole lobes per hemisphere):
+    parcel kriging (the default settings) against the neighbour-average and global-mean
+    baselines (:mod:`brainexpr.evaluation.parcel_fits`); ``--choice-methods inr`` adds the
+    factorized INR of ``brainexpr run`` (one member, 1-D gene axis).
+``build``
+    ``brainexpr atlas build`` of every gene of the regional table at 2 mm (fit, held-out
+    accuracy, Dask build, DK-83 parcellation) as a subprocess: wall time, peak memory of
+    the process tree, store size, float16 rounding error; then reads of one gene's map and
+    of all genes at 10 voxels through :func:`brainexpr.open_atlas`.
+``chunks``
+    The first 2,048 genes of that store copied into stores chunked (256 x 16,384),
+    (64 x 4,096) and (32 x 2,048): time to read one gene's map and all these genes at 10
+    voxels (I/O and decompression only).
+``baseline``
+    The per-gene ``brainexpr predict`` loop with the same model (the store's model file):
+    ``--n-baseline`` genes timed one command each, extrapolated to every gene.
+``match``
+    ``brainexpr atlas match`` of the ADNI AD tau map (regional CSV) against every gene
+    with 1,000 variogram surrogates; ``atlas parcellate --atlas brainnetome246`` (computed
+    from the chunks, not cached).
+``cluster``
+    A 1 mm build of a gene subset (``--cluster-genes``, the AD set) on Dask's local
+    threaded scheduler and on a 2-worker ``distributed.LocalCluster`` (processes, 1 thread
+    each): time, peak memory, and whether the stores are identical; extrapolated to every
+    gene from the measured cost of the voxel basis and of the blocks.
+
+Usage::
+
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_atlas.py \\
+        --out-dir bench_atlas
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PARTS = ("choice", "build", "chunks", "baseline", "match", "cluster")
+
+
+class PeakMemory:
+    """Peak resident memory (bytes) of a process and all its descendants, polled."""
+
+    def __init__(self, pid: int | None = None, interval: float = 0.2):
+        import psutil
+
+        self.process = psutil.Process(pid or os.getpid())
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self):
+        import psutil
+
+        while not self._stop.is_set():
+            total = 0
+            try:
+                for proc in [self.process, *self.process.children(recursive=True)]:
+                    try:
+                        total += proc.memory_info().rss
+                    except psutil.Error:
+                        pass
+            except psutil.Error:
+                pass
+            self.peak = max(self.peak, total)
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def _run(command: list[str], log: Path) -> tuple[float, float]:
+    """Run a command; returns (seconds, peak GB of its process tree)."""
+    start = time.perf_counter()
+    with open(log, "a") as handle:
+        handle.write("$ " + " ".join(command) + "\n")
+        handle.flush()
+        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
+        with PeakMemory(process.pid) as memory:
+            code = process.wait()
+    if code != 0:
+        raise SystemExit(f"command failed ({code}): {' '.join(command)}; see {log}")
+    return time.perf_counter() - start, memory.peak / 1e9
+
+
+def _du(path: Path) -> float:
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 1e9
+
+
+def _load() -> str:
+    return " / ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def part_choice(args, results):
+    from brainexpr.datasets import load_atlas, load_regional_expression
+    from brainexpr.evaluation import parcel_fits as P
+    from brainexpr.workflows.inr import _tissue_image_for
+
+    table = load_regional_expression()
+    rng = np.random.default_rng(args.random_state)
+    genes = sorted(rng.choice(table.columns, size=args.n_choice_genes, replace=False))
+    values = table[genes]
+    atlas = load_atlas("dk83")
+    setup = P.parcel_setup(atlas.image, atlas.regions, values.index,
+                           _tissue_image_for(atlas.image), max_voxels=500)
+    methods = args.choice_methods.split(",")
+    out = {}
+    schemes = {"random": None, "lobe": P.lobe_groups(atlas.regions.loc[values.index])}
+    for name, groups in ((n, schemes[n]) for n in args.choice_folds.split(",")):
+        folds = P.parcel_folds(values.index, 5, groups=groups, random_state=args.random_state)
+        predictions, seconds = P.leave_parcels_out(values, setup, folds, methods)
+        summary = P.summarise_scores(predictions, values, seconds=seconds)
+        out[name] = summary.round(4).to_dict(orient="index")
+    results.setdefault("choice", {}).update(
+        {"n_genes": len(genes), "seed": args.random_state, "load": _load()})
+    for scheme, table in out.items():
+        results["choice"].setdefault("folds", {}).setdefault(scheme, {}).update(table)
+
+
+def part_build(args, results):
+    store = args.out_dir / "atlas-2mm.zarr"
+    command = [sys.executable, "-m", "brainexpr", "atlas", "build", "--out", str(store)]
+    seconds, peak = _run(command, args.out_dir / "build.log")
+    import brainexpr
+
+    atlas = brainexpr.open_atlas(store)
+    start = time.perf_counter()
+    one = atlas.expression.sel(gene="APOE").values
+    gene_read = time.perf_counter() - start
+    start = time.perf_counter()
+    few = atlas.expression.isel(voxel=np.linspace(0, atlas.sizes["voxel"] - 1, 10).astype(int)).values
+    voxel_read = time.perf_counter() - start
+    accuracy = atlas.accuracy_r.values.astype(float)
+    results["build"] = {
+        "n_genes": int(atlas.sizes["gene"]), "n_voxels": int(atlas.sizes["voxel"]),
+        "seconds": seconds, "peak_gb": peak, "store_gb": _du(store),
+        "chunks": atlas.attrs["chunks"], "dtype": atlas.attrs["dtype"],
+        "float16_max_abs_error": atlas.attrs["float16_max_abs_error"],
+        "rank": atlas.attrs["model"]["rank"],
+        "read_one_gene_s": gene_read, "read_10_voxels_all_genes_s": voxel_read,
+        "shapes": [list(one.shape), list(few.shape)],
+        "heldout_r_median": float(np.nanmedian(accuracy)),
+        "heldout_r_mean": float(np.nanmean(accuracy)), "load": _load()}
+
+
+def _reads(array, n_genes: int) -> dict:
+    """Seconds to read one gene's map and all genes at 10 voxels spread over the brain."""
+    start = time.perf_counter()
+    array[n_genes // 2, :]
+    one = time.perf_counter() - start
+    voxels = np.linspace(0, array.shape[1] - 1, 10).astype(int)
+    start = time.perf_counter()
+    array.get_orthogonal_selection((slice(0, n_genes), voxels))
+    few = time.perf_counter() - start
+    return {"read_one_gene_s": one, "read_10_voxels_s": few}
+
+
+def part_chunks(args, results):
+    """Reads of the same values under other chunk shapes: the first ``--n-chunk-genes``
+    genes of the 2 mm store copied into stores with other chunks (I/O only)."""
+    import zarr
+
+    source = zarr.open_group(str(args.out_dir / "atlas-2mm.zarr"), mode="r")["expression"]
+    n_genes = args.n_chunk_genes
+    values = source[:n_genes, :]
+    rows = {}
+    for genes, voxels in ((256, 16384), (64, 4096), (32, 2048)):
+        path = args.out_dir / f"chunks-{genes}x{voxels}.zarr"
+        array = zarr.create_array(str(path), shape=values.shape, chunks=(genes, voxels),
+                                  dtype=values.dtype, overwrite=True)
+        array[...] = values
+        rows[f"{genes}x{voxels}"] = dict(_reads(zarr.open_array(str(path), mode="r"), n_genes),
+                                         n_files=sum(1 for f in path.rglob("*") if f.is_file()),
+                                         store_gb=_du(path))
+    results["chunks"] = {"n_genes": n_genes, "layouts": rows, "load": _load()}
+
+
+def part_baseline(args, results):
+    store = args.out_dir / "atlas-2mm.zarr"
+    genes = ["APOE", "MAPT", "TREM2", "APP", "PSEN1"][: args.n_baseline]
+    times = []
+    for gene in genes:
+        out = args.out_dir / f"predict-{gene}"
+        seconds, peak = _run([sys.executable, "-m", "brainexpr", "predict", "--model",
+                              str(store / "model.pt"), "--genes", gene, "--out-dir", str(out)],
+                             args.out_dir / "baseline.log")
+        times.append(seconds)
+    n_genes = results.get("build", {}).get("n_genes", 15633)
+    results["baseline"] = {"genes": genes, "seconds": times, "mean_s": float(np.mean(times)),
+                           "extrapolated_all_genes_h": float(np.mean(times)) * n_genes / 3600,
+                           "load": _load()}
+
+
+def part_match(args, results):
+    from brainexpr.datasets import load_pathology_map
+
+    store = args.out_dir / "atlas-2mm.zarr"
+    tau = args.out_dir / "ad_tau.csv"
+    load_pathology_map("tau", "ad").to_csv(tau)
+    seconds, peak = _run([sys.executable, "-m", "brainexpr", "atlas", "match", str(store),
+                          str(tau), "--n-surrogates", "1000", "--out-dir",
+                          str(args.out_dir / "match-tau")], args.out_dir / "match.log")
+    top = pd.read_csv(args.out_dir / "match-tau" / "matches.tsv", sep="\t", index_col=0)
+    parcellate_s, parcellate_gb = _run(
+        [sys.executable, "-m", "brainexpr", "atlas", "parcellate", str(store), "--atlas",
+         "brainnetome246", "--out", str(args.out_dir / "bn246.csv")],
+        args.out_dir / "match.log")
+    results["match"] = {"seconds": seconds, "peak_gb": peak, "n_surrogates": 1000,
+                        "top5": top.head(5)[["pearson_r", "pearson_p_spatial",
+                                             "pearson_q_spatial"]].round(4).to_dict("index"),
+                        "n_q_spatial_below_0.05": int((top["pearson_q_spatial"] < 0.05).sum()),
+                        "parcellate_bn246_s": parcellate_s, "parcellate_bn246_gb": parcellate_gb,
+                        "load": _load()}
+
+
+def part_cluster(args, results):
+    from distributed import LocalCluster
+
+    from brainexpr.transcriptome import build as B
+    from brainexpr.transcriptome.store import load_atlas
+
+    common = dict(gene_set=args.cluster_genes, resolution=1, accuracy=False)
+    timings = {}
+    stores = {}
+    for name in ("local", "cluster"):
+        store = args.out_dir / f"atlas-1mm-{name}.zarr"
+        stores[name] = store
+        if name == "local":
+            with PeakMemory() as memory:
+                start = time.perf_counter()
+                B.build_atlas(out=store, **common)
+                timings[name] = (time.perf_counter() - start, memory.peak / 1e9)
+        else:
+            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                              dashboard_address=":0") as cluster, PeakMemory() as memory:
+                start = time.perf_counter()
+                B.build_atlas(out=store, scheduler=cluster.scheduler_address, **common)
+                timings[name] = (time.perf_counter() - start, memory.peak / 1e9)
+    local, cluster = (load_atlas(stores[n]) for n in ("local", "cluster"))
+    step = local.root["expression"].chunks[1]
+    identical = all(np.array_equal(local.root["expression"][:, v:v + step],
+                                   cluster.root["expression"][:, v:v + step], equal_nan=True)
+                    for v in range(0, local.grid.n_voxels, step))
+    # cost model for the extrapolation: voxel basis (independent of the genes) + blocks
+    model = B.make_evaluator(__import__("brainexpr.models.checkpoint", fromlist=["x"])
+                             .load_model(stores["local"] / "model.pt"))
+    grid = local.grid
+    sample = slice(0, 16384)
+    start = time.perf_counter()
+    basis = model.prepare(grid.coords[sample], grid.tissue[sample])
+    basis_s_per_voxel = (time.perf_counter() - start) / basis.shape[0]
+    full = __import__("brainexpr.models.checkpoint", fromlist=["x"]).load_model(
+        args.out_dir / "atlas-2mm.zarr" / "model.pt") if (args.out_dir / "atlas-2mm.zarr").exists() else None
+    block_s = None
+    if full is not None:
+        evaluator = B.make_evaluator(full)
+        start = time.perf_counter()
+        evaluator.evaluate(basis, slice(0, 256))[0].astype(np.float16)
+        block_s = time.perf_counter() - start
+    n_vox = grid.n_voxels
+    extrapolated = None
+    if block_s is not None:
+        blocks = -(-15633 // 256) * -(-n_vox // 16384)
+        extrapolated = (basis_s_per_voxel * n_vox + block_s * blocks) / 2 / 60   # 2 cores
+    results["cluster"] = {"genes": len(local.genes), "n_voxels": n_vox,
+                          "local_s": timings["local"][0], "local_peak_gb": timings["local"][1],
+                          "cluster_s": timings["cluster"][0],
+                          "cluster_peak_gb": timings["cluster"][1], "identical": bool(identical),
+                          "basis_s_per_1e5_voxels": basis_s_per_voxel * 1e5,
+                          "block_256x16384_s": block_s,
+                          "extrapolated_all_genes_1mm_min_2_cores": extrapolated,
+                          "store_gb_subset": _du(stores["local"]), "load": _load()}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out-dir", type=Path, default=Path("bench_atlas"))
+    parser.add_argument("--parts", default=",".join(PARTS))
+    parser.add_argument("--n-choice-genes", type=int, default=300)
+    parser.add_argument("--choice-methods", default="parcel-kriging,neighbour-average,global-mean",
+                        help="methods of the choice part; 'inr' adds the factorized INR with "
+                             "the settings of `brainexpr run` (one member)")
+    parser.add_argument("--choice-folds", default="random,lobe")
+    parser.add_argument("--n-baseline", type=int, default=3)
+    parser.add_argument("--n-chunk-genes", type=int, default=2048)
+    parser.add_argument("--cluster-genes", default="ad")
+    parser.add_argument("--random-state", type=int, default=0)
+    args = parser.parse_args(argv)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    path = args.out_dir / "bench_atlas.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(),
+                          "python": platform.python_version()}
+    for part in args.parts.split(","):
+        start = time.perf_counter()
+        globals()[f"part_{part}"](args, results)
+        results.setdefault("wall", {})[part] = time.perf_counter() - start
+        path.write_text(json.dumps(results, indent=1, default=str))
+        print(f"{part} done in {time.perf_counter() - start:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
