@@ -132,3 +132,17 @@ def test_read_region_table_formats(tmp_path):
     broken.write_text("not a workbook")
     with pytest.raises(InputError, match="cannot read region table .* as an Excel workbook"):
         read_region_table(broken)
+
+
+def test_select_value_column():
+    from brainexpr.datasets.loaders import select_value_column
+
+    table = pd.DataFrame({"tau": ["1", "x"], "amyloid": [2.0, 3.0]}, index=["a", "b"])
+    with pytest.raises(InputError, match=r"map m.csv has 2 value columns \(tau, amyloid\); "
+                                          "choose one with --column"):
+        select_value_column(table, None, "m.csv")
+    with pytest.raises(InputError, match="column 'atrophy' is not in map m.csv; columns: tau"):
+        select_value_column(table, "atrophy", "m.csv")
+    tau = select_value_column(table, "tau", "m.csv")
+    assert tau.name == "tau" and tau.iloc[0] == 1.0 and np.isnan(tau.iloc[1])
+    assert select_value_column(table[["amyloid"]], None, "m.csv").tolist() == [2.0, 3.0]

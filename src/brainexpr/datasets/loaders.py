@@ -170,6 +170,44 @@ def read_region_table(path, what: str = "region table", sheet=None) -> pd.DataFr
     return pd.concat([values, table[labels]], axis=1)[list(table.columns)]
 
 
+def select_value_column(table: pd.DataFrame, column, path, what: str = "map",
+                        option: str = "--column") -> pd.Series:
+    """The value column of a region table: ``column``, or the only one when None.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        As read by :func:`read_region_table`.
+    column : str, optional
+    path : path-like
+        The file, for messages.
+    what : str
+        Name of the table in messages.
+    option : str
+        The option that chooses a column, named in messages.
+
+    Returns
+    -------
+    pandas.Series
+        The column as float (NaN where a cell is not a number), named after it.
+
+    Raises
+    ------
+    InputError
+        When ``column`` is None and the table has several value columns, or ``column`` is
+        not one of them.
+    """
+    names = ", ".join(map(str, table.columns[:8]))
+    if column is None:
+        if table.shape[1] != 1:
+            raise InputError(f"{what} {path} has {table.shape[1]} value columns ({names}); "
+                             f"choose one with {option}")
+        column = table.columns[0]
+    if column not in table.columns:
+        raise InputError(f"column {column!r} is not in {what} {path}; columns: {names}")
+    return pd.to_numeric(table[column], errors="coerce").rename(str(column))
+
+
 def _read_excel(path, what: str, sheet) -> pd.DataFrame:
     """First (or ``sheet``) worksheet of an Excel workbook, first column as the index."""
     import zipfile

@@ -220,7 +220,7 @@ def read_user_map(user_map, atlas_obj, atlas: str, column: str | None = None) ->
     within each parcel; a CSV/TSV names regions in its first column."""
     from ..atlas.parcellate import parcellate
     from ..atlas.space import check_mni_image
-    from ..datasets.loaders import read_region_table
+    from ..datasets.loaders import read_region_table, select_value_column
 
     path = Path(str(user_map))
     if not path.is_file():
@@ -229,17 +229,7 @@ def read_user_map(user_map, atlas_obj, atlas: str, column: str | None = None) ->
         image = check_mni_image(str(path), "map", ndim=(3,))
         values = parcellate(image, atlas_obj.image, atlas_obj.regions, names=["map"])["map"]
         return values.rename(path.name)
-    table = read_region_table(path, "map")
-    if column is None:
-        if table.shape[1] != 1:
-            raise InputError(f"map {path} has {table.shape[1]} value columns "
-                             f"({', '.join(map(str, table.columns[:8]))}); choose one with "
-                             "--column")
-        column = table.columns[0]
-    if column not in table.columns:
-        raise InputError(f"column {column!r} is not in {path}; columns: "
-                         f"{', '.join(map(str, table.columns[:8]))}")
-    series = pd.to_numeric(table[column], errors="coerce").rename(str(column))
+    series = select_value_column(read_region_table(path, "map"), column, path)
     if atlas.startswith("dk83"):
         from ..analysis.association import to_region_keys
 

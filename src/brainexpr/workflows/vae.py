@@ -112,27 +112,18 @@ def read_region_map(path, column=None, sheet=None, hemisphere=None) -> pd.Series
     """
     from ..analysis.association import to_region_keys
 
-    from ..datasets.loaders import read_region_table
+    from ..datasets.loaders import read_region_table, select_value_column
 
     path = Path(path)
-    table = read_region_table(path, "target map", sheet=sheet)
-    if column is None:
-        if table.shape[1] != 1:
-            raise InputError(f"target map {path} has {table.shape[1]} value columns "
-                             f"({', '.join(map(str, table.columns[:8]))}); choose one with "
-                             "target_column (--target-column)")
-        column = table.columns[0]
-    if column not in table.columns:
-        raise InputError(f"target_column {column!r} is not a column of {path}; columns: "
-                         f"{', '.join(map(str, table.columns[:8]))}")
-    values = pd.to_numeric(table[column], errors="coerce")
+    values = select_value_column(read_region_table(path, "target map", sheet=sheet), column,
+                                 path, "target map", "target_column (--target-column)")
     bad = values.index[~np.isfinite(values.to_numpy(dtype=float))]
     if len(bad):
         logger.warning("target map %s: %d region(s) without a numeric value dropped: %s",
                        path, len(bad), ", ".join(map(str, bad[:8])))
     series = to_region_keys(values.loc[np.isfinite(values.to_numpy(dtype=float))],
                             f"target map {path}", hemisphere=hemisphere)
-    series.name = str(column)
+    series.name = values.name
     return series.astype(float)
 
 
