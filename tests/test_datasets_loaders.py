@@ -84,6 +84,18 @@ def test_gene_sets(data_dir, tmp_path):
     assert scores["APOE"] > 0.5 and scores.index.is_unique
 
 
+@pytest.mark.realdata
+def test_both_ad_gene_lists_give_the_same_gene_axis(data_dir, tmp_path):
+    from brainexpr.geneaxis.embedding import spectral_gene_axis
+
+    axes = [spectral_gene_axis(datasets.load_regional_expression(
+        datasets.load_gene_set("ad", data_dir=folder), data_dir=data_dir, allow_missing=True))
+        for folder in (data_dir, tmp_path)]  # the 114-line list, then the published table
+    assert list(axes[0].positions.index) != list(axes[1].positions.index)
+    np.testing.assert_allclose(axes[0].positions, axes[1].positions[axes[0].positions.index],
+                               atol=1e-12)
+
+
 def test_ad_genes_without_a_data_folder_are_the_published_table(tmp_path):
     ad = datasets.load_gene_set("ad", data_dir=tmp_path)
     assert len(ad) == len(set(ad)) == 100
