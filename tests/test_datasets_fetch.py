@@ -16,15 +16,18 @@ import json
 import re
 import socket
 import threading
+import urllib.parse
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from brainexpr.cli import main
-from brainexpr.datasets import derive, download, fetch, registry
+from brainexpr.datasets import (dataset_status, derive, download, fetch, load_gene_set,
+                                load_regional_expression, registry)
 from brainexpr.errors import DataNotFoundError
 from brainexpr.workflows.data import ensure_datasets, fetch_datasets
+from brainexpr.workflows.run import RUN_DATASETS, prepare_data
 
 _REAL_CONNECT = socket.socket.connect
 
@@ -284,7 +287,8 @@ def test_run_offline_lists_missing_datasets_and_writes_nothing(tmp_path, capsys,
     code = main(["run", "--offline", "--data-dir", str(tmp_path / "empty"), "--out", str(out)])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
-    assert "offline" in err and "regional-dk83" in err and "ad-genes" in err
+    assert "offline" in err and "regional-dk83" in err and "l1000" in err
+    assert "ad-genes" not in err  # it ships with brainexpr
     assert not out.exists()
 
 
@@ -305,12 +309,40 @@ def test_every_file_has_a_location_or_a_manual_step():
                     assert source["size"] > 0
                 elif "archive" in source:
                     assert source["archive"] in archives and source["member"]
+                elif "package" in source:
+                    copy = fetch.packaged_copy(dataset, rel)
+                    assert fetch.sha256sum(copy) == dataset.files[rel], rel
                 else:
                     assert source["derive"] in derive.DERIVERS
                     assert all(i in dataset.files and i != rel for i in source["inputs"])
     for archive in archives.values():
         assert archive["url"].startswith("https://files.pythonhosted.org/")
         assert len(archive["sha256"]) == 64 and archive["size"] > 0
+
+
+def test_every_dataset_of_the_main_job_needs_no_manual_step(tmp_path):
+    plan = fetch.plan_fetch(RUN_DATASETS, data_dir=tmp_path / "empty")
+    assert plan.manual == {} and "ad-genes" not in plan.missing
+    assert set(plan.missing) == set(RUN_DATASETS) - {"ad-genes"}
+
+
+@pytest.mark.realdata
+def test_main_job_data_on_an_empty_folder_from_a_mirror(data_dir, server, tmp_path, monkeypatch):
+    """A fresh data folder and a mirror of the other datasets: nothing stops, 'ad' loads."""
+    for name in set(RUN_DATASETS) - {"ad-genes"}:
+        for rel in registry.get_dataset(name).files:
+            server.routes[f"/m/{urllib.parse.quote(rel)}"] = (data_dir / rel).read_bytes()
+    monkeypatch.setenv(fetch.MIRROR_ENV, f"{server.base}/m")
+    target = tmp_path / "data"
+    assert sorted(prepare_data(data_dir=target, offline=False)) == sorted(
+        set(RUN_DATASETS) - {"ad-genes"})
+    assert all(dataset_status(n, data_dir=target)["verified"] for n in RUN_DATASETS)
+    assert not (target / "genes/ad_genes_yu2025_table_s2.tsv").exists()  # read from the package
+    genes = load_gene_set("ad", data_dir=target)
+    assert len(genes) == 100 and genes[:3] == ["ABCA1", "ANK3", "APOE"]
+    assert load_regional_expression(genes, data_dir=target).shape == (83, 100)
+    requests = len(server.log)
+    assert prepare_data(data_dir=target, offline=True) == [] and len(server.log) == requests
 
 
 def test_registry_sizes_match_the_reference_files(data_dir):

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from brainexpr import datasets
-from brainexpr.errors import InputError, UnknownGeneError
+from brainexpr.errors import DataNotFoundError, InputError, UnknownGeneError
 
 
 def test_regional_expression(data_dir):
@@ -70,15 +70,39 @@ def test_distances_and_connectome(data_dir):
     assert connectome.shape == (86, 86) and connectome.index[0] == "L_cerebellumcortex"
 
 
-def test_gene_sets(data_dir):
+def test_gene_sets(data_dir, tmp_path):
     ad = datasets.load_gene_set("ad", data_dir=data_dir)
     assert len(ad) == 101 and "APOE" in ad and len(set(ad)) == len(ad)
     regional = datasets.load_regional_expression(data_dir=data_dir)
     present, missing = datasets.check_genes(ad, regional.columns, allow_missing=True)
     assert len(present) == 100 and missing == ["NEAT"]
+    assert datasets.load_gene_set("ad114", data_dir=data_dir) == ad
+    # without that file: the published table, the same 100 genes in its own order
+    assert set(datasets.load_gene_set("ad", data_dir=tmp_path)) == set(present)
     assert len(datasets.load_gene_set("l1000", data_dir=data_dir)) == 978
     scores = datasets.load_open_targets(data_dir=data_dir)
     assert scores["APOE"] > 0.5 and scores.index.is_unique
+
+
+@pytest.mark.realdata
+def test_both_ad_gene_lists_give_the_same_gene_axis(data_dir, tmp_path):
+    from brainexpr.geneaxis.embedding import spectral_gene_axis
+
+    axes = [spectral_gene_axis(datasets.load_regional_expression(
+        datasets.load_gene_set("ad", data_dir=folder), data_dir=data_dir, allow_missing=True))
+        for folder in (data_dir, tmp_path)]  # the 114-line list, then the published table
+    assert list(axes[0].positions.index) != list(axes[1].positions.index)
+    np.testing.assert_allclose(axes[0].positions, axes[1].positions[axes[0].positions.index],
+                               atol=1e-12)
+
+
+def test_ad_genes_without_a_data_folder_are_the_published_table(tmp_path):
+    ad = datasets.load_gene_set("ad", data_dir=tmp_path)
+    assert len(ad) == len(set(ad)) == 100
+    assert ad[:2] == ["ABCA1", "ANK3"] and ad[-1] == "USP6NL"  # Supplementary Table 2's rows
+    with pytest.raises(DataNotFoundError, match="ad-genes-114"):
+        datasets.load_gene_set("ad114", data_dir=tmp_path)
+    assert not any(tmp_path.iterdir())
 
 
 def test_atlases(data_dir):

@@ -1,9 +1,13 @@
 import hashlib
 import shutil
+from pathlib import Path
 
 import pytest
 
-from brainexpr.datasets import dataset_status, fetch_file, get_dataset, list_datasets, sha256sum
+import brainexpr
+from brainexpr.cli import main
+from brainexpr.datasets import (dataset_status, fetch_dataset, fetch_file, get_dataset,
+                                list_datasets, sha256sum)
 from brainexpr.errors import BrainexprError, ChecksumError, DataNotFoundError
 
 
@@ -36,8 +40,31 @@ def test_checksum_failure_on_corrupted_copy(data_dir, tmp_path):
     assert fetch_file(rel, data_dir=tmp_path) == copy
     with open(copy, "a") as handle:
         handle.write("NOTAGENE\n")
+    with pytest.raises(ChecksumError, match="brainexpr fetch ad-genes-114"):
+        fetch_file(rel, data_dir=tmp_path)
+
+
+def test_a_file_shipped_with_the_package_is_always_present(tmp_path, capsys):
+    (rel,) = get_dataset("ad-genes").files
+    packaged = fetch_file(rel, data_dir=tmp_path)
+    assert packaged.is_relative_to(Path(brainexpr.__file__).parent)
+    assert dataset_status("ad-genes", data_dir=tmp_path)["verified"]
+    assert main(["fetch", "ad-genes", "--data-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.split() == [str(packaged)] and not any(tmp_path.iterdir())
+    copy = tmp_path / rel  # a corrupted copy in the data folder is found first ...
+    copy.parent.mkdir(parents=True)
+    copy.write_text(packaged.read_text().replace("APOE", "APOF"))
     with pytest.raises(ChecksumError, match="brainexpr fetch ad-genes"):
         fetch_file(rel, data_dir=tmp_path)
+    assert fetch_dataset("ad-genes", data_dir=tmp_path) == [copy]  # ... and replaced
+    assert copy.read_bytes() == packaged.read_bytes()
+
+
+def test_the_114_line_list_is_optional_and_named(tmp_path, capsys):
+    assert main(["fetch", "ad-genes-114", "--data-dir", str(tmp_path)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # after the log's plan line
+    assert error.startswith("brainexpr fetch: error:") and "optional" in error
+    assert "genes/ad_genes_114.csv" in error
 
 
 def test_missing_file_names_file_places_and_source(tmp_path):

@@ -1,7 +1,9 @@
 """Locate reference files, verify their checksums, and (only on request) download them.
 
-Downloads go to the data directory (:func:`brainexpr.config.get_data_dir`): each missing
-or corrupted file is taken from the first of its sources that delivers a verified copy:
+Files are looked for in the data directories (:func:`brainexpr.config.get_data_dir`),
+then, for the few small tables that ship inside brainexpr (a ``package`` location), in
+the installed package. Downloads go to the data directory: each missing or corrupted
+file is taken from the first of its sources that delivers a verified copy:
 
 1. a mirror, when set (``base_url`` / ``BRAINEXPR_MIRROR``): a copy of the data folder
    served at ``<base>/<relative path>`` (``http(s)://``, ``file://`` or a local folder);
@@ -23,6 +25,7 @@ import shutil
 import urllib.parse
 import zipfile
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from ..config import candidate_data_dirs, get_data_dir
@@ -82,8 +85,19 @@ def _relative_key(path: Path) -> str | None:
     return None
 
 
+def packaged_copy(dataset: Dataset, relpath: str) -> Path | None:
+    """Return the copy of ``relpath`` shipped inside brainexpr, or None when there is none."""
+    for source in dataset.locations.get(relpath, []):
+        if "package" in source:
+            return Path(str(resources.files(__package__).joinpath(source["package"])))
+    return None
+
+
 def fetch_file(relpath: str, data_dir: str | os.PathLike | None = None, verify: bool = True) -> Path:
     """Return the verified local path of one registered data file.
+
+    The data directories are searched first, then the copy shipped inside brainexpr
+    (for files with a ``package`` location).
 
     Parameters
     ----------
@@ -113,6 +127,11 @@ def fetch_file(relpath: str, data_dir: str | os.PathLike | None = None, verify: 
             if verify:
                 verify_file(path, dataset.files[relpath])
             return path
+    packaged = packaged_copy(dataset, relpath)
+    if packaged is not None and packaged.is_file():
+        if verify:
+            verify_file(packaged, dataset.files[relpath])
+        return packaged
     raise DataNotFoundError(
         f"missing data file {relpath!r} (dataset {dataset.name!r}); looked in: "
         f"{', '.join(tried)}; set BRAINEXPR_DATA or --data-dir to the folder that holds it, "
@@ -276,6 +295,9 @@ def _obtain(dataset: Dataset, rel: str, target: Path, data_dir, base_url, opener
         try:
             if "url" in source:
                 download_file(source["url"], target / rel, sha256=expected, opener=opener)
+            elif "package" in source:  # replaces a corrupted copy in the data directory
+                _write_verified(packaged_copy(dataset, rel).read_bytes(), target / rel, expected,
+                                f"brainexpr package file {source['package']}")
             elif "archive" in source:
                 with zipfile.ZipFile(_archive_path(source["archive"], target, opener)) as archive:
                     data = archive.read(source["member"])
@@ -286,7 +308,7 @@ def _obtain(dataset: Dataset, rel: str, target: Path, data_dir, base_url, opener
                 _write_verified(text.encode("utf-8"), target / rel, expected,
                                 f"conversion {source['derive']}")
             return
-        except (BrainexprError, KeyError, zipfile.BadZipFile) as exc:
+        except (BrainexprError, KeyError, OSError, zipfile.BadZipFile) as exc:
             logger.warning("%s: %s", rel, exc)
             errors.append(str(exc))
     if dataset.manual:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.io
 
-from ..errors import InputError, UnknownGeneError
+from ..errors import DataNotFoundError, InputError, UnknownGeneError
 from .validate import describe_unknown
 from .fetch import fetch_file
 from .regions import adni86_order, dk83_order, region_table
@@ -478,24 +478,49 @@ def load_connectome(kind: str = "fibercount", data_dir=None) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- genes
+#: The reference study's AD genes as published (its Supplementary Table 2), shipped with brainexpr.
+AD_GENES_PUBLISHED = "genes/ad_genes_yu2025_table_s2.tsv"
+#: The development data folder's 114-line list of the same genes (dataset ``ad-genes-114``).
+AD_GENES_114 = "genes/ad_genes_114.csv"
+_NOTED_FALLBACK: set = set()
+
+
+def _read_symbols(path) -> list[str]:
+    """Gene symbols of a one-per-line file, in order, each once."""
+    with open(path, encoding="utf-8") as handle:
+        genes = [line.strip() for line in handle if line.strip()]
+    return list(dict.fromkeys(genes))
+
+
 def load_gene_set(name: str = "ad", data_dir=None) -> list[str]:
     """Return a gene list.
 
     Parameters
     ----------
     name : {"ad", "ad114", "l1000"}
-        ``ad``/``ad114``: the 114 Alzheimer's-disease risk genes of the reference study
-        (its Table S1 of 100 genes is a subset); ``l1000``: the 978 L1000 landmark genes.
+        ``ad``: the Alzheimer's-disease risk genes of the reference study: the 101 distinct
+        symbols of ``genes/ad_genes_114.csv`` (dataset ``ad-genes-114``) where that file is
+        present, so that runs on the development data folder keep their gene order;
+        otherwise the 100 genes of the study's Supplementary Table 2 in its row order
+        (dataset ``ad-genes``, shipped with brainexpr). Both hold the same 100 genes of the
+        regional DK-83 table; the 114-line file adds ``NEAT``, which no AHBA table has.
+        ``ad114``: that file only. ``l1000``: the 978 L1000 landmark genes.
     """
-    if name in ("ad", "ad114"):
-        path = _file("genes/ad_genes_114.csv", data_dir)
-    elif name == "l1000":
-        path = _file("genes/L1000_genes.txt", data_dir)
-    else:
-        raise InputError(f"unknown gene set {name!r}; expected 'ad', 'ad114' or 'l1000'")
-    with open(path, encoding="utf-8") as handle:
-        genes = [line.strip() for line in handle if line.strip()]
-    return list(dict.fromkeys(genes))
+    if name == "ad":
+        try:
+            return _read_symbols(_file(AD_GENES_114, data_dir))
+        except DataNotFoundError:
+            path = _file(AD_GENES_PUBLISHED, data_dir)
+            if path not in _NOTED_FALLBACK:  # once per process, not at every load
+                _NOTED_FALLBACK.add(path)
+                logger.info("AD genes: %s not found; using the reference study's published list "
+                            "(Supplementary Table 2, 100 genes, %s)", AD_GENES_114, path)
+            return pd.read_csv(path, sep="\t")["symbol"].tolist()
+    if name == "ad114":
+        return _read_symbols(_file(AD_GENES_114, data_dir))
+    if name == "l1000":
+        return _read_symbols(_file("genes/L1000_genes.txt", data_dir))
+    raise InputError(f"unknown gene set {name!r}; expected 'ad', 'ad114' or 'l1000'")
 
 
 def load_l1000_table(data_dir=None) -> pd.DataFrame:

@@ -12,6 +12,9 @@ A location is one of
 * ``{"archive": name, "member": path}``: a member of a registered archive;
 * ``{"derive": converter, "inputs": [relpath, ...]}``: converted here from other
   registered files (:mod:`brainexpr.datasets.derive`);
+* ``{"package": path}``: shipped inside brainexpr (``path`` relative to this package),
+  for small published tables without a downloadable file; such a file is always
+  present, and a copy in the data directory is used first;
 
 each with ``checked``: how the location was confirmed when it was registered.
 """
