@@ -17,9 +17,11 @@ by the same deterministic function, so the stores are identical.
 Parcel kriging is linear in the genes: its prediction is a voxel basis (voxels x r:
 intercept, tissue terms, and the mean correlation of the voxel with each parcel at each
 fitted range) times a gene matrix (r x genes), so a block costs one basis per voxel block
-and one float32 matrix product per gene block (:class:`LowRankKriging`). Any other
-fitted model (an INR, donor kriging) is evaluated through
-:func:`brainexpr.maps.dense.predict_prepared` (:class:`ModelEvaluator`).
+and one float32 matrix product per gene block (:class:`LowRankKriging`). Donor kriging
+(the model of sample sites) is linear in the genes too: a voxel block computes its
+correlations with the sample sites once, and each gene block is one product with the
+genes' kriging weights (:class:`LowRankDonorKriging`). Any other fitted model (an INR)
+is evaluated through :func:`brainexpr.maps.dense.predict_prepared` (:class:`ModelEvaluator`).
 """
 
 from __future__ import annotations

@@ -98,8 +98,8 @@ def _source_file(source) -> Path:
     """The CSV/TSV file of a ``source`` that is not a built-in name (checked)."""
     path = Path(str(source))
     if path.suffix.lower() not in (".csv", ".tsv", ".txt"):
-        raise InputError(f"source must be one of {', '.join(map(repr, SOURCES))} or a .csv/.tsv "
-                         f"file, got {source!r}")
+        raise InputError(f"source must be one of {', '.join(map(repr, SOURCES))}, a .csv/.tsv "
+                         f"file or a 'brainexpr ahba' output folder, got {source!r}")
     if not path.is_file():
         raise InputError(f"source file {path} does not exist")
     return path
@@ -158,11 +158,12 @@ def load_training_data(source: str = "celltypes", genes=None, gene_set: str = "a
 
     Parameters
     ----------
-    source : {"celltypes", "regional"} or path to a CSV/TSV file
+    source : {"celltypes", "regional"}, path to a CSV/TSV file or a ``brainexpr ahba`` folder
     genes : sequence of str, optional
         Genes (or cell types) to keep; unknown names raise an error listing the closest.
     gene_set : str
-        ``regional`` only, when ``genes`` is not given: ``"ad"`` or ``"l1000"``.
+        ``regional`` and ``brainexpr ahba`` folders, when ``genes`` is not given: ``"ad"``
+        or ``"l1000"`` (a folder also takes ``"all"``: every gene it holds).
     atlas : str
         Atlas of a regional table (``dk83`` for the built-in table).
     data_dir : path-like, optional
