@@ -31,7 +31,9 @@ Parts (``--parts``, all by default), each written to ``OUT/bench_atlas.md`` and 
     --source`` that folder with the default sample model (donor kriging) at 2 mm, each as
     a subprocess: wall time, peak memory of the process tree, store size, the fit and
     block times recorded in the store; ``--samples-genes N`` builds N genes drawn at random
-    and extrapolates the block time linearly to every gene of the folder. Then the
+    and extrapolates the block time linearly to every gene of the folder
+    (``--samples-fit-all`` then also times the fit of every gene). One block evaluated
+    with shared cross-covariances against the model's own ``predict``. Then the
     per-gene ``brainexpr predict`` loop with the store's model file (``--n-baseline``
     genes), extrapolated to every gene.
 ``cluster``
@@ -288,6 +290,10 @@ def part_samples(args, results):
         out["extrapolated_all_genes"] = {
             "fit_s_at_most": out["fit_s"] * scale, "blocks_s": out["blocks_s"] * scale,
             "build_s_at_most": out["build_s"] * scale, "store_gb": out["store_gb"] * scale}
+    if args.samples_fit_all and fraction < 1:    # the fit alone at full size, measured
+        out["fit_all_s"], out["fit_all_peak_gb"] = _run(
+            [sys.executable, "-m", "brainexpr", "fit", "--source", str(processed), "--out",
+             str(args.out_dir / "fit-all.pt"), *_genes_arguments(every)], log)
     out["block"] = _donor_kriging_block(store, *attrs["chunks"])
     out["baseline"] = _predict_loop(store, genes[: args.n_baseline], len(every), args.out_dir,
                                     log)
@@ -416,6 +422,9 @@ def main(argv=None):
     parser.add_argument("--samples-genes", type=int, default=0,
                         help="part samples: build this many genes drawn at random and "
                              "extrapolate (default 0: every gene of the download)")
+    parser.add_argument("--samples-fit-all", action="store_true",
+                        help="part samples with --samples-genes: also time the fit of every "
+                             "gene (`brainexpr fit`, the fit `atlas build` makes)")
     parser.add_argument("--random-state", type=int, default=0)
     args = parser.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
