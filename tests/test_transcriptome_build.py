@@ -122,3 +122,52 @@ def test_build_from_the_regional_table_fits_and_scores_every_gene(tmp_path, atla
     assert len(digest) == 64
     accuracy = atlas.root["accuracy_r"][...]
     assert np.isfinite(accuracy).all() and (accuracy > 0).all()   # real genes are smooth
+
+
+@pytest.fixture(scope="module")
+def ahba_folder(tmp_path_factory, data_dir):
+    """A small `brainexpr ahba` output: 6 synthetic donors, 6 genes, up to 60 samples each."""
+    from brainexpr.ahba import process_ahba
+    from brainexpr.ahba.io import write_processed
+    from brainexpr.ahba.synthetic import write_synthetic_download
+
+    root = tmp_path_factory.mktemp("ahba_atlas")
+    write_synthetic_download(root / "raw", n_genes=6, max_samples=60, random_state=1,
+                             data_dir=data_dir)
+    processed = process_ahba(root / "raw", use_cache=False, data_dir=data_dir)
+    return write_processed(processed, root / "processed"), list(processed.genes.index)
+
+
+def test_build_from_an_ahba_folder_equals_predict(tmp_path, ahba_folder, atlas_inputs, data_dir,
+                                                  capsys):
+    """`atlas build --source FOLDER`: donor kriging of every gene of the folder, evaluated with
+    shared cross-covariances, equal to the model's own predict."""
+    from brainexpr.cli import main
+    from brainexpr.maps.dense import voxel_grid
+    from brainexpr.models.checkpoint import load_model
+
+    folder, genes = ahba_folder
+    store = tmp_path / "samples.zarr"
+    assert main(["atlas", "build", "--source", str(folder), "--out", str(store), "--mask",
+                 str(atlas_inputs[1]), "--dtype", "float32", "--chunks", "4,1000",
+                 "--n-workers", "1", "--data-dir", str(data_dir)]) == 0
+    atlas = load_atlas(store)
+    assert atlas.genes == genes and atlas.attrs["model"]["name"] == "donor-kriging"
+    model = load_model(store / "model.pt")
+    evaluator = B.make_evaluator(model, with_std=True)
+    assert isinstance(evaluator, B.LowRankDonorKriging)
+    assert model.symmetry_.any()               # the mirrored term is exercised
+    grid = voxel_grid(str(atlas_inputs[1]), 2, data_dir)
+    gene = genes[int(np.argmax(model.symmetry_))]
+    expected = model.predict(grid.coords, tissue=grid.tissue, genes=[gene])[:, 0]
+    np.testing.assert_allclose(atlas.root["expression"][genes.index(gene), :], expected,
+                               rtol=1e-4, atol=1e-4)
+    values, spread = evaluator.evaluate(evaluator.prepare(grid.coords, grid.tissue), slice(1, 5))
+    np.testing.assert_allclose(values, model.predict(grid.coords, grid.tissue, genes=genes[1:5]).T,
+                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(spread, model.predict_std(grid.coords, grid.tissue,
+                                                         genes=genes[1:5]).T, rtol=1e-5)
+    # the per-gene accuracy is the donor kriging's trust score, and says so
+    np.testing.assert_allclose(atlas.root["accuracy_r"][...], model.trust_, rtol=1e-6)
+    assert "leave-one-block-out" in atlas.attrs["accuracy"]
+    assert len(atlas.attrs["provenance"]["source_sha256"]) == 3

@@ -50,12 +50,13 @@ def add_genes_argument(parser, help_text: str) -> None:
 def add_source_arguments(parser, default_source: str = "celltypes") -> None:
     parser.add_argument("--source", default=default_source,
                         help="training values: 'celltypes' (8 cell-type fractions at the 3,702 "
-                             "AHBA sites), 'regional' (AHBA DK-83 table) or a CSV/TSV file "
-                             f"(default: {default_source})")
+                             "AHBA sites), 'regional' (AHBA DK-83 table), a CSV/TSV file or a "
+                             f"'brainexpr ahba' output folder (default: {default_source})")
     add_genes_argument(parser, "genes (or cell types) to use, comma-separated (default: all of "
                                "the source, or --gene-set for 'regional')")
     parser.add_argument("--gene-set", default="ad", choices=["ad", "ad114", "l1000"],
-                        help="gene set of the 'regional' source without --genes (default: ad)")
+                        help="gene set of the 'regional' source or an ahba folder without "
+                             "--genes (default: ad)")
     parser.add_argument("--atlas", default="dk83",
                         help="atlas of a regional table (default: dk83)")
 

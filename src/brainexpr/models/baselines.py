@@ -269,6 +269,10 @@ VARIOGRAMS = {
 }
 
 
+#: Pair differences (pairs x genes) held at once by :func:`empirical_variogram`.
+_VARIOGRAM_BLOCK = 2 ** 24
+
+
 def empirical_variogram(coords, values, max_lag: float = 60.0, n_lags: int = 15,
                         max_pairs: int = 200_000, random_state=None):
     """Semivariance of standardised values against distance, pooled over genes.
@@ -298,8 +302,18 @@ def empirical_variogram(coords, values, max_lag: float = 60.0, n_lags: int = 15,
     if len(pairs) > max_pairs:
         pairs = pairs[rng.choice(len(pairs), size=max_pairs, replace=False)]
     distance = np.linalg.norm(coords[pairs[:, 0]] - coords[pairs[:, 1]], axis=1)
-    with np.errstate(invalid="ignore"):
-        semivariance = 0.5 * np.nanmean((values[pairs[:, 0]] - values[pairs[:, 1]]) ** 2, axis=1)
+    # pooled over genes in blocks of at most _VARIOGRAM_BLOCK pair differences: memory stays
+    # bounded for any number of genes (all 200,000 pairs x 20,000 genes at once need 32 GB)
+    total = count = 0
+    step = max(1, _VARIOGRAM_BLOCK // len(pairs))
+    for start in range(0, values.shape[1], step):
+        block = values[:, start:start + step]
+        squared = (block[pairs[:, 0]] - block[pairs[:, 1]]) ** 2
+        measured = ~np.isnan(squared)
+        total = total + np.sum(np.where(measured, squared, 0), axis=1)
+        count = count + np.sum(measured, axis=1, dtype=np.intp)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        semivariance = 0.5 * (total / count)
     keep = np.isfinite(semivariance)
     distance, semivariance = distance[keep], semivariance[keep]
     edges = np.linspace(0.0, max_lag, n_lags + 1)

@@ -16,6 +16,10 @@ a CSV/TSV file
     Either sample level (columns ``mni_x, mni_y, mni_z``, optional ``tissue_class`` and
     ``donor``, then one numeric column per gene) or a regional table (first column: region
     names of ``atlas``, then one column per gene).
+a ``brainexpr ahba`` output folder
+    Sample level: its sample x gene matrix (memory-mapped, no table round trip), the
+    sample coordinates, tissue class and donors (mirrored copies as pseudo-donors); all
+    its genes with ``gene_set="all"``, else ``genes`` or the ``gene_set`` genes it holds.
 
 Models (``model``): ``"auto"`` (the default) picks by the kind of data, from the held-out
 benchmark (:data:`brainexpr.models.registry.AUTO_MODELS` holds the choice and its evidence):
@@ -94,8 +98,8 @@ def _source_file(source) -> Path:
     """The CSV/TSV file of a ``source`` that is not a built-in name (checked)."""
     path = Path(str(source))
     if path.suffix.lower() not in (".csv", ".tsv", ".txt"):
-        raise InputError(f"source must be one of {', '.join(map(repr, SOURCES))} or a .csv/.tsv "
-                         f"file, got {source!r}")
+        raise InputError(f"source must be one of {', '.join(map(repr, SOURCES))}, a .csv/.tsv "
+                         f"file or a 'brainexpr ahba' output folder, got {source!r}")
     if not path.is_file():
         raise InputError(f"source file {path} does not exist")
     return path
@@ -118,7 +122,7 @@ def source_kind(source) -> str:
     {"samples", "regions"}
         A CSV is sample level when it has the columns ``mni_x, mni_y, mni_z``.
     """
-    if source == "celltypes":
+    if source == "celltypes" or Path(str(source)).is_dir():
         return "samples"
     if source == "regional":
         return "regions"
@@ -154,11 +158,12 @@ def load_training_data(source: str = "celltypes", genes=None, gene_set: str = "a
 
     Parameters
     ----------
-    source : {"celltypes", "regional"} or path to a CSV/TSV file
+    source : {"celltypes", "regional"}, path to a CSV/TSV file or a ``brainexpr ahba`` folder
     genes : sequence of str, optional
         Genes (or cell types) to keep; unknown names raise an error listing the closest.
     gene_set : str
-        ``regional`` only, when ``genes`` is not given: ``"ad"`` or ``"l1000"``.
+        ``regional`` and ``brainexpr ahba`` folders, when ``genes`` is not given: ``"ad"``
+        or ``"l1000"`` (a folder also takes ``"all"``: every gene it holds).
     atlas : str
         Atlas of a regional table (``dk83`` for the built-in table).
     data_dir : path-like, optional
@@ -193,6 +198,8 @@ def load_training_data(source: str = "celltypes", genes=None, gene_set: str = "a
         return TrainingData("regions", table, atlas=load_atlas(atlas, data_dir),
                             provenance={"source": "regional", "atlas": atlas,
                                         "gene_set": None if genes is not None else gene_set})
+    if Path(str(source)).is_dir():
+        return processed_training_data(source, genes, gene_set, data_dir)
     from ..datasets.validate import numeric_columns, text_columns
 
     path = _source_file(source)
@@ -241,6 +248,49 @@ def load_training_data(source: str = "celltypes", genes=None, gene_set: str = "a
         values = values[genes]
     return TrainingData("regions", values, atlas=atlas_obj,
                         provenance={"source": str(path), "atlas": atlas})
+
+
+def processed_training_data(folder, genes=None, gene_set: str = "all",
+                            data_dir=None) -> TrainingData:
+    """Sample-level training data of a ``brainexpr ahba`` output folder.
+
+    Parameters
+    ----------
+    folder : path-like
+        Written by ``brainexpr ahba`` (:func:`brainexpr.ahba.load_processed`).
+    genes : sequence of str, optional
+        Genes to keep (unknown ones raise, naming the closest).
+    gene_set : {"all", "ad", "ad114", "l1000"}
+        Without ``genes``: every gene of the folder, or those of a gene set it holds.
+    data_dir : path-like, optional
+
+    Returns
+    -------
+    TrainingData
+        Sites x genes (float32 values); donors are the folder's donor labels, mirrored
+        copies of samples (``brainexpr ahba --lr-mirror``) labelled as pseudo-donors
+        ``"{donor}-mirrored"``, as donor kriging treats them.
+    """
+    from ..ahba import load_processed
+    from ..datasets import load_gene_set
+
+    processed = load_processed(folder)
+    genes = _gene_list(genes)
+    if genes is None and gene_set != "all":
+        wanted = load_gene_set(gene_set, data_dir)
+        present = set(processed.genes.index)
+        genes = [g for g in wanted if g in present]
+        if not genes:
+            raise InputError(f"none of the {gene_set!r} genes is in {folder}")
+    coords, values, tissue = processed.training_data(genes)
+    donors = processed.samples["donor"].astype(str).to_numpy()
+    if "mirrored" in processed.samples:
+        mirrored = processed.samples["mirrored"].fillna(False).astype(bool).to_numpy()
+        donors = np.array([f"{d}-mirrored" if m else d for d, m in zip(donors, mirrored)])
+    return TrainingData("samples", values, coords, tissue, donors=donors,
+                        provenance={"source": str(folder), "n_sites": len(values),
+                                    "n_donors": len(set(donors)),
+                                    "gene_set": None if genes is not None else gene_set})
 
 
 def check_inside_brain(coords, tolerance_mm: float = 10.0, data_dir=None,

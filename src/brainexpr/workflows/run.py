@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..errors import InputError
@@ -382,21 +381,18 @@ def _step_processed_samples(folder, processed_dir, gene_args, data_dir) -> dict:
     """Write the sample table of a ``brainexpr ahba`` output for the requested genes."""
     from ..ahba import load_processed
     from ..datasets import load_gene_set
+    from .inr import processed_training_data
 
     processed = load_processed(processed_dir)
     genes = gene_args["genes"] or load_gene_set(gene_args["gene_set"], data_dir)
     present = [g for g in genes if g in set(processed.genes.index)]
     if not present:
         raise InputError(f"none of the requested genes is in {processed_dir}")
-    coords, values, tissue = processed.training_data(present)
-    table = pd.DataFrame(coords, columns=["mni_x", "mni_y", "mni_z"])
-    table["tissue_class"] = tissue
-    donors = processed.samples["donor"].astype(str).to_numpy()
-    if "mirrored" in processed.samples:  # mirrored copies are pseudo-donors (as in donor kriging)
-        mirrored = processed.samples["mirrored"].fillna(False).astype(bool).to_numpy()
-        donors = np.array([f"{d}-mirrored" if m else d for d, m in zip(donors, mirrored)])
-    table["donor"] = donors
-    table = pd.concat([table, values.reset_index(drop=True)], axis=1)
+    data = processed_training_data(processed_dir, present, data_dir=data_dir)
+    table = pd.DataFrame(data.coords, columns=["mni_x", "mni_y", "mni_z"])
+    table["tissue_class"] = data.tissue
+    table["donor"] = data.donors   # mirrored copies are pseudo-donors (as in donor kriging)
+    table = pd.concat([table, data.values.reset_index(drop=True)], axis=1)
     table.to_csv(folder / "training_samples.csv", index=False, float_format="%.6g")
     return {"n_samples": int(len(table)), "n_genes": len(present)}
 
