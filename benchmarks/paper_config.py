@@ -54,6 +54,13 @@ PAPER_SELECTION = dict(selection="training_loss", validation_fraction=0.1, valid
 OUR_SELECTION = dict(selection="validation", validation_fraction=0.1, validation_block_mm=20.0)
 
 
+def machine_line(start: float) -> str:
+    """Machine, threads, load and wall time since ``start`` (``time.perf_counter()``)."""
+    return (f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+            f"1 thread, CUDA: {torch.cuda.is_available()}, load average at the end "
+            f"{os.getloadavg()[0]:.1f}; wall {time.perf_counter() - start:.0f} s")
+
+
 def models(args, n_genes: int) -> dict:
     """name -> unfitted estimator, for one fold."""
     batch = max(args.pairs_per_step // n_genes, 1)
@@ -114,9 +121,7 @@ def main(argv=None) -> int:
                     best_step=("best_step", "mean") if "best_step" in metrics else ("fit_s", "size"))
                .reset_index())
     summary.to_csv(args.out_dir / "summary.csv", index=False)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
-          f"1 thread, CUDA: {torch.cuda.is_available()}, load average at the end "
-          f"{os.getloadavg()[0]:.1f}; wall {time.perf_counter() - start:.0f} s")
+    print(machine_line(start))
     print(f"scale: phantom genes {args.n_genes}, folds run {args.max_folds} of {args.n_folds}, "
           f"{args.max_steps} steps, {args.pairs_per_step} (site, gene) pairs per step, "
           f"evaluation every {args.eval_every} steps")

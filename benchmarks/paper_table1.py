@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import platform
 import time
 
 import numpy as np
@@ -46,10 +44,7 @@ from brainexpr.evaluation.phantom import make_phantom
 from brainexpr.models.base import fit_samples
 from brainexpr.models.inr import INRRegressor
 from brainexpr.utils import check_random_state
-
-#: The paper's model selection after its 18:1:1 random split (10 % of the sites left out).
-PAPER_SELECTION = dict(selection="training_loss", validation_fraction=0.1, validation_block_mm=1e-3)
-
+from paper_config import PAPER_SELECTION, machine_line  # the same selection and machine line
 
 def paint(regional: pd.DataFrame, region_keys, genes) -> np.ndarray:
     """(n_voxels, n_genes) map with each parcel's value on its voxels, NaN off the parcels."""
@@ -123,9 +118,7 @@ def main(argv=None) -> int:
     table["fit s"] = table["map"].map(fit_s)
     if args.out:
         table.to_csv(args.out, index=False)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
-          f"1 thread, load average at the end {os.getloadavg()[0]:.1f}; wall "
-          f"{time.perf_counter() - start:.0f} s")
+    print(machine_line(start))
     print(f"scale: phantom seed {args.random_state}, {len(genes)} genes, {len(data.values)} sites, "
           f"{args.max_steps} steps, {common['batch_size']} sites per step, {n_uniform} uniform voxels "
           f"of {n_mask} in the mask, {n_background} background voxels")

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from ..evaluation.ablation import PAPER_INR, base_value
-from ..utils import atomic_path, atomic_write
-from .benchmark import _markdown_table, _pyplot, _save
+from ..utils import atomic_write
+from .benchmark import _markdown_table, _pyplot, _save, write_tables
 
 logger = logging.getLogger(__name__)
 
@@ -96,12 +96,9 @@ def write_ablation_outputs(result, out_dir, figures: bool = True) -> dict:
         Name -> path of every file written.
     """
     out = Path(out_dir)
-    written = {}
-    for name, table in (("ablation_metrics.csv", result.metrics), ("ablation_curves.csv", result.curves),
-                        ("ablation_summary.csv", result.summary_table())):
-        with atomic_path(out / name) as tmp:
-            table.to_csv(tmp, index=False)
-        written[name] = out / name
+    written = write_tables(out, {"ablation_metrics.csv": result.metrics,
+                                 "ablation_curves.csv": result.curves,
+                                 "ablation_summary.csv": result.summary_table()})
     with atomic_write(out / "ablation.json") as handle:
         json.dump({"settings": result.settings, "summary": result.summary}, handle, indent=1, default=str)
     written["ablation.json"] = out / "ablation.json"
