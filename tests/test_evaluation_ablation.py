@@ -87,6 +87,9 @@ def test_run_ablation_tables_and_outputs(synthetic, tmp_path):
     assert np.isfinite(curves[["train_loss", "validation_loss"]].to_numpy()).all()
     summary = result.summary_table()
     assert len(summary) == 4 * 2 and summary["final_train_loss"].gt(0).all()
+    # rows follow the axes and values as given (the shared base fit is not listed first)
+    assert summary[summary["target"] == "truth"][["axis", "value"]].values.tolist() == [
+        ["noise", 0.0], ["noise", 0.5], ["n_frequencies", 0.0], ["n_frequencies", 2.0]]
     assert result.summary["phantom/noise/0.5/truth"] == pytest.approx(
         metrics[(metrics["axis"] == "noise") & (metrics["value"] == 0.5) & (metrics["target"] == "truth")]
         ["pearson"].mean(), abs=1e-4)

@@ -206,7 +206,17 @@ class AblationResult:
                 [["train_loss", "validation_loss"]].mean()
                 .rename(columns={"train_loss": "final_train_loss",
                                  "validation_loss": "final_validation_loss"}).reset_index())
-        return scores.merge(last, on=["dataset", "axis", "value"], how="left")
+        table = scores.merge(last, on=["dataset", "axis", "value"], how="left")
+        return table.iloc[self._order(table)].reset_index(drop=True)
+
+    def _order(self, table) -> np.ndarray:
+        """Row order: datasets as run, then axes and values as in ``settings["axes"]``."""
+        ranks = {(axis, float(value)): (i, j) for i, (axis, values) in
+                 enumerate(self.settings.get("axes", {}).items()) for j, value in enumerate(values)}
+        datasets = {name: i for i, name in enumerate(pd.unique(table["dataset"]))}
+        keys = [(datasets[d], *ranks.get((a, float(v)), (len(ranks), 0)), t)
+                for d, a, v, t in zip(table["dataset"], table["axis"], table["value"], table["target"])]
+        return np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=int)
 
     @property
     def summary(self) -> dict:

@@ -60,7 +60,8 @@ def plot_ablation(result, dataset: str, path) -> list[Path]:
         for target, marker in (("observed", "o"), ("truth", "s")):
             rows = summary[(summary["axis"] == axis) & (summary["target"] == target)]
             if len(rows):
-                bottom.plot(range(len(rows)), rows["pearson"], marker=marker, label=f"r vs {target}")
+                scores = rows.set_index("value")["pearson"].reindex([float(v) for v in values])
+                bottom.plot(range(len(values)), scores.to_numpy(), marker=marker, label=f"r vs {target}")
         bottom.set_xticks(range(len(values)), [f"{v:g}" for v in values])
         base = base_value(axis, {**PAPER_INR, **result.settings["base"]})
         bottom.set_xlabel(f"{AXIS_LABELS[axis]} (paper: {base:g})")
