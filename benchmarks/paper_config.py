@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     metrics = pd.concat(metric_rows, ignore_index=True)
     summary = (metrics.groupby(["dataset", "target", "method"], sort=False)
                .agg(pearson=("pearson", "mean"), r2=("r2", "mean"), fit_s=("fit_s", "mean"),
-                    best_step=("best_step", "mean") if "best_step" in metrics else ("fit_s", "size"))
+                    best_step=("best_step", "mean"))
                .reset_index())
     summary.to_csv(args.out_dir / "summary.csv", index=False)
     print(machine_line(start))
