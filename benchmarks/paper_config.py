@@ -64,7 +64,7 @@ def models(args, n_genes: int) -> dict:
     """name -> unfitted estimator, for one fold."""
     batch = max(args.pairs_per_step // n_genes, 1)
     common = dict(PAPER_INR, max_steps=args.max_steps, batch_size=batch, eval_every=args.eval_every,
-                  patience=args.patience, device="cpu", random_state=args.random_state)
+                  patience=args.patience, device=args.device, random_state=args.random_state)
     return {"knn": KNNInterpolator(n_neighbors=10),
             "kriging": KrigingInterpolator(random_state=args.random_state),
             "inr-paper, paper selection": INRRegressor(**common, **PAPER_SELECTION),
@@ -84,6 +84,8 @@ def main(argv=None) -> int:
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--patience", type=int, default=10,
                         help="evaluations without improvement before ours stops (default 10)")
+    parser.add_argument("--device", default="auto",
+                        help="auto (CUDA when present, else the CPU), cpu or cuda (default auto)")
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--out-dir", type=Path, required=True)
     args = parser.parse_args(argv)
