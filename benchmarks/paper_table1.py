@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     abagen_regional.columns = genes
     abagen_map = paint(abagen_regional, regions, genes)
     common = dict(PAPER_INR, max_steps=args.max_steps, eval_every=args.eval_every,
-                  batch_size=max(args.pairs_per_step // len(genes), 1), device="cpu",
+                  batch_size=max(args.pairs_per_step // len(genes), 1),
                   random_state=args.random_state, **PAPER_SELECTION)
     maps, fit_s = {}, {}
     for name, design in (("INR", "per_gene"), ("INR + gene axis", "paper")):
