@@ -78,6 +78,8 @@ def main(argv=None) -> int:
     parser.add_argument("--n-genes", type=int, default=4, help="phantom genes (default 4)")
     parser.add_argument("--n-folds", type=int, default=5, help="blocked folds of the split (default 5)")
     parser.add_argument("--max-folds", type=int, default=1, help="folds run (default 1)")
+    parser.add_argument("--first-fold", type=int, default=0,
+                        help="index of the first fold run (default 0)")
     parser.add_argument("--max-steps", type=int, default=5000, help="steps (default: the paper's 5000)")
     parser.add_argument("--pairs-per-step", type=int, default=128,
                         help="(site, gene) pairs per step (default 128)")
@@ -98,7 +100,7 @@ def main(argv=None) -> int:
         data = (phantom_data(make_phantom(args.n_genes, random_state=args.random_state))
                 if name == "phantom" else celltype_data())
         splits = spatial_block_folds(data.coords, args.n_folds, 20.0, 8.0, args.random_state)
-        for split in splits[:args.max_folds]:
+        for split in splits[args.first_fold:args.first_fold + args.max_folds]:
             for method, estimator in models(args, len(data.genes)).items():
                 table, fit_s = score_split(estimator, data, split, random_state=args.random_state)
                 table.insert(0, "method", method)
@@ -123,7 +125,8 @@ def main(argv=None) -> int:
                .reset_index())
     summary.to_csv(args.out_dir / "summary.csv", index=False)
     print(machine_line(start))
-    print(f"scale: phantom genes {args.n_genes}, folds run {args.max_folds} of {args.n_folds}, "
+    print(f"scale: phantom genes {args.n_genes}, folds run {args.max_folds} of {args.n_folds} "
+          f"(from fold {args.first_fold}), "
           f"{args.max_steps} steps, {args.pairs_per_step} (site, gene) pairs per step, "
           f"evaluation every {args.eval_every} steps")
     print(summary.round(3).to_string(index=False))
