@@ -115,3 +115,18 @@ def test_phantom_command_writes_samples_and_truth(tmp_path, data_dir, one_thread
     with pytest.raises(SystemExit) as exit_info:  # argparse rejects the choice: exit code 2
         main(["phantom", "--resolutions", "3", "--out-dir", str(tmp_path / "bad")])
     assert exit_info.value.code == 2 and not (tmp_path / "bad").exists()
+
+
+def test_quick_ablation_writes_curves_and_held_out_scores(tmp_path, data_dir, one_thread):
+    out = tmp_path / "ablation"
+    code = main(["-q", "--progress", "off", "benchmark", "--ablation", "--quick", "--datasets", "phantom",
+                 "--axes", "n_layers", "--out-dir", str(out), "--data-dir", str(data_dir)])
+    assert code == 0
+    summary = pd.read_csv(out / "ablation_summary.csv")
+    assert set(summary["axis"]) == {"n_layers"} and set(summary["target"]) == {"observed", "truth"}
+    assert len(summary) == 3 * 2 and summary["pearson"].between(-1, 1).all()
+    curves = pd.read_csv(out / "ablation_curves.csv")
+    assert sorted(curves["step"].unique()) == [5, 10]     # the quick preset: 10 steps, curve every 5
+    settings = json.loads((out / "ablation.json").read_text())["settings"]
+    assert settings["quick"] is True and settings["sites"]["phantom"] <= 310
+    assert (out / "figures" / "ablation_phantom.svg").is_file()

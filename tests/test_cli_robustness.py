@@ -270,6 +270,10 @@ CASES = [
     # benchmark, ahba, info, fetch
     ("benchmark-user-folder", "benchmark --quick --out-dir OUT", "brainexpr did not write"),
     ("benchmark-bad-method", "benchmark --methods astrology --out-dir OUT/b", "astrology"),
+    ("benchmark-ablation-user-folder", "benchmark --ablation --quick --out-dir OUT",
+     "brainexpr did not write"),
+    ("benchmark-ablation-zero-steps", "benchmark --ablation --max-steps 0 --out-dir OUT/b",
+     "max_steps must be a positive integer"),
     ("ahba-user-folder", "ahba IN --out OUT", "brainexpr did not write"),
     ("ahba-missing-raw", "ahba IN/nothing --out OUT/a", "nothing"),
     ("info-out-below-file", "info --out FILE/summary", "which is a file"),

@@ -100,6 +100,23 @@ def test_warns_when_held_out_data_are_not_predicted(samples, caplog):
     assert "validation_fraction=0" in caplog.text
 
 
+def test_training_loss_selection_keeps_the_paper_choice(samples):
+    """selection='training_loss' keeps the state of lowest training MSE and never stops early."""
+    coords, values, _, _ = samples
+    settings = dict(TINY, max_steps=120, eval_every=20, patience=1, validation_fraction=0.2)
+    paper = INRRegressor("paper", selection="training_loss", **settings).fit(coords, values)
+    ours = INRRegressor("paper", **settings).fit(coords, values)
+    assert [h[0] for h in paper.history_[0]] == [20, 40, 60, 80, 100, 120]   # no early stop
+    # the same seed, split and batches: the same trajectory, only the kept state differs
+    np.testing.assert_allclose([h[2] for h in paper.history_[0][:len(ours.history_[0])]],
+                               [h[2] for h in ours.history_[0]], rtol=1e-5)
+    best_validation = min(ours.history_[0], key=lambda h: h[2])[0]
+    assert ours.best_step_[0] == best_validation
+    assert paper.best_step_[0] in {h[0] for h in paper.history_[0]}
+    with pytest.raises(InputError, match="selection must be one of"):
+        INRRegressor(selection="test_loss").fit(coords, values)
+
+
 def test_bad_parameters_raise_teaching_errors(samples):
     coords, values, _, _ = samples
     with pytest.raises(InputError, match=r"design must be one of 'paper', 'factorized', "

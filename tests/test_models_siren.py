@@ -29,8 +29,11 @@ def test_positional_encoding_values_and_shape():
     module = PositionalEncoding(4)
     assert module.dim_out == 8
     assert module(values[:, None]).shape == (3, 8)
+    raw = PositionalEncoding(0)                          # Fig. 3 baseline: no encoding
+    assert raw.dim_out == 1
+    torch.testing.assert_close(raw(values), values[:, None])
     with pytest.raises(ValueError):
-        PositionalEncoding(0)
+        PositionalEncoding(-1)
 
 
 def test_sitzmann_initialisation_bounds():

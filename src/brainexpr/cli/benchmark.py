@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from ..evaluation.ablation import AXES
 from ..evaluation.benchmark import DEFAULT_METHODS, METHODS, PROTOCOLS
-from ..workflows.benchmark import DATASETS, benchmark_methods
+from ..workflows.benchmark import DATASETS, ablation_study, benchmark_methods
 from . import add_overwrite_argument
 
 HELP = "compare interpolation methods on held-out sites, donors, parcels and genes (phantom + real)"
@@ -37,9 +38,37 @@ def add_arguments(parser):
     parser.add_argument("--figures", action=argparse.BooleanOptionalAction, default=True,
                         help="write figures (default: yes)")
     parser.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
+    ablation = parser.add_argument_group(
+        "ablation", "--ablation runs the paper's Fig. 3 ablations of its INR instead of the method "
+                    "comparison (--methods, --protocols and --map-voxels do not apply)")
+    ablation.add_argument("--ablation", action="store_true",
+                          help="fit every value of each axis, score it on spatially held-out sites and "
+                               "plot the loss curves next to held-out accuracy")
+    ablation.add_argument("--axes", nargs="+", choices=list(AXES), default=list(AXES), metavar="AXIS",
+                          help=f"ablation axes (default: all: {', '.join(AXES)})")
+    ablation.add_argument("--max-folds", type=int, default=None,
+                          help="blocked folds actually run (default: all; 1 with --quick)")
+    ablation.add_argument("--max-sites", type=int, default=None,
+                          help="random subset of sites, the same share per donor (default: all; 300 "
+                               "with --quick)")
+    ablation.add_argument("--max-steps", type=int, default=None,
+                          help="training steps per variant (default: the paper's 5000; 10 with --quick)")
+    ablation.add_argument("--batch-size", type=int, default=None,
+                          help="sites per step (default: all, up to 65536 (site, gene) pairs; 8 with "
+                               "--quick)")
 
 
 def run(args) -> int:
+    if args.ablation:
+        result = ablation_study(
+            out_dir=args.out_dir, axes=args.axes, datasets=args.datasets, n_genes=args.n_genes,
+            n_folds=args.n_folds, max_folds=args.max_folds, max_sites=args.max_sites,
+            max_steps=args.max_steps, batch_size=args.batch_size, block_size=args.block_size,
+            buffer=args.buffer, quick=args.quick, figures=args.figures, random_state=args.random_state,
+            overwrite=args.overwrite, data_dir=args.data_dir)
+        print(f"ablation of {len(result.settings['axes'])} axes finished in "
+              f"{result.settings['wall_time_s']:.0f} s; see {args.out_dir}/ablation.md")
+        return 0
     result = benchmark_methods(
         out_dir=args.out_dir, methods=args.methods, protocols=args.protocols, datasets=args.datasets,
         n_genes=args.n_genes, n_folds=args.n_folds, block_size=args.block_size, buffer=args.buffer,

@@ -23,16 +23,19 @@ def positional_encoding(values: torch.Tensor, n_frequencies: int = 10) -> torch.
     values : (n,) or (n, 1) tensor
         Scalars, typically gene-axis positions in [0, 1].
     n_frequencies : int
-        Number of frequencies ``N``; frequency ``k`` is ``2**k * pi``.
+        Number of frequencies ``N``; frequency ``k`` is ``2**k * pi``. 0: no encoding,
+        the raw value (the paper's ablation baseline, Fig. 3).
 
     Returns
     -------
-    (n, 2 * n_frequencies) tensor
+    (n, 2 * n_frequencies) tensor, or (n, 1) when ``n_frequencies`` is 0
         Interleaved ``sin``/``cos`` pairs, lowest frequency first, as in the paper.
     """
     values = values.reshape(-1, 1)
-    if n_frequencies < 1:
-        raise ValueError(f"n_frequencies must be >= 1, got {n_frequencies}")
+    if n_frequencies < 0:
+        raise ValueError(f"n_frequencies must be >= 0, got {n_frequencies}")
+    if n_frequencies == 0:
+        return values
     frequencies = math.pi * 2.0 ** torch.arange(n_frequencies, dtype=values.dtype,
                                                 device=values.device)
     angles = values * frequencies                       # (n, N)
@@ -45,19 +48,19 @@ class PositionalEncoding(nn.Module):
     Parameters
     ----------
     n_frequencies : int
-        Number of frequencies ``N`` (paper: 10).
+        Number of frequencies ``N`` (paper: 10); 0 passes the raw value through.
     """
 
     def __init__(self, n_frequencies: int = 10):
         super().__init__()
-        if n_frequencies < 1:
-            raise ValueError(f"n_frequencies must be >= 1, got {n_frequencies}")
+        if n_frequencies < 0:
+            raise ValueError(f"n_frequencies must be >= 0, got {n_frequencies}")
         self.n_frequencies = int(n_frequencies)
 
     @property
     def dim_out(self) -> int:
-        """Length of the encoding, ``2 * n_frequencies``."""
-        return 2 * self.n_frequencies
+        """Length of the encoding, ``2 * n_frequencies`` (1 without encoding)."""
+        return 2 * self.n_frequencies if self.n_frequencies else 1
 
     def forward(self, values: torch.Tensor) -> torch.Tensor:
         """Encode ``values`` of shape (n,) or (n, 1) into (n, 2N)."""

@@ -59,6 +59,8 @@ logger = logging.getLogger(__name__)
 DESIGNS = ("paper", "factorized", "per_gene")
 #: Per-gene value scalings applied before training and undone at prediction.
 VALUE_SCALINGS = ("standard", "minmax", "none")
+#: Model selections: held-out validation loss (ours) or training loss (the seed paper's).
+SELECTIONS = ("validation", "training_loss")
 #: Numerical precisions of prediction (training is always fp32).
 PRECISIONS = ("fp32", "tf32", "bf16")
 
@@ -342,7 +344,8 @@ class INRRegressor(SampleInterpolator):
         (with coordinates scaled to [-1, 1], 30 fits the sparse AHBA sites with
         oscillations that do not generalise to held-out blocks: BENCHMARKS.md).
     n_frequencies : int
-        Frequencies ``N`` of the positional encoding of ``e_g`` (paper: 10).
+        Frequencies ``N`` of the positional encoding of ``e_g`` (paper: 10; 0: the raw
+        position, no encoding).
     n_features : int
         ``factorized`` only: trunk features ``K``.
     gene_hidden, gene_layers : int
@@ -364,6 +367,11 @@ class INRRegressor(SampleInterpolator):
         Steps between validation evaluations.
     patience : int
         Evaluations without improvement before stopping.
+    selection : {"validation", "training_loss"}
+        Which state is kept. ``validation``: the lowest loss on the spatially held-out
+        validation sites, with early stopping. ``training_loss``: the seed paper's choice,
+        the lowest loss on all training sites (evaluated every ``eval_every`` steps), no
+        early stopping; the validation loss is still recorded in ``history_``.
     value_scaling : {"standard", "minmax", "none"}
         Per-gene scaling of the values during training (undone at prediction).
     parcel_samples : int or None
@@ -419,7 +427,8 @@ class INRRegressor(SampleInterpolator):
                  n_features: int = 64, gene_hidden: int = 64, gene_layers: int = 2,
                  learning_rate: float = 1e-4, max_steps: int = 5000, batch_size: int | None = None,
                  validation_fraction: float = 0.1, validation_block_mm: float = 20.0,
-                 eval_every: int = 50, patience: int = 20, value_scaling: str = "standard",
+                 eval_every: int = 50, patience: int = 20, selection: str = "validation",
+                 value_scaling: str = "standard",
                  parcel_samples: int | None = 32, n_ensemble: int = 1, device: str = "auto",
                  precision: str = "fp32", precision_tolerance: float = 0.01, random_state=None,
                  checkpoint_path=None, checkpoint_every: int = 500, resume: bool = False):
@@ -438,6 +447,7 @@ class INRRegressor(SampleInterpolator):
         self.validation_block_mm = validation_block_mm
         self.eval_every = eval_every
         self.patience = patience
+        self.selection = selection
         self.value_scaling = value_scaling
         self.parcel_samples = parcel_samples
         self.n_ensemble = n_ensemble
@@ -454,7 +464,8 @@ class INRRegressor(SampleInterpolator):
         _check_choice(self.design, DESIGNS, "design")
         _check_choice(self.value_scaling, VALUE_SCALINGS, "value_scaling")
         _check_choice(self.precision, PRECISIONS, "precision")
-        positive = {"n_layers": 2, "hidden_features": 1, "n_frequencies": 1, "n_features": 1,
+        _check_choice(self.selection, SELECTIONS, "selection")
+        positive = {"n_layers": 2, "hidden_features": 1, "n_frequencies": 0, "n_features": 1,
                     "gene_hidden": 1, "gene_layers": 1, "max_steps": 1, "eval_every": 1,
                     "patience": 1, "n_ensemble": 1, "checkpoint_every": 1}
         for name, minimum in positive.items():
@@ -797,6 +808,7 @@ class INRRegressor(SampleInterpolator):
         steps = progress(range(start, self.max_steps), desc=f"fit {self.design} [{member + 1}/"
                          f"{self.n_ensemble}]", initial=start, total=self.max_steps)
         train_loss = math.nan
+        by_training_loss = self.selection == "training_loss"
         for step in steps:
             rng = np.random.default_rng([seed, 1, step])
             units = train_units if per_step >= len(train_units) else \
@@ -805,20 +817,20 @@ class INRRegressor(SampleInterpolator):
                                                  all_genes, step)
             done = step + 1
             if done % self.eval_every == 0 or done == self.max_steps:
-                if len(val_units):
-                    module.eval()
-                    value = self._evaluate(module, data, val_units, positions, all_genes, seed)
-                    module.train()
-                else:
-                    value = math.nan
+                module.eval()
+                value = (self._evaluate(module, data, val_units, positions, all_genes, seed)
+                         if len(val_units) else math.nan)
+                criterion = (self._evaluate(module, data, train_units, positions, all_genes, seed)
+                             if by_training_loss else value)
+                module.train()
                 history.append((done, train_loss, value))
                 steps.set_postfix(train=f"{train_loss:.4g}", val=f"{value:.4g}")
-                if len(val_units) == 0 or value < best_value:
-                    best_value, best_step, bad = value, done, 0
+                if math.isnan(criterion) or criterion < best_value:
+                    best_value, best_step, bad = criterion, done, 0
                     best_state = copy.deepcopy(module.state_dict())
                 else:
                     bad += 1
-                if len(val_units) and bad >= self.patience:
+                if len(val_units) and not by_training_loss and bad >= self.patience:
                     logger.info("member %d: early stop at step %d (best %d, validation %.4g)",
                                 member, done, best_step, best_value)
                     break
@@ -833,7 +845,8 @@ class INRRegressor(SampleInterpolator):
             best_state, best_step = copy.deepcopy(module.state_dict()), self.max_steps
         module.load_state_dict(best_state)
         module.eval()
-        if len(val_units) and self.value_scaling == "standard" and best_value >= NO_SKILL_MSE:
+        if len(val_units) and not by_training_loss and self.value_scaling == "standard" \
+                and best_value >= NO_SKILL_MSE:
             what = "sites" if data.kind == "samples" else "parcels"
             logger.warning(
                 "member %d: held-out %s are predicted little better than by each gene's mean "
@@ -841,8 +854,9 @@ class INRRegressor(SampleInterpolator):
                 "and may underfit the training data; to fit every %s for max_steps instead, use "
                 "validation_fraction=0", member, what, best_value, best_step,
                 what[:-1])
-        logger.info("member %d: kept step %d (validation MSE %.4g, scaled units; last training "
-                    "loss %.4g)", member, best_step, best_value, train_loss)
+        logger.info("member %d: kept step %d (%s MSE %.4g, scaled units; last training "
+                    "loss %.4g)", member, best_step, "training" if by_training_loss else "validation",
+                    best_value, train_loss)
         return module, history, best_step
 
     # ------------------------------------------------------------------ genes

@@ -329,6 +329,16 @@ def verdict_table(result) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- writer
+def write_tables(out: Path, tables: dict) -> dict:
+    """Write ``{file name: DataFrame}`` as CSV files (no index) into ``out``; name -> path."""
+    written = {}
+    for name, table in tables.items():
+        with atomic_path(out / name) as tmp:
+            table.to_csv(tmp, index=False)
+        written[name] = out / name
+    return written
+
+
 def write_benchmark_outputs(result, out_dir, figures: bool = True) -> dict:
     """Write tables, figures, JSON and markdown of a benchmark into ``out_dir``.
 
@@ -338,18 +348,13 @@ def write_benchmark_outputs(result, out_dir, figures: bool = True) -> dict:
         Name -> path of every file written.
     """
     out = Path(out_dir)
-    written = {}
-    tables = {
+    written = write_tables(out, {
         "metrics.csv": result.metrics, "summary.csv": result.summary_table(),
         "by_reproducibility.csv": result.by_reproducibility(),
         "aggregate_regional.csv": result.aggregate, "timings.csv": result.timings,
         "ceilings.csv": result.ceilings, "held_out_predictions.csv": result.held_out,
         "calibration.csv": result.calibration,
-    }
-    for name, table in tables.items():
-        with atomic_path(out / name) as tmp:
-            table.to_csv(tmp, index=False)
-        written[name] = out / name
+    })
     head = headline_table(result)
     with atomic_write(out / "benchmark.json") as handle:
         json.dump({"settings": result.settings,

@@ -1,0 +1,137 @@
+"""The seed paper's INR configuration trained for its 5,000 steps, scored on held-out sites.
+
+Issue 17, item 1. The paper (Yu et al.) trains a 12 x 512 SIREN (omega_0 = 30) on
+``(x, y, z, c, gamma(e_g))`` with a positional encoding of N = 10 frequencies, Adam at
+1e-4 for 5,000 steps, after an 18:1:1 random split of its data, and keeps the state of
+lowest training loss. Two model selections are compared on the same folds:
+
+``paper``
+    10 % of the training sites left out at random (the paper's 1 + 1 parts of 20) and the
+    state of lowest loss on the training sites kept (evaluated every ``--eval-every``
+    steps; ``selection="training_loss"``), no early stopping.
+``ours``
+    10 % of the training sites left out in 20 mm blocks, the state of lowest loss on
+    those spatially held-out sites kept, early stopping after ``--patience`` evaluations
+    without improvement (``selection="validation"``).
+
+Both are scored by the benchmark's spatially blocked protocol (20 mm blocks, 8 mm buffer;
+the held-out fold is never seen) against the held-out values and, on the phantom, the
+truth there; kNN (k = 10, 1/distance) and kriging are fitted on the same folds as the
+baselines of the same run. The paper sums its loss over all training data at every step;
+on a CPU each step sees ``--pairs-per-step`` (site, gene) pairs instead (a mini-batch of
+``pairs // n_genes`` sites). The scale (genes, folds, pairs per step) is printed and must be
+stated with the numbers.
+
+Usage (one thread; about 20-25 min per INR fit on the shared 2-core machine)::
+
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 nohup .venv/bin/python \\
+        benchmarks/paper_config.py --out-dir /tmp/paper_config > /tmp/paper_config.log 2>&1 &
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from brainexpr.evaluation.ablation import PAPER_INR, history_frame, score_split
+from brainexpr.evaluation.benchmark import celltype_data, phantom_data
+from brainexpr.evaluation.phantom import make_phantom
+from brainexpr.evaluation.protocols import spatial_block_folds
+from brainexpr.models.baselines import KNNInterpolator, KrigingInterpolator
+from brainexpr.models.inr import INRRegressor
+
+#: The paper's selection: a random 10 % (1 mm "blocks" hold one site each) and training loss.
+PAPER_SELECTION = dict(selection="training_loss", validation_fraction=0.1, validation_block_mm=1e-3)
+#: Ours: 10 % of the sites in 20 mm blocks, early stopping on their loss.
+OUR_SELECTION = dict(selection="validation", validation_fraction=0.1, validation_block_mm=20.0)
+
+
+def machine_line(start: float) -> str:
+    """Machine, threads, load and wall time since ``start`` (``time.perf_counter()``)."""
+    return (f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+            f"1 thread, CUDA: {torch.cuda.is_available()}, load average at the end "
+            f"{os.getloadavg()[0]:.1f}; wall {time.perf_counter() - start:.0f} s")
+
+
+def models(args, n_genes: int) -> dict:
+    """name -> unfitted estimator, for one fold."""
+    batch = max(args.pairs_per_step // n_genes, 1)
+    common = dict(PAPER_INR, max_steps=args.max_steps, batch_size=batch, eval_every=args.eval_every,
+                  patience=args.patience, device=args.device, random_state=args.random_state)
+    return {"knn": KNNInterpolator(n_neighbors=10),
+            "kriging": KrigingInterpolator(random_state=args.random_state),
+            "inr-paper, paper selection": INRRegressor(**common, **PAPER_SELECTION),
+            "inr-paper, our selection": INRRegressor(**common, **OUR_SELECTION)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=["phantom", "celltypes"],
+                        choices=["phantom", "celltypes"])
+    parser.add_argument("--n-genes", type=int, default=4, help="phantom genes (default 4)")
+    parser.add_argument("--n-folds", type=int, default=5, help="blocked folds of the split (default 5)")
+    parser.add_argument("--max-folds", type=int, default=1, help="folds run (default 1)")
+    parser.add_argument("--first-fold", type=int, default=0,
+                        help="index of the first fold run (default 0)")
+    parser.add_argument("--max-steps", type=int, default=5000, help="steps (default: the paper's 5000)")
+    parser.add_argument("--pairs-per-step", type=int, default=128,
+                        help="(site, gene) pairs per step (default 128)")
+    parser.add_argument("--eval-every", type=int, default=100)
+    parser.add_argument("--patience", type=int, default=10,
+                        help="evaluations without improvement before ours stops (default 10)")
+    parser.add_argument("--device", default="auto",
+                        help="auto (CUDA when present, else the CPU), cpu or cuda (default auto)")
+    parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument("--out-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    torch.set_num_threads(1)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    metric_rows, curve_rows = [], []
+    for name in args.datasets:
+        data = (phantom_data(make_phantom(args.n_genes, random_state=args.random_state))
+                if name == "phantom" else celltype_data())
+        splits = spatial_block_folds(data.coords, args.n_folds, 20.0, 8.0, args.random_state)
+        for split in splits[args.first_fold:args.first_fold + args.max_folds]:
+            for method, estimator in models(args, len(data.genes)).items():
+                table, fit_s = score_split(estimator, data, split, random_state=args.random_state)
+                table.insert(0, "method", method)
+                table.insert(0, "fold", split.name)
+                table.insert(0, "dataset", name)
+                table["fit_s"] = fit_s
+                if isinstance(estimator, INRRegressor):
+                    table["best_step"] = estimator.best_step_[0]
+                    curves = history_frame(estimator)
+                    curves.insert(0, "method", method)
+                    curves.insert(0, "dataset", name)
+                    curve_rows.append(curves)
+                    pd.concat(curve_rows).to_csv(args.out_dir / "curves.csv", index=False)
+                metric_rows.append(table)
+                pd.concat(metric_rows).to_csv(args.out_dir / "metrics.csv", index=False)
+                print(f"{name} {split.name} {method}: mean r {table.groupby('target')['pearson'].mean().round(3).to_dict()}, "
+                      f"fit {fit_s:.0f} s", flush=True)
+    metrics = pd.concat(metric_rows, ignore_index=True)
+    summary = (metrics.groupby(["dataset", "target", "method"], sort=False)
+               .agg(pearson=("pearson", "mean"), r2=("r2", "mean"), fit_s=("fit_s", "mean"),
+                    best_step=("best_step", "mean"))
+               .reset_index())
+    summary.to_csv(args.out_dir / "summary.csv", index=False)
+    print(machine_line(start))
+    print(f"scale: phantom genes {args.n_genes}, folds run {args.max_folds} of {args.n_folds} "
+          f"(from fold {args.first_fold}), "
+          f"{args.max_steps} steps, {args.pairs_per_step} (site, gene) pairs per step, "
+          f"evaluation every {args.eval_every} steps")
+    print(summary.round(3).to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
