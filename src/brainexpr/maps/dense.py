@@ -211,17 +211,21 @@ def model_genes(model) -> list[str]:
     return [f"gene{i}" for i in range(int(model.n_genes_))]
 
 
+def _ensemble(model) -> bool:
+    """Whether a model's SD is the spread of an ensemble (``capabilities.std``)."""
+    return model.capabilities.std == "ensemble"
+
+
 def has_uncertainty(model) -> bool:
-    """Whether a model predicts a standard deviation: an INR ensemble of >= 2 members, or a
-    kriging model with ``predict_std`` (the kriging SD of the population field)."""
-    if hasattr(model, "members_"):
-        return len(model.members_) >= 2
-    return callable(getattr(model, "predict_std", None))
+    """Whether a fitted model predicts a standard deviation (its declared
+    ``capabilities.std``): an INR ensemble of >= 2 members, or a kriging model (the kriging
+    SD of the population field)."""
+    return model.capabilities.gives_std(len(model.members_) if _ensemble(model) else 1)
 
 
 def std_meaning(model) -> str:
     """One sentence on what a model's ``_std`` map means (for maps.tsv, report and viewer)."""
-    if not hasattr(model, "members_"):
+    if not _ensemble(model):
         return ("kriging SD of the predicted population map: where the data leave it uncertain "
                 "(far from samples, few donors); about 90 % of the true map should lie within "
                 "1.645 SD if the model holds, and a new donor's sample scatters further around it "
@@ -243,7 +247,7 @@ def model_trust(model, genes) -> list:
 
 
 def _no_uncertainty(model) -> InputError:
-    if hasattr(model, "members_"):
+    if _ensemble(model):
         return InputError("std maps need an ensemble: fit with n_ensemble >= 2")
     from ..models.registry import model_name
 
@@ -258,7 +262,7 @@ def prepare_points(model, coords, tissue) -> np.ndarray:
     INRs take scaled network inputs (:meth:`~brainexpr.models.inr.INRRegressor.scale_points`);
     any other estimator gets ``(x, y, z, tissue)`` rows for its ``predict``.
     """
-    if hasattr(model, "scale_points"):
+    if model.capabilities.network:
         return model.scale_points(coords, tissue)
     return np.column_stack([np.asarray(coords, dtype=float), np.asarray(tissue, dtype=float)])
 
@@ -270,7 +274,7 @@ def predict_prepared(model, points, genes, return_std: bool = False,
     Parameters and returns as :meth:`~brainexpr.models.inr.INRRegressor.predict_points`;
     ``return_std`` needs a model with :func:`has_uncertainty`.
     """
-    if hasattr(model, "predict_points"):
+    if model.capabilities.network:
         return model.predict_points(points, genes, return_std=return_std, chunk_size=chunk_size,
                                     gene_major=gene_major, out=out)
     if return_std and not has_uncertainty(model):
@@ -336,7 +340,7 @@ def predict_dense(model, grid: VoxelGrid, genes=None, return_std: bool = False,
     mean = allocate(".mean.npy")
     std = allocate(".std.npy") if return_std else None
     points = prepare_points(model, grid.coords, grid.tissue)     # built once for all genes
-    if hasattr(model, "_chunk_points"):
+    if model.capabilities.network:
         chunk = int(chunk_size or model._chunk_points(n_genes))
         # outer chunks bound host memory; the model chunks further on the device
         outer = max(chunk, 2 ** 18) if chunk_size is None else chunk

@@ -28,7 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..errors import InputError
 from ..utils import check_random_state
-from .base import SampleInterpolator, check_coords, resolve_genes
+from .base import Capabilities, SampleInterpolator, check_coords, resolve_genes
 
 logger = logging.getLogger(__name__)
 
@@ -405,6 +405,8 @@ class KrigingInterpolator(SampleInterpolator):
     gls_mean_ : (n_genes,) array
         Kriging mean of each standardised gene.
     """
+
+    capabilities = Capabilities(std="kriging")
 
     def __init__(self, variogram: str = "exponential", max_lag: float = 60.0, n_lags: int = 15,
                  params: dict | None = None, mirror=None, max_sites: int = 15_000,

@@ -652,8 +652,6 @@ def save_model(estimator, path, name: str | None = None, provenance: dict | None
     provenance : dict, optional
         Estimator files only (an INR saves its ``provenance_``).
     """
-    from .inr import INRRegressor
-
-    if isinstance(estimator, INRRegressor):
+    if estimator.capabilities.network:
         return estimator.save(path)
     return save_estimator(estimator, path, name=name, provenance=provenance)

@@ -50,7 +50,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..errors import InputError
 from ..utils import progress
-from .base import SampleInterpolator, check_coords, check_tissue, check_values, resolve_genes
+from .base import Capabilities, SampleInterpolator, check_coords, check_tissue, check_values, resolve_genes
 from .siren import FactorizedSiren, JointSiren, PerGeneSiren
 
 logger = logging.getLogger(__name__)
@@ -414,6 +414,8 @@ class INRRegressor(SampleInterpolator):
     fit_kind_ : {"samples", "regions"}
     """
 
+    capabilities = Capabilities(network=True, parcel_means=True, std="ensemble", gene_axis=True)
+
     def __init__(self, design: str = "factorized", *, n_layers: int = 12,
                  hidden_features: int = 512, omega_0: float | None = None, n_frequencies: int = 10,
                  n_features: int = 64, gene_hidden: int = 64, gene_layers: int = 2,
@@ -483,7 +485,7 @@ class INRRegressor(SampleInterpolator):
 
     @property
     def uses_gene_axis(self) -> bool:
-        """Whether the design takes the gene-axis position as an input."""
+        """Whether the design takes the gene-axis position as an input (not ``per_gene``)."""
         return self.design != "per_gene"
 
     @property

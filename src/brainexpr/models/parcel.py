@@ -60,7 +60,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..errors import InputError
 from ..utils import check_random_state
-from .base import SampleInterpolator, check_coords, check_tissue, resolve_genes
+from .base import Capabilities, SampleInterpolator, check_coords, check_tissue, resolve_genes
 from .baselines import STD_KINDS, VARIOGRAMS, kriging_variance, missing_groups
 from .inr import regional_voxels
 from .residual import _drift, _gls
@@ -276,6 +276,8 @@ class ParcelKrigingRegressor(SampleInterpolator):
     ...                                              regions=atlas.regions, tissue_image=tissue)
     >>> model.predict(coords, tissue=tissue_at_coords, genes=["APOE"])     # doctest: +SKIP
     """
+
+    capabilities = Capabilities(parcel_means=True, std="kriging")
 
     def __init__(self, variogram: str = "matern32", range_grid=(10.0, 20.0, 40.0, 80.0, 160.0),
                  nugget_grid=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0), share: str = "range",

@@ -77,7 +77,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..errors import InputError
 from ..utils import check_random_state
-from .base import SampleInterpolator, check_coords, check_tissue, fit_samples, resolve_genes
+from .base import Capabilities, SampleInterpolator, check_coords, check_tissue, fit_samples, resolve_genes
 from .baselines import (STD_KINDS, VARIOGRAMS, empirical_variogram, fit_variogram, kriging_variance,
                         missing_groups, reflect)
 
@@ -178,6 +178,8 @@ class DonorKrigingRegressor(SampleInterpolator):
         Pearson r of each gene's values with their leave-one-block-out population
         predictions (the held-out accuracy the gene's map can be expected to have).
     """
+
+    capabilities = Capabilities(donors=True, std="kriging")
 
     def __init__(self, variogram: str = "matern32", max_lag: float = 60.0,
                  nugget_grid=(0.05, 0.15, 0.5), donor_grid=(0.0, 0.3, 1.0, 3.0, 10.0),
@@ -764,6 +766,8 @@ class ResidualINRRegressor(SampleInterpolator):
         Weight of the residual network per gene.
     """
 
+    capabilities = Capabilities(donors=True)
+
     def __init__(self, trend=None, design: str = "factorized", n_layers: int = 3,
                  hidden_features: int = 64, n_features: int = 16, omega_0: float = 10.0,
                  learning_rate: float = 1e-3, max_steps: int = 300,
@@ -896,6 +900,8 @@ class BlendedINRRegressor(SampleInterpolator):
     kriging_ : fitted kriging (all sites)
     inr_ : fitted INRRegressor (all sites), or None when ``weight_ == 0``
     """
+
+    capabilities = Capabilities(donors=True)
 
     def __init__(self, kriging=None, design: str = "factorized", n_layers: int = 4,
                  hidden_features: int = 128, n_features: int = 32, omega_0: float = 30.0,

@@ -74,14 +74,16 @@ def maps_methods(model: str | None, n_ensemble: int = 1) -> str:
     -------
     str
     """
-    from ..models.registry import INR_MODELS
+    from ..models.registry import MODELS, capabilities
 
-    kind = "inr" if model is None or model in INR_MODELS else model
+    caps = capabilities(model) if model in MODELS else None
+    kind = "inr" if model is None or (caps is not None and caps.network) else model
+    std = "ensemble" if model is None else (caps.std if caps is not None else None)
     text = _MAPS_METHODS.get(kind, f"Continuous maps were predicted by the {model} model")
-    if kind == "inr" and n_ensemble > 1:
+    if std == "ensemble" and n_ensemble > 1:
         text += ("; the standard deviation over independently seeded fits gives the "
                  "uncertainty map")
-    elif kind in ("donor-kriging", "kriging", "parcel-kriging"):
+    elif std == "kriging":
         text += ("; the kriging standard deviation of the predicted map (hyperparameters and "
                  "variance by likelihood) gives the uncertainty map")
     return text + "."

@@ -21,15 +21,15 @@ Models (``model``): ``"auto"`` (the default) picks by the kind of data, from the
 benchmark (:data:`brainexpr.models.registry.AUTO_MODELS` holds the choice and its evidence):
 ``donor-kriging`` for sample sites, the factorized INR ensemble for parcel means. Any
 model of :func:`brainexpr.models.registry.workflow_models` can be named instead; those
-without ``fit_regions`` fit sample sources only.
+that do not fit parcel means (``capabilities.parcel_means``) fit sample sources only.
 """
 
 from __future__ import annotations
 
 import copy
-import inspect
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -464,16 +464,12 @@ def build_model(name: str, random_state=0, **inr_params):
     InputError
         For an invalid setting of the model (before any data is loaded).
     """
-    from ..models.registry import INR_MODELS, make_model, model_class
+    from ..models.registry import is_network, make_model
 
-    if name in INR_MODELS:
-        estimator = make_model(name, random_state=random_state, **inr_params)
-    else:
-        accepted = inspect.signature(model_class(name)).parameters
-        estimator = make_model(name, **({"random_state": random_state}
-                                        if "random_state" in accepted else {}))
-    if hasattr(estimator, "_check_params"):
-        estimator._check_params()
+    estimator = make_model(name, **(inr_params if is_network(name) else {}))
+    if "random_state" in estimator.get_params():
+        estimator.set_params(random_state=random_state)
+    estimator._check_params()
     return estimator
 
 
@@ -500,15 +496,14 @@ def fit_summary(estimator) -> dict:
 
 # --------------------------------------------------------------------------- predict
 def _load(model, device):
-    from ..models.inr import INRRegressor
+    """A fitted estimator from a model file, or the fitted estimator given."""
+    if isinstance(model, (str, os.PathLike)):
+        from ..models.checkpoint import load_model
 
-    if isinstance(model, INRRegressor):
+        return load_model(model, device=device)
+    if model.capabilities.network:
         return copy.deepcopy(model)  # genes placed for this call do not change the caller's model
-    if hasattr(model, "predict"):
-        return model  # a fitted estimator: predicting does not change it
-    from ..models.checkpoint import load_model
-
-    return load_model(model, device=device)
+    return model  # a fitted estimator: predicting does not change it
 
 
 def _resolve_genes(estimator, genes, data_dir=None) -> list[str]:
@@ -583,7 +578,7 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
     """
     from ..maps import has_uncertainty, write_maps
     from ..maps.surface import SURFACE_SPACES, write_surface_maps
-    from ..models.inr import PRECISIONS, INRRegressor
+    from ..models.inr import PRECISIONS
     from ..models.registry import model_name
 
     if precision not in PRECISIONS:
@@ -598,13 +593,14 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
     check_output_folder(out_dir, "predict", overwrite)
     estimator = _load(model, device)
     name = model_name(estimator)
-    if isinstance(estimator, INRRegressor):
+    network = estimator.capabilities.network
+    if network:
         estimator.precision = precision
     elif precision != "fp32":
         logger.info("precision %s applies to INRs only; %s predicts in float64", precision, name)
     if std is None:
         std = has_uncertainty(estimator)
-    if std and not has_uncertainty(estimator) and not isinstance(estimator, INRRegressor):
+    if std and not has_uncertainty(estimator) and not network:
         raise InputError(f"std maps need an uncertainty estimate, which the {name!r} model does "
                          "not give; drop --std, or use a kriging model or an INR with n_ensemble >= 2")
     selected = _resolve_genes(estimator, genes, data_dir)

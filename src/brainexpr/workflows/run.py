@@ -162,12 +162,12 @@ def run_fit_params(source, *, model="auto", **settings) -> tuple[dict, str]:
     InputError
         For an unknown model, one that cannot fit the source, or bad INR settings.
     """
-    from ..models.registry import INR_MODELS, resolve_model
+    from ..models.registry import is_network, resolve_model
     from .inr import build_model, source_kind
 
     kind = "samples" if Path(str(source)).is_dir() else source_kind(source)
     name, reason = resolve_model(model, kind)
-    if name in INR_MODELS:
+    if is_network(name):
         params = {"model": name, **settings}
     else:
         params = {"model": name, "random_state": settings.get("random_state", 0)}
@@ -337,10 +337,10 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
                                           [], lambda folder: _step_benchmark(folder, random_state,
                                                                              data_dir), force))
 
-        from ..models.registry import INR_MODELS
+        from ..models.registry import is_network
 
         report_options = dict(options, model=fit_params["model"])  # what "auto" became
-        if fit_params["model"] not in INR_MODELS:  # network settings were not used
+        if not is_network(fit_params["model"]):  # network settings were not used
             report_options = {k: v for k, v in report_options.items()
                               if k == "model" or k == "random_state" or k not in _FIT_KEYS}
         summary.report = _write_report(out, summary.steps, report_options, benchmark, data_dir)
