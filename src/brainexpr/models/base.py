@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from ..datasets.validate import check_choice
 from ..errors import InputError
 
 
@@ -136,8 +137,7 @@ class Capabilities:
     gene_axis: bool = False
 
     def __post_init__(self):
-        if self.std not in STD_SOURCES:
-            raise ValueError(f"std must be one of {STD_SOURCES}, got {self.std!r}")
+        check_choice(self.std, STD_SOURCES, "std", error=ValueError)
 
     def gives_std(self, n_ensemble: int = 1) -> bool:
         """Whether the model predicts a standard deviation with ``n_ensemble`` members."""

@@ -48,6 +48,7 @@ import pandas as pd
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from ..datasets.validate import check_choice
 from ..errors import InputError
 from ..utils import progress
 from .base import Capabilities, SampleInterpolator, check_coords, check_tissue, check_values, resolve_genes
@@ -72,12 +73,6 @@ NO_SKILL_MSE = 0.9
 AUTO_PAIR_BUDGET = 2 ** 16
 #: Budget of points per step for the factorized trunk.
 AUTO_POINT_BUDGET = 2 ** 16
-
-
-def _check_choice(value, allowed, parameter):
-    if value not in allowed:
-        raise InputError(f"{parameter} must be one of {', '.join(map(repr, allowed))}, "
-                         f"got {value!r}")
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -453,9 +448,9 @@ class INRRegressor(SampleInterpolator):
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:
-        _check_choice(self.design, DESIGNS, "design")
-        _check_choice(self.value_scaling, VALUE_SCALINGS, "value_scaling")
-        _check_choice(self.precision, PRECISIONS, "precision")
+        check_choice(self.design, DESIGNS, "design")
+        check_choice(self.value_scaling, VALUE_SCALINGS, "value_scaling")
+        check_choice(self.precision, PRECISIONS, "precision")
         positive = {"n_layers": 2, "hidden_features": 1, "n_frequencies": 1, "n_features": 1,
                     "gene_hidden": 1, "gene_layers": 1, "max_steps": 1, "eval_every": 1,
                     "patience": 1, "n_ensemble": 1, "checkpoint_every": 1}
@@ -1114,8 +1109,7 @@ class INRRegressor(SampleInterpolator):
         """
         from .baselines import STD_KINDS
 
-        if kind not in STD_KINDS:
-            raise InputError(f"kind must be one of {', '.join(STD_KINDS)}, got {kind!r}")
+        check_choice(kind, STD_KINDS, "kind")
         return self.predict(coords, tissue, genes, return_std=True, chunk_size=chunk_size)[1]
 
     # ------------------------------------------------------------------ persistence

@@ -58,6 +58,7 @@ import numpy as np
 from scipy import linalg
 from sklearn.utils.validation import check_is_fitted
 
+from ..datasets.validate import check_choice
 from ..errors import InputError
 from ..utils import check_random_state
 from .base import Capabilities, SampleInterpolator, check_coords, check_tissue, resolve_genes
@@ -297,12 +298,8 @@ class ParcelKrigingRegressor(SampleInterpolator):
 
     # ------------------------------------------------------------------ fitting
     def _check_params(self) -> None:
-        if self.variogram not in VARIOGRAMS:
-            raise InputError(f"variogram must be one of {', '.join(map(repr, VARIOGRAMS))}, got "
-                             f"{self.variogram!r}")
-        if self.share not in SHARING:
-            raise InputError(f"share must be one of {', '.join(map(repr, SHARING))}, got "
-                             f"{self.share!r}")
+        check_choice(self.variogram, VARIOGRAMS, "variogram")
+        check_choice(self.share, SHARING, "share")
         for name in ("range_grid", "nugget_grid"):
             grid = np.asarray(getattr(self, name), dtype=float)
             if grid.ndim != 1 or len(grid) == 0 or not (np.isfinite(grid) & (grid > 0)).all():
@@ -565,8 +562,7 @@ class ParcelKrigingRegressor(SampleInterpolator):
         point-parcel correlations computed once per chunk of points for all groups.
         """
         check_is_fitted(self, "alpha_")
-        if kind not in STD_KINDS:
-            raise InputError(f"kind must be one of {', '.join(STD_KINDS)}, got {kind!r}")
+        check_choice(kind, STD_KINDS, "kind")
         if not hasattr(self, "sigma2_"):
             raise InputError("this parcel-kriging model was fitted by an older brainexpr without "
                              "uncertainty; refit it for standard deviations")

@@ -20,6 +20,7 @@ import dataclasses
 import functools
 from typing import Callable
 
+from ..datasets.validate import check_choice
 from ..errors import InputError
 from .base import Capabilities
 from .baselines import KNNInterpolator, KrigingInterpolator, NearestSampleInterpolator
@@ -89,8 +90,7 @@ def make_model(name: str, **params):
         Naming the allowed models when ``name`` is unknown, or the parameter that the
         model does not accept.
     """
-    if name not in MODELS:
-        raise InputError(f"model must be one of {', '.join(map(repr, MODELS))}, got {name!r}")
+    check_choice(name, MODELS, "model")
     try:
         return MODELS[name](**params)
     except TypeError as exc:
@@ -164,8 +164,7 @@ def resolve_model(name: str, data_kind: str) -> tuple[str, str]:
     InputError
         For an unknown name, or a model that cannot fit ``data_kind``.
     """
-    if data_kind not in AUTO_MODELS:
-        raise ValueError(f"data_kind must be one of {', '.join(AUTO_MODELS)}, got {data_kind!r}")
+    check_choice(data_kind, AUTO_MODELS, "data_kind", error=ValueError)
     allowed = workflow_models()
     if name == "auto":
         return AUTO_MODELS[data_kind]

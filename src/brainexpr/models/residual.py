@@ -75,6 +75,7 @@ from scipy.spatial.distance import cdist
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
+from ..datasets.validate import check_choice
 from ..errors import InputError
 from ..utils import check_random_state
 from .base import Capabilities, SampleInterpolator, check_coords, check_tissue, fit_samples, resolve_genes
@@ -205,8 +206,7 @@ class DonorKrigingRegressor(SampleInterpolator):
 
     # ------------------------------------------------------------------ fitting
     def _check_params(self):
-        if self.variogram not in VARIOGRAMS:
-            raise InputError(f"variogram must be one of {', '.join(VARIOGRAMS)}; got {self.variogram!r}")
+        check_choice(self.variogram, VARIOGRAMS, "variogram")
         for name in ("nugget_grid", "donor_grid", "range_grid"):
             grid = np.asarray(getattr(self, name), dtype=float)
             if grid.ndim != 1 or len(grid) == 0 or (grid < 0).any():
@@ -534,8 +534,7 @@ class DonorKrigingRegressor(SampleInterpolator):
         term uses the whole system. With ``std_neighbors=None`` every site is used.
         """
         check_is_fitted(self, "weights_")
-        if kind not in STD_KINDS:
-            raise InputError(f"kind must be one of {', '.join(STD_KINDS)}, got {kind!r}")
+        check_choice(kind, STD_KINDS, "kind")
         if not hasattr(self, "group_params_"):
             raise InputError("this donor-kriging model was fitted by an older brainexpr without "
                              "uncertainty; refit it for standard deviations")

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..docstrings import fill_doc
 from .html import ReportFigure, ReportSection, ReportTable, build_report
 from .markdown import markdown_to_html
 
@@ -214,6 +215,7 @@ def _surface_figure(maps_folder: Path, figures_dir: Path, data_dir=None,
                                           "at the vertices): lateral and medial views")
 
 
+@fill_doc
 def build_run_report(out_dir, steps, options: dict, benchmark=None, data_dir=None) -> Path:
     """Write ``<out_dir>/report/report.html`` from the steps of a run.
 
@@ -226,7 +228,7 @@ def build_run_report(out_dir, steps, options: dict, benchmark=None, data_dir=Non
         The run's configuration (shown and described in the Methods).
     benchmark : str or path, optional
         A benchmark output folder to report when the run did not run one itself.
-    data_dir : path-like, optional
+    %(data_dir)s
     """
     out_dir = Path(out_dir)
     done = {step.name: step for step in steps}

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets.validate import check_choice
+from ..docstrings import fill_doc
 from ..errors import InputError
 from . import store as S
 
@@ -412,6 +414,7 @@ def _source_files(source, data_dir) -> dict:
     return {str(f): file_sha256(f) for f in files if Path(f).is_file()}
 
 
+@fill_doc
 def build_atlas(*, out="atlas.zarr", source: str = "regional", model: str = "auto",
                 model_file=None, genes=None, gene_set: str = "all", atlas: str = "dk83",
                 resolution: int | None = 2, mask="brain", dtype: str = "float16",
@@ -460,7 +463,7 @@ def build_atlas(*, out="atlas.zarr", source: str = "regional", model: str = "aut
     n_workers : int, optional
         Threads of the local scheduler (default: one per core).
     random_state : int, optional
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------
@@ -472,8 +475,7 @@ def build_atlas(*, out="atlas.zarr", source: str = "regional", model: str = "aut
     start = time.perf_counter()
     out = Path(out)
     S.check_chunks(chunks)
-    if dtype not in S.DTYPES:
-        raise InputError(f"dtype must be one of {', '.join(map(repr, S.DTYPES))}, got {dtype!r}")
+    check_choice(dtype, S.DTYPES, "dtype")
     settings = {"source": None if model_file else str(source), "model": model,
                 "model_file": str(model_file) if model_file else None,
                 "genes": list(genes) if genes is not None else None, "gene_set": gene_set,

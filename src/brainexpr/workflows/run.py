@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..datasets.validate import check_choice
+from ..docstrings import fill_doc
 from ..errors import InputError
 from ..outputs import claimed_folder
 from ..utils import atomic_write
@@ -115,9 +117,7 @@ def validate_run_options(*, source="regional", genes="ad", genes_1mm=(), resolut
     run_fit_params(source, **{**defaults, **{k: v for k, v in options.items() if k in _FIT_KEYS}})
     if resolution not in (1, 2):
         raise InputError(f"resolution must be 1 or 2 (mm), got {resolution!r}")
-    if options.get("gene_atlas", "none") not in GENE_ATLAS_SETS:
-        raise InputError(f"gene_atlas must be one of {', '.join(GENE_ATLAS_SETS)}, got "
-                         f"{options['gene_atlas']!r}")
+    check_choice(options.get("gene_atlas", "none"), GENE_ATLAS_SETS, "gene_atlas")
     if benchmark not in BENCHMARK_MODES and not Path(str(benchmark)).is_dir():
         raise InputError(f"benchmark must be one of {', '.join(BENCHMARK_MODES)} or an existing "
                          f"benchmark output folder, got {benchmark!r}")
@@ -175,6 +175,7 @@ def run_fit_params(source, *, model="auto", **settings) -> tuple[dict, str]:
     return params, reason
 
 
+@fill_doc
 def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str = "auto",
              n_layers: int = 4, hidden_features: int = 128, n_features: int = 64,
              omega_0: float | None = None, n_frequencies: int = 10, learning_rate: float = 1e-3,
@@ -250,7 +251,7 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
         Write into a folder holding other files (:mod:`brainexpr.outputs`: only
         brainexpr's own entries there are replaced). The run's own earlier output is
         always resumed in; the folder is locked while the run writes it.
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------
