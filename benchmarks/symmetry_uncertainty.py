@@ -78,7 +78,7 @@ def blocked_r(metrics: pd.DataFrame, dataset: str) -> dict:
 def trust_check(data, seed: int, blocked: dict) -> dict:
     """Fit the default model on all sites; compare its trust score with blocked-CV r."""
     from brainexpr.models.base import fit_samples
-    from brainexpr.models.residual import DonorKrigingRegressor
+    from brainexpr.models.kriging import DonorKrigingRegressor
 
     start = time.perf_counter()
     model = fit_samples(DonorKrigingRegressor(random_state=seed), data.coords, data.values,

@@ -33,6 +33,7 @@ from sklearn.base import BaseEstimator
 
 from ..datasets.validate import check_choice
 from ..errors import InputError
+from ..utils import check_random_state
 
 
 def check_coords(coords, name: str = "coords") -> np.ndarray:
@@ -148,7 +149,7 @@ def fit_samples(estimator, coords, values, tissue=None, gene_axis=None, donors=N
     """``estimator.fit`` with the donor of each site when the estimator takes donors.
 
     Estimators that model donor effects (``capabilities.donors``, e.g.
-    :class:`~brainexpr.models.residual.DonorKrigingRegressor`) get ``donors=``; the
+    :class:`~brainexpr.models.kriging.DonorKrigingRegressor`) get ``donors=``; the
     others are fitted without them.
 
     Returns
@@ -160,6 +161,23 @@ def fit_samples(estimator, coords, values, tissue=None, gene_axis=None, donors=N
     if donors is not None and estimator.capabilities.donors:
         extra["donors"] = donors
     return estimator.fit(coords, values, tissue=tissue, gene_axis=gene_axis, **extra)
+
+
+def spatial_blocks(coords, block_size: float = 20.0, random_state=None) -> np.ndarray:
+    """Assign each point to a cubic block of side ``block_size`` mm (random grid offset).
+
+    Returns
+    -------
+    (n,) int array of block ids (consecutive from 0)
+    """
+    coords = np.asarray(coords, dtype=float)
+    if not block_size > 0:
+        raise InputError(f"block_size must be positive (mm), got {block_size!r}")
+    rng = check_random_state(random_state)
+    offset = rng.uniform(0, block_size, size=3)
+    cells = np.floor((coords + offset) / block_size).astype(np.int64)
+    _, block = np.unique(cells, axis=0, return_inverse=True)
+    return block.ravel()
 
 
 class SampleInterpolator(BaseEstimator):

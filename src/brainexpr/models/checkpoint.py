@@ -69,7 +69,7 @@ NUMPY_ESTIMATORS = {
     "NearestSampleInterpolator": "brainexpr.models.baselines",
     "KNNInterpolator": "brainexpr.models.baselines",
     "KrigingInterpolator": "brainexpr.models.baselines",
-    "DonorKrigingRegressor": "brainexpr.models.residual",
+    "DonorKrigingRegressor": "brainexpr.models.kriging",
     "ParcelKrigingRegressor": "brainexpr.models.parcel",
 }
 

@@ -64,7 +64,7 @@ from ..utils import check_random_state
 from .base import Capabilities, SampleInterpolator, check_coords, check_tissue, resolve_genes
 from .baselines import STD_KINDS, VARIOGRAMS, kriging_variance, missing_groups
 from .inr import regional_voxels
-from .residual import _drift, _gls
+from .kriging import drift_design, gls
 
 logger = logging.getLogger(__name__)
 
@@ -416,7 +416,7 @@ class ParcelKrigingRegressor(SampleInterpolator):
             for i, k, j in np.unique(chosen_candidate[genes], axis=0):
                 chosen = genes[(chosen_candidate[genes] == (i, k, j)).all(axis=1)]
                 factor, design, columns = self._factor(covariance(i, k), nuggets[j], parcels)
-                beta, alpha = _gls(factor, design, z[np.ix_(parcels, chosen)])
+                beta, alpha = gls(factor, design, z[np.ix_(parcels, chosen)])
                 self.drift_[np.ix_(chosen, columns)] = beta.T
                 self.alpha_[np.ix_(chosen, np.flatnonzero(parcels))] = alpha.T
                 residual = z[np.ix_(parcels, chosen)] - design @ beta
@@ -429,7 +429,7 @@ class ParcelKrigingRegressor(SampleInterpolator):
 
     def _fit_drift_design(self, tissue: np.ndarray, offsets: np.ndarray) -> None:
         """Parcel means of the drift design; tissue terms only where they vary across parcels."""
-        design = _drift(tissue, True)
+        design = drift_design(tissue, True)
         parcel_design = np.add.reduceat(design, offsets[:-1], axis=0) / np.diff(offsets)[:, None]
         columns = [0]
         if self.tissue_drift:
@@ -470,7 +470,7 @@ class ParcelKrigingRegressor(SampleInterpolator):
         if n <= p:
             raise InputError(f"block kriging needs more regions with values ({n}) than drift "
                              f"terms ({p}); set tissue_drift=False")
-        beta, alpha = _gls(factor, design, z)
+        beta, alpha = gls(factor, design, z)
         quadratic = np.einsum("ij,ij->j", z - design @ beta, alpha)
         logdet = 2.0 * np.log(np.diag(factor[0])).sum()
         information = design.T @ linalg.cho_solve(factor, design, check_finite=False)
@@ -524,7 +524,7 @@ class ParcelKrigingRegressor(SampleInterpolator):
         step = max(1, int(self.chunk_size))
         for start in range(0, len(coords), step):
             block = coords[start:start + step]
-            field = _drift(tissue[start:start + step], True)[:, self.drift_columns_] @ drift.T
+            field = drift_design(tissue[start:start + step], True)[:, self.drift_columns_] @ drift.T
             for range_mm in np.unique(ranges):
                 columns = np.flatnonzero(ranges == range_mm)
                 correlation = parcel_correlation(block, self.nodes_, self.node_weights_,
@@ -586,7 +586,7 @@ class ParcelKrigingRegressor(SampleInterpolator):
         step = max(1, int(self.chunk_size))
         for start in range(0, len(coords), step):
             points = coords[start:start + step]
-            point_design = _drift(tissue[start:start + step], True)[:, self.drift_columns_]
+            point_design = drift_design(tissue[start:start + step], True)[:, self.drift_columns_]
             # point-parcel correlations once per chunk and range, shared by every group
             correlation = {r: np.asarray(parcel_correlation(points, self.nodes_, self.node_weights_,
                                                             self.node_offsets_, float(r), self.variogram),

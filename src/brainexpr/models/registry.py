@@ -26,8 +26,8 @@ from .base import Capabilities
 from .baselines import KNNInterpolator, KrigingInterpolator, NearestSampleInterpolator
 from .inr import INRRegressor
 from .parcel import ParcelKrigingRegressor
-from .residual import (BlendedINRRegressor, DonorKrigingRegressor, INRDriftKrigingRegressor,
-                       ResidualINRRegressor)
+from .kriging import DonorKrigingRegressor
+from .residual import BlendedINRRegressor, INRDriftKrigingRegressor, ResidualINRRegressor
 
 #: model name -> factory(**params) -> estimator
 MODELS: dict[str, Callable] = {

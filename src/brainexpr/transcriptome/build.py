@@ -112,14 +112,14 @@ class LowRankKriging:
         """(n, r) float32 voxel basis at points (coords in mm, MNI152; tissue in {1, -1, 0});
         with ``with_std`` the tuple (basis, coords, tissue)."""
         from ..models.parcel import parcel_correlation
-        from ..models.residual import _drift
+        from ..models.kriging import drift_design
 
         model = self.model
         step = max(1, int(model.chunk_size))
         out = np.empty((len(coords), self.rank), dtype=np.float32)
         for start in range(0, len(coords), step):
             block = coords[start:start + step]
-            parts = [_drift(tissue[start:start + step], True)[:, model.drift_columns_]]
+            parts = [drift_design(tissue[start:start + step], True)[:, model.drift_columns_]]
             ranges = self.ranges + ([float(model.trend_range)] if self.with_trend else [])
             parts += [parcel_correlation(block, model.nodes_, model.node_weights_,
                                          model.node_offsets_, r, model.variogram)

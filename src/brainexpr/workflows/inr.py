@@ -390,7 +390,7 @@ def fit_model(*, source: str = "celltypes", genes=None, gene_set: str = "ad", at
     -------
     estimator
         The fitted model (:class:`~brainexpr.models.inr.INRRegressor` or, e.g.,
-        :class:`~brainexpr.models.residual.DonorKrigingRegressor`), with ``provenance_``.
+        :class:`~brainexpr.models.kriging.DonorKrigingRegressor`), with ``provenance_``.
     """
     from ..geneaxis import spectral_gene_axis
     from ..models.base import fit_samples
