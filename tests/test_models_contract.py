@@ -48,29 +48,22 @@ def _model(name):
 
 
 @pytest.fixture(scope="module")
-def sites():
-    """Two smooth genes at 90 sites of 3 donors, and 17 query points."""
-    rng = np.random.default_rng(3)
-    coords = rng.uniform([-60, -90, -40], [60, 60, 70], (90, 3))
-    x, y, z = coords.T
-    values = pd.DataFrame({"APOE": np.sin(x / 25) + 0.1 * rng.normal(size=90),
-                           "MAPT": np.cos(y / 30) + z / 80})
-    tissue = rng.choice([-1, 0, 1], len(coords))
-    donors = np.repeat(["H0351.1009", "H0351.1012", "H0351.2001"], 30)
-    query = rng.uniform([-50, -80, -30], [50, 50, 60], (17, 3))
+def data(sites):
+    """The shared ``sites`` fixture (conftest) by name, with gene-axis positions."""
+    coords, values, tissue, donors, query, query_tissue = sites
     return dict(coords=coords, values=values, tissue=tissue, donors=donors, gene_axis=[0.2, 0.7],
-                query=query, query_tissue=rng.choice([-1, 0, 1], 17))
+                query=query, query_tissue=query_tissue, n_query=len(query))
 
 
 @pytest.fixture(scope="module")
-def fitted(sites):
-    """Every registered model fitted once on ``sites`` (donors where it takes them)."""
+def fitted(data):
+    """Every registered model fitted once on ``data`` (donors where it takes them)."""
     models = {}
     for name in NAMES:
         estimator = _model(name)
-        extra = {"donors": sites["donors"]} if estimator.capabilities.donors else {}
-        returned = estimator.fit(sites["coords"], sites["values"], tissue=sites["tissue"],
-                                 gene_axis=sites["gene_axis"], **extra)
+        extra = {"donors": data["donors"]} if estimator.capabilities.donors else {}
+        returned = estimator.fit(data["coords"], data["values"], tissue=data["tissue"],
+                                 gene_axis=data["gene_axis"], **extra)
         models[name] = (estimator, returned)
     return models
 
@@ -101,23 +94,23 @@ def test_fit_returns_self(name, fitted):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_predict_before_fit_raises(name, sites):
+def test_predict_before_fit_raises(name, data):
     with pytest.raises((NotFittedError, InputError)):
-        _model(name).predict(sites["query"], tissue=sites["query_tissue"])
+        _model(name).predict(data["query"], tissue=data["query_tissue"])
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_prediction_shape_and_gene_selection(name, sites, fitted):
+def test_prediction_shape_and_gene_selection(name, data, fitted):
     estimator, _ = fitted[name]
-    prediction = np.asarray(estimator.predict(sites["query"], tissue=sites["query_tissue"]))
-    assert prediction.shape == (17, 2) and np.isfinite(prediction).all()
-    one = np.asarray(estimator.predict(sites["query"], tissue=sites["query_tissue"],
+    prediction = np.asarray(estimator.predict(data["query"], tissue=data["query_tissue"]))
+    assert prediction.shape == (data["n_query"], 2) and np.isfinite(prediction).all()
+    one = np.asarray(estimator.predict(data["query"], tissue=data["query_tissue"],
                                        genes=["MAPT"]))
     np.testing.assert_allclose(one[:, 0], prediction[:, 1], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_model_file_round_trip(name, sites, fitted, tmp_path):
+def test_model_file_round_trip(name, data, fitted, tmp_path):
     estimator, _ = fitted[name]
     if name not in workflow_models():  # the workflows refuse it: no model file format
         with pytest.raises(InputError, match="cannot save"):
@@ -126,49 +119,49 @@ def test_model_file_round_trip(name, sites, fitted, tmp_path):
     loaded = load_model(save_model(estimator, tmp_path / "model.pt", name=name))
     assert type(loaded) is type(estimator) and model_name(loaded) == name
     assert loaded.get_params() == estimator.get_params()
-    np.testing.assert_array_equal(loaded.predict(sites["query"], tissue=sites["query_tissue"]),
-                                  estimator.predict(sites["query"], tissue=sites["query_tissue"]))
+    np.testing.assert_array_equal(loaded.predict(data["query"], tissue=data["query_tissue"]),
+                                  estimator.predict(data["query"], tissue=data["query_tissue"]))
     if has_uncertainty(estimator):
         np.testing.assert_array_equal(
-            loaded.predict_std(sites["query"], tissue=sites["query_tissue"]),
-            estimator.predict_std(sites["query"], tissue=sites["query_tissue"]))
+            loaded.predict_std(data["query"], tissue=data["query_tissue"]),
+            estimator.predict_std(data["query"], tissue=data["query_tissue"]))
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_declared_sd_matches_behaviour(name, sites, fitted):
+def test_declared_sd_matches_behaviour(name, data, fitted):
     estimator, _ = fitted[name]
     declared = estimator.capabilities.std
     assert has_uncertainty(estimator) == (declared is not None)  # INRs here: 2 members
     if declared is None:
         assert not callable(getattr(estimator, "predict_std", None))
         return
-    std = np.asarray(estimator.predict_std(sites["query"], tissue=sites["query_tissue"]))
-    assert std.shape == (17, 2) and np.isfinite(std).all() and (std >= 0).all() and std.max() > 0
+    std = np.asarray(estimator.predict_std(data["query"], tissue=data["query_tissue"]))
+    assert std.shape == (data["n_query"], 2) and np.isfinite(std).all() and (std >= 0).all() and std.max() > 0
     if declared == "ensemble":
         single = clone(estimator).set_params(n_ensemble=1)
-        single.fit(sites["coords"], sites["values"], tissue=sites["tissue"])
+        single.fit(data["coords"], data["values"], tissue=data["tissue"])
         assert not has_uncertainty(single)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_declared_donors_match_the_fit_signature(name, sites):
+def test_declared_donors_match_the_fit_signature(name, data):
     estimator = _model(name)
     if estimator.capabilities.donors:
         return  # the fitted fixture passed donors= to it
     with pytest.raises(TypeError):
-        estimator.fit(sites["coords"], sites["values"], donors=sites["donors"])
+        estimator.fit(data["coords"], data["values"], donors=data["donors"])
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_declared_gene_axis_places_genes(name, sites, fitted):
+def test_declared_gene_axis_places_genes(name, data, fitted):
     estimator, _ = fitted[name]
     if not estimator.uses_gene_axis:
         assert name not in ("paper", "factorized")
         return
-    at_genes = estimator.predict_at_axis(sites["query"], sites["gene_axis"],
-                                         tissue=sites["query_tissue"])
-    np.testing.assert_allclose(at_genes, estimator.predict(sites["query"],
-                                                           tissue=sites["query_tissue"]),
+    at_genes = estimator.predict_at_axis(data["query"], data["gene_axis"],
+                                         tissue=data["query_tissue"])
+    np.testing.assert_allclose(at_genes, estimator.predict(data["query"],
+                                                           tissue=data["query_tissue"]),
                                rtol=1e-4, atol=1e-5)
 
 
