@@ -373,11 +373,10 @@ def associate(out_dir=None, *, genes=None, expression=None, expression_name: str
     -------
     AssociationResult
     """
+    if null_method is not None:
+        check_choice(null_method, (*NULL_METHODS, "none"), "null_method")
     if null_method == "none":
         null_method = None
-    if null_method is not None and null_method not in NULL_METHODS:
-        raise InputError(f"null_method must be one of {', '.join(NULL_METHODS)} or 'none', "
-                         f"got {null_method!r}")
     check_choice(figure_format, ("png", "pdf", "svg"), "figure_format")
     if open_targets_missing not in ("drop", "zero"):
         raise InputError(f"open_targets_missing must be 'drop' or 'zero', got "

@@ -589,9 +589,7 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
     from ..models.registry import model_name
 
     check_choice(precision, PRECISIONS, "precision")
-    if space != "MNI152" and space not in SURFACE_SPACES:
-        raise InputError(f"space must be MNI152 or one of {', '.join(SURFACE_SPACES)}, got "
-                         f"{space!r}")
+    check_choice(space, ("MNI152", *SURFACE_SPACES), "space")
     if space != "MNI152" and stack:
         raise InputError("stack applies to MNI152 volumes; surface maps are one GIFTI per gene "
                          "and hemisphere")
@@ -688,9 +686,7 @@ def _parcellate_surface(estimator, genes, space: str, data_dir) -> pd.DataFrame:
     from ..atlas.surface import parcellate_vertices
     from ..maps.surface import SURFACE_SPACES, predict_surface
 
-    if space not in SURFACE_SPACES:
-        raise InputError(f"space must be MNI152 or one of {', '.join(SURFACE_SPACES)}, got "
-                         f"{space!r}")
+    check_choice(space, ("MNI152", *SURFACE_SPACES), "space")
     predictions = predict_surface(estimator, genes, data_dir=data_dir)
     return parcellate_vertices({hemi: pd.DataFrame(mean.T, columns=genes)
                                 for hemi, (mean, _) in predictions.items()}, data_dir=data_dir)

@@ -312,9 +312,7 @@ def fit_vae(out_dir=None, *, target="atrophy", group: str = "ad", target_column=
     """
     started = time.perf_counter()
     timings = {}
-    if null_method != "none" and null_method not in NULL_METHODS:
-        raise InputError(f"null_method must be one of {', '.join(NULL_METHODS)}, none; got "
-                         f"{null_method!r}")
+    check_choice(null_method, (*NULL_METHODS, "none"), "null_method")
     check_choice(graph, GRAPH_METHODS, "graph")
     check_choice(laplacian, LAPLACIANS, "laplacian")
     check_choice(cv, CV_SCHEMES, "cv")
