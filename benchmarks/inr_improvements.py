@@ -1,6 +1,6 @@
 """Can an INR add to the donor kriging on held-out data? A small, fast experiment harness.
 
-Compares :class:`~brainexpr.models.residual.DonorKrigingRegressor` (the held-out winner)
+Compares :class:`~brainexpr.models.kriging.DonorKrigingRegressor` (the held-out winner)
 with INR-based variants that build on it, on the same folds as ``brainexpr benchmark``:
 spatially blocked 5-fold (20 mm blocks, 8 mm buffer) and leave-one-donor-out, on the
 phantom (seed 0, 24 genes; scored against the truth at the held-out sites) and on the real
@@ -78,8 +78,8 @@ VARIANTS = ("dk", "res", "res-mirror-ens", "drift-features", "drift-predictions"
 
 def make_variant(name: str, seed: int):
     """A fresh estimator for a variant name (see the module docstring)."""
-    from brainexpr.models.residual import (DonorKrigingRegressor, INRDriftKrigingRegressor,
-                                           ResidualINRRegressor)
+    from brainexpr.models.kriging import DonorKrigingRegressor
+    from brainexpr.models.residual import INRDriftKrigingRegressor, ResidualINRRegressor
 
     if name == "dk":
         return DonorKrigingRegressor(random_state=seed)
@@ -116,8 +116,8 @@ class DonorResidual:
         self.validation_fraction = validation_fraction
 
     def fit(self, coords, values, tissue=None, gene_axis=None, donors=None):
-        from brainexpr.models.residual import (DonorKrigingRegressor, INRDriftKrigingRegressor,
-                                               _check_donors, _DonorSiren, validation_rows)
+        from brainexpr.models.kriging import DonorKrigingRegressor, check_donors
+        from brainexpr.models.residual import INRDriftKrigingRegressor, _DonorSiren, validation_rows
 
         rng = np.random.default_rng(self.seed)
         held = validation_rows(coords, self.validation_fraction, 20.0, rng)
@@ -128,7 +128,7 @@ class DonorResidual:
         residual_val = values[val_rows] - trend.predict(coords[val_rows], tissue[val_rows])
         settings = INRDriftKrigingRegressor(random_state=self.seed)  # the network settings
         self.net_ = _DonorSiren(settings, rng).fit(coords[fit_rows], residual_fit, tissue[fit_rows],
-                                                   _check_donors(donors[fit_rows], len(fit_rows)))
+                                                   check_donors(donors[fit_rows], len(fit_rows)))
         predicted = self.net_.population(coords[val_rows], tissue[val_rows])
         valid = np.isfinite(residual_val)
         numerator = np.where(valid, residual_val * predicted, 0.0).sum(axis=0)
@@ -147,7 +147,7 @@ def _region_kriging(seed: int):
     """Donor kriging with a DK-83 region random effect (an experiment, not a package model)."""
     from brainexpr.atlas.space import mni_to_voxel
     from brainexpr.evaluation.phantom import _grid_context
-    from brainexpr.models.residual import DonorKrigingRegressor
+    from brainexpr.models.kriging import DonorKrigingRegressor
 
     class RegionKriging(DonorKrigingRegressor):
         def _kernel_grid(self):
@@ -282,7 +282,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     logging.getLogger().setLevel(logging.INFO)
-    for name in ("brainexpr.models.inr", "brainexpr.models.residual", "brainexpr.geneaxis"):
+    for name in ("brainexpr.models.inr", "brainexpr.models.kriging", "brainexpr.models.residual",
+                 "brainexpr.geneaxis"):
         logging.getLogger(name).setLevel(logging.WARNING)
     if args.report:
         table = pd.concat([pd.read_csv(p, keep_default_na=False, na_values=["", "nan", "NaN"])

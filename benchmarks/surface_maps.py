@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     from brainexpr.evaluation.phantom import make_phantom
     from brainexpr.maps import parcellate_model, predict_dense, voxel_grid
     from brainexpr.maps.surface import predict_surface, sample_volume_on_surface
-    from brainexpr.models.residual import DonorKrigingRegressor
+    from brainexpr.models.kriging import DonorKrigingRegressor
 
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
                           f"numpy {np.__version__}", "n_genes": args.n_genes}

@@ -78,7 +78,7 @@ def blocked_r(metrics: pd.DataFrame, dataset: str) -> dict:
 def trust_check(data, seed: int, blocked: dict) -> dict:
     """Fit the default model on all sites; compare its trust score with blocked-CV r."""
     from brainexpr.models.base import fit_samples
-    from brainexpr.models.residual import DonorKrigingRegressor
+    from brainexpr.models.kriging import DonorKrigingRegressor
 
     start = time.perf_counter()
     model = fit_samples(DonorKrigingRegressor(random_state=seed), data.coords, data.values,
@@ -101,17 +101,16 @@ def inr_calibration(seed: int, n_folds: int) -> pd.DataFrame:
     ensemble's SD is rescaled per gene on each member's own held-out validation blocks
     (``validation_fraction=0.1``, 20 mm blocks) inside the training sites.
     """
-    from brainexpr.evaluation.benchmark import INR_SETTINGS, celltype_data
+    from brainexpr.evaluation.benchmark import METHODS, celltype_data
     from brainexpr.evaluation.metrics import CALIBRATION_METRICS, calibration_metrics
     from brainexpr.evaluation.protocols import spatial_block_folds
-    from brainexpr.models.inr import INRRegressor
 
     data = celltype_data()
     values = data.values.to_numpy(float)
     rows = []
     for split in spatial_block_folds(data.coords, 5, 20.0, 8.0, seed)[:n_folds]:
         start = time.perf_counter()
-        model = INRRegressor(random_state=seed, **INR_SETTINGS["inr-ensemble"]).fit(
+        model = METHODS["inr-ensemble"].factory(False, seed).fit(
             data.coords[split.train], values[split.train], tissue=data.tissue[split.train])
         mean, std = model.predict(data.coords[split.test], tissue=data.tissue[split.test], return_std=True)
         raw = std / np.nan_to_num(model.std_scale_, nan=1.0)

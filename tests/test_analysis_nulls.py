@@ -132,7 +132,7 @@ def test_errors_name_the_problem(geometry):
     distances, cholesky = geometry
     values = smooth_map(cholesky, 7)
     with pytest.raises(InputError,
-                       match="method must be one of variogram, moran, spin, permutation"):
+                       match="method must be one of 'variogram', 'moran', 'spin', 'permutation'"):
         generate_surrogates(values, distances, 10, method="spun")
     with pytest.raises(InputError, match="map has 59 regions"):
         generate_surrogates(values[:-1], distances, 10)
@@ -219,7 +219,7 @@ def test_spin_on_the_dk_cortex_and_its_errors(data_dir):
                             regions=["L_thalamus", *keys[:4]])
     with pytest.raises(InputError, match="regions="):
         generate_surrogates(values, None, 10, method="spin")
-    with pytest.raises(InputError, match="assignment must be one of hungarian, nearest"):
+    with pytest.raises(InputError, match="assignment must be one of 'hungarian', 'nearest'"):
         spin_surrogates(values, None, 10, regions=keys, assignment="greedy")
 
 

@@ -20,7 +20,7 @@ def test_meshes_ship_with_nilearn():
         np.testing.assert_allclose(np.linalg.norm(sphere, axis=1), 100.0, rtol=1e-3)
     assert surface.fsaverage5_mesh("pial", "L").coords[:, 0].mean() < 0 < \
         surface.fsaverage5_mesh("pial", "R").coords[:, 0].mean()
-    with pytest.raises(InputError, match="kind must be one of pial, white, sphere, infl"):
+    with pytest.raises(InputError, match="kind must be one of 'pial', 'white', 'sphere', 'infl"):
         surface.fsaverage5_mesh("midthickness", "L")
 
 

@@ -45,7 +45,7 @@ def _import_everything() -> None:
                    "brainexpr.workflows.benchmark", "brainexpr.workflows.phantom",
                    "brainexpr.workflows.ahba", "brainexpr.models.registry", "brainexpr.maps",
                    "brainexpr.datasets.validate", "brainexpr.models.inr",
-                   "brainexpr.models.residual", "brainexpr.atlas.tissue", "scipy.ndimage"):
+                   "brainexpr.models.kriging", "brainexpr.atlas.tissue", "scipy.ndimage"):
         importlib.import_module(module)
 
 

@@ -117,7 +117,7 @@ def test_user_target_in_another_naming_scheme(data_dir, tmp_path, capsys):
     ("region,value\nL_bankssts,1\nR_bankssts,2\n", [], "at least 20"),
     (None, ["--target", "amyloid-ish"], "target must be one of"),
     (None, ["--graph", "knn"], "invalid choice"),
-    (None, ["--baselines", "pls,lasso"], "baselines must be among pls, ridge, pca"),
+    (None, ["--baselines", "pls,lasso"], "baselines must be among 'pls', 'ridge', 'pca'"),
     (None, ["--beta", "-1"], "beta must be"),
 ])
 def test_bad_input_gives_one_line_and_writes_nothing(data_dir, tmp_path, capsys, content,

@@ -54,3 +54,25 @@ def test_numeric_columns_name_line_and_column(tmp_path):
 def test_name_list(tmp_path):
     (tmp_path / "g.txt").write_text("APOE\n\nMAPT\nAPOE\n")
     assert read_name_list(tmp_path / "g.txt") == ["APOE", "MAPT"]
+
+
+def test_check_choice_names_the_allowed_values_and_the_closest():
+    from brainexpr.datasets.validate import check_choice, check_choices
+
+    assert check_choice("knn", ("kriging", "knn"), "model") == "knn"
+    assert check_choice(None, (None, "srs"), "gene_norm") is None
+    with pytest.raises(InputError, match=r"^model must be one of 'kriging', 'knn', got 'krigin' "
+                                         r"\(did you mean 'kriging'\?\)$"):
+        check_choice("krigin", ("kriging", "knn"), "model")
+    with pytest.raises(InputError, match=r"mask must be one of 'brain' or a NIfTI file, got "
+                                         r"'zzz'$"):
+        check_choice("zzz", ("brain",), "mask", or_else="a NIfTI file")
+    with pytest.raises(ValueError, match="got 3$") as info:
+        check_choice(3, (1, 2), "resolution", error=ValueError)
+    assert not isinstance(info.value, InputError)
+    assert check_choices(["png"], ("png", "svg"), "formats") == ["png"]
+    with pytest.raises(InputError, match=r"formats must be among 'png', 'svg', got \['sgv'\] "
+                                         r"\(did you mean 'svg'\?\)"):
+        check_choices(["png", "sgv"], ("png", "svg"), "formats")
+    with pytest.raises(InputError, match=r"got \[\]"):
+        check_choices([], ("png",), "formats")

@@ -158,7 +158,7 @@ def test_region_averages_match_brute_force(model, tiny_atlas, data_dir):
 def test_maps_and_region_averages_of_a_model_that_is_not_an_inr(tiny_atlas, data_dir, tmp_path):
     """Donor kriging (no scaled inputs, no ensemble) goes through the same map writers."""
     from brainexpr.atlas.tissue import tissue_class_at
-    from brainexpr.models.residual import DonorKrigingRegressor
+    from brainexpr.models.kriging import DonorKrigingRegressor
 
     rng = np.random.default_rng(2)
     coords = rng.uniform([-70, -100, -45], [70, 70, 80], (200, 3))

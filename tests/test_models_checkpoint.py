@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from scipy.spatial import cKDTree
@@ -17,21 +16,6 @@ from brainexpr.models.registry import (MODELS, make_model, model_name, regional_
                                        resolve_model, workflow_models)
 
 NUMPY_MODELS = ["nearest", "knn", "kriging", "donor-kriging"]
-
-
-@pytest.fixture(scope="module")
-def sites():
-    """Smooth fields at 240 sites of 3 donors; one gene is unmeasured at 30 sites."""
-    rng = np.random.default_rng(1)
-    coords = rng.uniform([-60, -90, -40], [60, 60, 70], (240, 3))
-    x, y, z = coords.T
-    values = pd.DataFrame({"APOE": np.sin(x / 25) + 0.1 * rng.normal(size=240),
-                           "MAPT": np.cos(y / 30) + z / 80})
-    values.iloc[:30, 1] = np.nan  # two groups of measured sites (a list of weights)
-    tissue = rng.choice([-1, 0, 1], len(coords))
-    donors = np.repeat(["H0351.1009", "H0351.1012", "H0351.2001"], 80)
-    query = rng.uniform([-60, -90, -40], [60, 60, 70], (97, 3))
-    return coords, values, tissue, donors, query, rng.choice([-1, 0, 1], 97)
 
 
 @pytest.mark.parametrize("name", NUMPY_MODELS)

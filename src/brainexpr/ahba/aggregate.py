@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.spatial import cKDTree
 
-from ..errors import InputError
+from ..datasets.validate import check_choice
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +46,7 @@ def groupby_label(values, labels, all_labels, metric: str = "mean") -> np.ndarra
     (n_regions, n_genes) float64 array
         NaN rows for regions without samples.
     """
-    if metric not in AGG_METRICS:
-        raise InputError(f"agg_metric must be one of {AGG_METRICS}; got {metric!r}")
+    check_choice(metric, AGG_METRICS, "agg_metric")
     values = np.asarray(values)
     labels = np.asarray(labels, dtype=np.int64)
     all_labels = np.asarray(all_labels, dtype=np.int64)
@@ -216,8 +215,7 @@ def match_centroids(values_by_donor, samples_by_donor, labels_by_donor, atlas_im
 
 def aggregate_donors(regional_by_donor, metric: str = "mean") -> np.ndarray:
     """Combine donors' (n_regions, n_genes) tables, ignoring donors without data (NaN rows)."""
-    if metric not in AGG_METRICS:
-        raise InputError(f"agg_metric must be one of {AGG_METRICS}; got {metric!r}")
+    check_choice(metric, AGG_METRICS, "agg_metric")
     stack = np.stack([np.asarray(t, dtype=np.float64) for t in regional_by_donor])
     import warnings
 

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
+from ..datasets.validate import check_choice
 from ..errors import InputError
 from . import aggregate as agg
 from . import normalize, probes as probes_, samples as samples_
@@ -95,9 +96,7 @@ def check_options(**options) -> dict:
     out = dict(DEFAULTS)
     out.update(options)
     for name, allowed in CHOICES.items():
-        if out[name] not in allowed:
-            shown = ", ".join(repr(a) for a in allowed)
-            raise InputError(f"{name} must be one of {shown}; got {out[name]!r}")
+        check_choice(out[name], allowed, name)
     try:
         out["ibf_threshold"] = float(out["ibf_threshold"])
         out["tolerance"] = float(out["tolerance"])

@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 
+from ..datasets.validate import check_choice
+from ..docstrings import fill_doc
 from ..errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ def load_reannotation(data_dir=None) -> pd.DataFrame:
     return table[["probe_name", "gene_symbol", "entrez_id"]]
 
 
+@fill_doc
 def reannotate_probes(probes: pd.DataFrame, reannotation: pd.DataFrame | None = None,
                       data_dir=None) -> pd.DataFrame:
     """Replace the Allen gene assignment of each probe by the reannotated one.
@@ -59,7 +62,7 @@ def reannotate_probes(probes: pd.DataFrame, reannotation: pd.DataFrame | None = 
     reannotation : pandas.DataFrame, optional
         Columns ``probe_name``, ``gene_symbol``, ``entrez_id``; default
         :func:`load_reannotation`.
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------
@@ -399,11 +402,6 @@ class ProbeSelection:
     donor_probes: list = field(default_factory=list)
 
 
-def _check_option(name, value, allowed):
-    if value not in allowed:
-        raise InputError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
-
-
 def collapse_probes(expression, probes: pd.DataFrame, method: str = "diff_stability",
                     donor_probes: str = "aggregate", regions=None) -> ProbeSelection:
     """Reduce probe x sample data to one profile per gene.
@@ -429,8 +427,8 @@ def collapse_probes(expression, probes: pd.DataFrame, method: str = "diff_stabil
     -------
     ProbeSelection
     """
-    _check_option("probe_selection", method, tuple(SELECTION_METHODS))
-    _check_option("donor_probes", donor_probes, DONOR_PROBES)
+    check_choice(method, SELECTION_METHODS, "probe_selection")
+    check_choice(donor_probes, DONOR_PROBES, "donor_probes")
     expression = [np.asarray(e) for e in expression]
     for e in expression:
         if e.shape[0] != len(probes):

@@ -13,6 +13,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from ..datasets.validate import check_choice
 from ..errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -173,8 +174,7 @@ def mirror_samples(annotation: pd.DataFrame, ontology: pd.DataFrame,
         negated, hemisphere and structure id switched; ``column`` unchanged, so a mirror
         image reuses its original's expression).
     """
-    if swap not in MIRROR_OPTIONS[1:]:
-        raise InputError(f"lr_mirror must be one of {MIRROR_OPTIONS}; got {swap!r}")
+    check_choice(swap, MIRROR_OPTIONS[1:], "lr_mirror")
     parts = [annotation]
     if swap in ("leftright", "bidirectional"):
         parts.append(_mirror(annotation[annotation["mni_x"] < 0], ontology))

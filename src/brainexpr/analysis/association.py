@@ -28,6 +28,7 @@ import pandas as pd
 from scipy import stats
 
 from ..datasets.regions import region_table, resolve_names, to_keys
+from ..datasets.validate import check_choice
 from ..errors import InputError
 from ..utils import check_random_state
 from .nulls import NULL_INPUTS, check_distances, generate_surrogates
@@ -152,10 +153,7 @@ def select_regions(region_set="cortex", hemisphere: str = "both") -> list[str]:
     list of str
         Region keys in the order of the harmonisation table.
     """
-    if hemisphere not in HEMISPHERES:
-        raise InputError(
-            f"hemisphere must be one of {', '.join(HEMISPHERES)}, got {hemisphere!r}"
-        )
+    check_choice(hemisphere, HEMISPHERES, "hemisphere")
     table = region_table()
     if isinstance(region_set, str):
         if region_set not in REGION_SETS:
@@ -599,8 +597,7 @@ def axis_gradient(correlations: pd.Series, axis_position: pd.Series, *, method: 
     -------
     AxisGradient
     """
-    if method not in CORRELATION_METHODS:
-        raise InputError(f"method must be one of {', '.join(CORRELATION_METHODS)}, got {method!r}")
+    check_choice(method, CORRELATION_METHODS, "method")
     genes = [g for g in correlations.index if g in axis_position.index]
     values = correlations.reindex(genes).to_numpy(dtype=float)
     position = axis_position.reindex(genes).to_numpy(dtype=float)
@@ -663,8 +660,7 @@ def open_targets_association(correlations: pd.Series, scores: pd.Series, *,
     """
     if missing not in ("drop", "zero"):
         raise InputError(f"missing must be 'drop' or 'zero', got {missing!r}")
-    if method not in CORRELATION_METHODS:
-        raise InputError(f"method must be one of {', '.join(CORRELATION_METHODS)}, got {method!r}")
+    check_choice(method, CORRELATION_METHODS, "method")
     values = correlations[np.isfinite(correlations.to_numpy(dtype=float))]
     score = scores.reindex(values.index)
     unscored = int(score.isna().sum())

@@ -29,6 +29,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from ..datasets.validate import check_choice
+from ..docstrings import fill_doc
 from ..errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -239,7 +241,7 @@ def distance_adjacency(regions, distances=None, source: str = "adni", n_neighbor
         elif source == "centroids":
             distances = _atlas_distances(regions, data_dir=data_dir)
         else:
-            raise InputError(f"source must be one of 'adni', 'centroids', got {source!r}")
+            check_choice(source, ("adni", "centroids"), "source")
         name = f"{source} distances"
     else:
         name = "the distance table"
@@ -309,6 +311,7 @@ GRAPH_METHODS = {
 }
 
 
+@fill_doc
 def region_graph(regions, method: str = "atlas", data_dir=None, **options) -> pd.DataFrame:
     """Build a region graph with one of :data:`GRAPH_METHODS`.
 
@@ -318,7 +321,7 @@ def region_graph(regions, method: str = "atlas", data_dir=None, **options) -> pd
         Region keys (e.g. the 68 cortical Desikan-Killiany regions).
     method : {"atlas", "distance", "connectome"}
         See the module docstring.
-    data_dir : path-like, optional
+    %(data_dir)s
     **options
         Passed to the builder (``min_faces``, ``n_neighbors``, ``density`` ...).
 
@@ -327,8 +330,7 @@ def region_graph(regions, method: str = "atlas", data_dir=None, **options) -> pd
     pandas.DataFrame
         (n_regions, n_regions) symmetric adjacency indexed by region key.
     """
-    if method not in GRAPH_METHODS:
-        raise InputError(f"graph must be one of {', '.join(GRAPH_METHODS)}, got {method!r}")
+    check_choice(method, GRAPH_METHODS, "graph")
     adjacency = GRAPH_METHODS[method](regions, data_dir=data_dir, **options)
     degree = adjacency.to_numpy().sum(axis=1)
     isolated = [r for r, d in zip(adjacency.index, degree) if d == 0]

@@ -40,6 +40,8 @@ import logging
 
 import numpy as np
 
+from ..datasets.validate import check_choice
+from ..docstrings import fill_doc
 from ..errors import InputError
 from ..utils import check_random_state
 
@@ -231,8 +233,7 @@ def variogram_surrogates(values, distances, n_surrogates: int = 1000, *,
     x = _check_values(values)
     n = x.size
     d = check_distances(distances, n)
-    if kernel not in KERNELS:
-        raise InputError(f"kernel must be one of {', '.join(KERNELS)}, got {kernel!r}")
+    check_choice(kernel, KERNELS, "kernel")
     deltas = np.asarray(deltas, dtype=float).ravel()
     if deltas.size == 0 or (deltas <= 0).any() or (deltas > 1).any():
         raise InputError(f"deltas must be fractions in (0, 1], got {deltas.tolist()}")
@@ -304,8 +305,7 @@ def spatial_weights(distances, kind: str = "inverse") -> np.ndarray:
         Symmetric, zero diagonal.
     """
     d = check_distances(distances)
-    if kind not in WEIGHTS:
-        raise InputError(f"weights must be one of {', '.join(WEIGHTS)}, got {kind!r}")
+    check_choice(kind, WEIGHTS, "weights")
     w = np.zeros_like(d)
     off = ~np.eye(d.shape[0], dtype=bool)
     w[off] = WEIGHTS[kind](d[off])
@@ -468,6 +468,7 @@ def _assign(cost: np.ndarray, assignment: str) -> np.ndarray:
     return out
 
 
+@fill_doc
 def spin_surrogates(values, distances=None, n_surrogates: int = 1000, *, regions=None,
                     centroids=None, hemispheres=None, assignment: str = "hungarian",
                     data_dir=None, random_state=None) -> np.ndarray:
@@ -490,7 +491,7 @@ def spin_surrogates(values, distances=None, n_surrogates: int = 1000, *, regions
         Hemisphere of each centroid.
     assignment : {"hungarian", "nearest"}
         See :data:`SPIN_ASSIGNMENTS`.
-    data_dir : path-like, optional
+    %(data_dir)s
     random_state : None, int or numpy.random.Generator
 
     Returns
@@ -504,9 +505,7 @@ def spin_surrogates(values, distances=None, n_surrogates: int = 1000, *, regions
     """
     x = _check_values(values)
     n_surrogates = _check_count(n_surrogates)
-    if assignment not in SPIN_ASSIGNMENTS:
-        raise InputError(f"assignment must be one of {', '.join(SPIN_ASSIGNMENTS)}, got "
-                         f"{assignment!r}")
+    check_choice(assignment, SPIN_ASSIGNMENTS, "assignment")
     if centroids is None:
         if regions is None:
             raise InputError("spin nulls need the regions of the map (regions=) or their "
@@ -599,10 +598,7 @@ def generate_surrogates(values, distances, n_surrogates: int = 1000, method: str
     >>> surrogates = generate_surrogates(tau, distances, 1000, random_state=0)
     >>> null_r = corr(gene, surrogates)           # doctest: +SKIP
     """
-    if method not in NULL_METHODS:
-        raise InputError(
-            f"method must be one of {', '.join(NULL_METHODS)}, got {method!r}"
-        )
+    check_choice(method, NULL_METHODS, "method")
     logger.debug("generating %d %s surrogates for %d regions", n_surrogates, method,
                  np.size(values))
     return NULL_METHODS[method](values, distances, n_surrogates, random_state=random_state,

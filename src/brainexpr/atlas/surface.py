@@ -25,6 +25,8 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from ..datasets.validate import check_choice
+from ..docstrings import fill_doc
 from ..errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -70,8 +72,7 @@ class Mesh:
 
 
 def _check_hemi(hemi: str) -> str:
-    if hemi not in HEMISPHERES:
-        raise InputError(f"hemi must be one of {', '.join(HEMISPHERES)}, got {hemi!r}")
+    check_choice(hemi, HEMISPHERES, "hemi")
     return hemi
 
 
@@ -88,8 +89,7 @@ def fsaverage5_mesh(kind: str, hemi: str) -> Mesh:
     -------
     Mesh
     """
-    if kind not in MESHES:
-        raise InputError(f"kind must be one of {', '.join(MESHES)}, got {kind!r}")
+    check_choice(kind, MESHES, "kind")
     name = f"{kind}_{HEMISPHERES[_check_hemi(hemi)][0]}.gii.gz"
     path = resources.files("nilearn.datasets").joinpath("data", "fsaverage5", name)
     if not path.is_file():
@@ -161,6 +161,7 @@ def dk_vertex_labels(hemi: str, data_dir=None) -> np.ndarray:
     return _vertex_labels(hemi, None if data_dir is None else str(data_dir))
 
 
+@fill_doc
 def parcellate_vertices(values: dict, data_dir=None) -> pd.DataFrame:
     """Average vertex maps within the 68 cortical Desikan-Killiany regions.
 
@@ -169,7 +170,7 @@ def parcellate_vertices(values: dict, data_dir=None) -> pd.DataFrame:
     values : dict
         Hemisphere code (``"L"``, ``"R"``) -> (10242,) or (10242, n_maps) array of vertex
         values (NaN vertices are ignored), or a DataFrame whose columns name the maps.
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------
@@ -200,6 +201,7 @@ def parcellate_vertices(values: dict, data_dir=None) -> pd.DataFrame:
     return table
 
 
+@fill_doc
 def sphere_centroids(regions, data_dir=None) -> pd.DataFrame:
     """Centroids of cortical Desikan-Killiany regions on the fsaverage5 sphere.
 
@@ -210,7 +212,7 @@ def sphere_centroids(regions, data_dir=None) -> pd.DataFrame:
     ----------
     regions : sequence of str
         Cortical region keys (``"L_bankssts"``...).
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------

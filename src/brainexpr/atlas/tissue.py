@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..docstrings import fill_doc
 from .space import sample_image
 
 GREY, WHITE, OTHER = 1, -1, 0
@@ -52,13 +53,14 @@ def _probability_arrays(data_dir):
             grey.affine)
 
 
+@fill_doc
 def tissue_class_at(coords, data_dir=None, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
     """Tissue class at MNI coordinates, from the FSL MNI152 probability maps.
 
     Parameters
     ----------
     coords : (n, 3) array, mm, MNI152
-    data_dir : path-like, optional
+    %(data_dir)s
     threshold : float
 
     Returns

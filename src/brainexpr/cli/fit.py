@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from ..models.inr import VALUE_SCALINGS
-from ..models.registry import INR_MODELS, model_name, workflow_models
+from ..models.registry import model_name, workflow_models
 from ..workflows.inr import fit_model
 
 HELP = ("fit a model to AHBA samples (default: donor kriging) or a regional table (default: "
@@ -127,7 +127,7 @@ def run(args) -> int:
         random_state=args.random_state, checkpoint_every=args.checkpoint_every,
         resume=args.resume, data_dir=args.data_dir)
     name = model_name(model)
-    if name in INR_MODELS:
+    if model.capabilities.network:
         summary = model.summary()
         print(f"fitted {name} on {summary['n_genes']} genes ({model.fit_kind_}); best steps "
               f"{summary['best_step']}, validation MSE {summary['best_validation_mse']}; "

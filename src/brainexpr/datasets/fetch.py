@@ -29,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..config import candidate_data_dirs, get_data_dir
+from ..docstrings import fill_doc
 from ..errors import BrainexprError, ChecksumError, DataNotFoundError
 from ..utils import atomic_path
 from .derive import DERIVERS
@@ -235,6 +236,7 @@ class FetchPlan:
         return text
 
 
+@fill_doc
 def plan_fetch(names, data_dir: str | os.PathLike | None = None,
                base_url: str | None = None) -> FetchPlan:
     """List what fetching ``names`` would download, without touching the network.
@@ -243,7 +245,7 @@ def plan_fetch(names, data_dir: str | os.PathLike | None = None,
     ----------
     names : sequence of str
         Dataset names.
-    data_dir : path-like, optional
+    %(data_dir)s
     base_url : str, optional
         Mirror (default ``BRAINEXPR_MIRROR``); named in the plan's description only.
 

@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 import scipy.io
 
+from ..docstrings import fill_doc
 from ..errors import DataNotFoundError, InputError, UnknownGeneError
+from .validate import check_choice
 from .validate import describe_unknown
 from .fetch import fetch_file
 from .regions import adni86_order, dk83_order, region_table
@@ -256,6 +258,7 @@ def load_dk83_regions(data_dir=None) -> pd.DataFrame:
     return info.set_index("key")[["id", "label", "hemisphere", "structure"]]
 
 
+@fill_doc
 def load_regional_expression(genes=None, data_dir=None, allow_missing: bool = False) -> pd.DataFrame:
     """Load AHBA expression parcellated onto the 83 Desikan-Killiany regions.
 
@@ -263,7 +266,7 @@ def load_regional_expression(genes=None, data_dir=None, allow_missing: bool = Fa
     ----------
     genes : sequence of str, optional
         Gene symbols to keep (default: all 15,633).
-    data_dir : path-like, optional
+    %(data_dir)s
     allow_missing : bool
         Drop (and log) requested genes that are absent instead of raising.
 
@@ -427,8 +430,7 @@ def load_pathology(data_dir=None) -> pd.DataFrame:
 
 def load_pathology_map(measure: str = "tau", group: str = "ad", data_dir=None) -> pd.Series:
     """Return one regional ADNI group map (e.g. AD tau) as a Series over 86 region keys."""
-    if measure not in PATHOLOGY_MEASURES:
-        raise InputError(f"measure must be one of {PATHOLOGY_MEASURES}, got {measure!r}")
+    check_choice(measure, PATHOLOGY_MEASURES, "measure")
     if group not in PATHOLOGY_GROUPS or (measure == "atrophy" and group == "nc"):
         raise InputError(f"group must be one of {PATHOLOGY_GROUPS} (no nc atrophy), got {group!r}")
     table = load_pathology(data_dir)

@@ -6,7 +6,9 @@ goes through :func:`read_user_table` (or :func:`read_name_list`), then
 binary and wrongly delimited files, header-only tables, duplicated column or row names,
 text in numeric columns and values that are not finite or absurdly large, and raise
 :class:`~brainexpr.errors.InputError` with a message of one line. :func:`close_names`
-suggests the names a user probably meant (case-insensitively).
+suggests the names a user probably meant (case-insensitively); :func:`check_choice` and
+:func:`check_choices` are the one "must be one of" check of every option, suggesting the
+closest valid value.
 """
 
 from __future__ import annotations
@@ -218,6 +220,62 @@ def close_names(name, available, n: int = 3) -> list[str]:
     close = difflib.get_close_matches(key, list(by_upper), n=n, cutoff=0.6)
     found = exact + [c for k in close for c in by_upper[k] if c not in exact]
     return list(dict.fromkeys(found))[:n]
+
+
+def _suggestion(value, allowed) -> str:
+    """`` (did you mean 'x'?)`` for the allowed value closest to a misspelt string."""
+    if not isinstance(value, str):
+        return ""
+    by_text = {str(a): a for a in allowed if a is not None}
+    close = close_names(value, by_text, n=1)
+    return f" (did you mean {by_text[close[0]]!r}?)" if close else ""
+
+
+def check_choice(value, allowed, name: str, *, or_else: str | None = None, error=InputError):
+    """Return ``value`` when it is one of ``allowed``; else raise one line that names the
+    parameter, the allowed values, what was received and the closest allowed value.
+
+    Parameters
+    ----------
+    value : object
+    allowed : iterable
+        The valid values (e.g. the keys of the registry dict that dispatches on them).
+    name : str
+        Parameter name used in the message.
+    or_else : str, optional
+        What else is accepted, in words (``"a NIfTI file"``); its check is the caller's.
+    error : type
+        Exception class (default :class:`~brainexpr.errors.InputError`).
+
+    Examples
+    --------
+    >>> check_choice("krigin", ("kriging", "knn"), "model")
+    Traceback (most recent call last):
+    ...
+    brainexpr.errors.InputError: model must be one of 'kriging', 'knn', got 'krigin' (did you mean 'kriging'?)
+    """
+    allowed = list(allowed)
+    if value in allowed:
+        return value
+    shown = ", ".join(map(repr, allowed)) + (f" or {or_else}" if or_else else "")
+    raise error(f"{name} must be one of {shown}, got {value!r}{_suggestion(value, allowed)}")
+
+
+def check_choices(values, allowed, name: str) -> list:
+    """Validate a non-empty list of values against ``allowed`` (as :func:`check_choice`).
+
+    Returns
+    -------
+    list
+        ``values`` as a list.
+    """
+    values, allowed = list(values), list(allowed)
+    unknown = [v for v in values if v not in allowed]
+    if unknown or not values:
+        hint = _suggestion(unknown[0], allowed) if unknown else ""
+        raise InputError(f"{name} must be among {', '.join(map(repr, allowed))}, got "
+                         f"{unknown or values}{hint}")
+    return values
 
 
 def describe_unknown(names, available, what: str, noun: str = "gene", limit: int = 5) -> str:

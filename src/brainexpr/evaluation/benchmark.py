@@ -25,9 +25,10 @@
     the aggregate R) against the true and the abagen-style regional values; and the
     reference study's whole-volume R with background zeros, to show its inflation.
 
-Methods are looked up by name in :data:`METHODS` (``name -> Method``: a factory
-``factory(quick, random_state)``, a description and the protocols the method runs in).
-Models whose ``fit`` accepts ``donors`` receive the donor of every training site.
+Methods are looked up by name in :data:`METHODS` (``name -> Method``: a model of
+:data:`brainexpr.models.registry.MODELS` with its settings, a description and the
+protocols the method runs in). Models that declare ``capabilities.donors`` receive the
+donor of every training site.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..datasets.validate import check_choices as check_names  # noqa: F401 (workflows use it)
+from ..docstrings import fill_doc
 from ..maps.dense import has_uncertainty
 from ..models.base import fit_samples
 from ..models.baselines import STD_KINDS
@@ -55,152 +57,109 @@ PROTOCOLS = ("blocked", "donor", "parcels", "genes", "map")
 
 
 # --------------------------------------------------------------------------- methods
-def _nearest(quick, seed):
-    from ..models.baselines import NearestSampleInterpolator
-
-    return NearestSampleInterpolator()
-
-
-def _knn(quick, seed):
-    from ..models.baselines import KNNInterpolator
-
-    return KNNInterpolator(n_neighbors=10)
-
-
-def _abagen(quick, seed):
-    from ..models.baselines import KNNInterpolator
-
-    return KNNInterpolator(n_neighbors=10, power=1.0, mirror="bidirectional")
-
-
-def _kriging(quick, seed):
-    from ..models.baselines import KrigingInterpolator
-
-    return KrigingInterpolator(random_state=seed)
-
-
-def _kriging_mirrored(quick, seed):
-    from ..models.baselines import KrigingInterpolator
-
-    return KrigingInterpolator(mirror="bidirectional", random_state=seed)
-
-
-def _donor_kriging(quick, seed):
-    from ..models.residual import DonorKrigingRegressor
-
-    return DonorKrigingRegressor(random_state=seed)
-
-
-def _donor_kriging_asymmetric(quick, seed):
-    from ..models.residual import DonorKrigingRegressor
-
-    return DonorKrigingRegressor(symmetry_grid=(0.0,), random_state=seed)
-
-
-#: INR settings of the benchmark (CPU budget; ``quick`` shortens training only). The
-#: paper's configuration keeps its architecture and learning rate; its step count is
-#: limited by CPU time and stated in every report.
+#: INR settings of the benchmark methods (CPU budget; ``quick`` shortens training only;
+#: the design is the registry model of :data:`METHODS`). The paper's configuration keeps
+#: its architecture and learning rate; its step count is limited by CPU time and stated in
+#: every report.
 INR_SETTINGS = {
-    "inr-paper": dict(design="paper", n_layers=12, hidden_features=512, learning_rate=1e-4,
+    "inr-paper": dict(n_layers=12, hidden_features=512, learning_rate=1e-4,
                       max_steps=300, batch_size=8, eval_every=50, patience=3),
-    "inr-per-gene": dict(design="per_gene", n_layers=3, hidden_features=32, learning_rate=1e-3,
+    "inr-per-gene": dict(n_layers=3, hidden_features=32, learning_rate=1e-3,
                          max_steps=300, eval_every=50, patience=3),
-    "inr-factorized": dict(design="factorized", n_layers=4, hidden_features=128, n_features=32,
+    "inr-factorized": dict(n_layers=4, hidden_features=128, n_features=32,
                            learning_rate=1e-3, max_steps=300, eval_every=50, patience=3),
-    "inr-ensemble": dict(design="factorized", n_layers=4, hidden_features=128, n_features=32,
+    "inr-ensemble": dict(n_layers=4, hidden_features=128, n_features=32,
                          learning_rate=1e-3, max_steps=300, eval_every=50, patience=3, n_ensemble=3),
 }
 _QUICK_STEPS = {"inr-paper": 4, "inr-per-gene": 20, "inr-factorized": 30, "inr-ensemble": 12}
 
 
-def _inr_factory(name):
-    def factory(quick, seed):
-        from ..models.inr import INRRegressor
-
-        settings = dict(INR_SETTINGS[name])
+def _inr_settings(name):
+    def settings(quick):
+        params = dict(INR_SETTINGS[name])
         if quick:
-            settings["max_steps"] = _QUICK_STEPS[name]
-            settings["eval_every"] = max(settings["max_steps"] // 2, 1)
-        return INRRegressor(random_state=seed, **settings)
+            params["max_steps"] = _QUICK_STEPS[name]
+            params["eval_every"] = max(params["max_steps"] // 2, 1)
+        return params
 
-    return factory
-
-
-def _residual_inr(quick, seed):
-    from ..models.residual import ResidualINRRegressor
-
-    return ResidualINRRegressor(random_state=seed, max_steps=20 if quick else 300)
-
-
-def _blended(quick, seed):
-    from ..models.residual import BlendedINRRegressor
-
-    if quick:
-        return BlendedINRRegressor(random_state=seed, max_steps=20, n_ensemble=2)
-    return BlendedINRRegressor(random_state=seed)
-
-
-def _inr_drift(quick, seed):
-    from ..models.residual import INRDriftKrigingRegressor
-
-    return INRDriftKrigingRegressor(random_state=seed, max_steps=20 if quick else 300)
+    return settings
 
 
 @dataclass(frozen=True)
 class Method:
-    """A benchmarked method: its factory, a description and the protocols it runs in."""
+    """A benchmarked method: a model of the registry with its settings.
 
-    factory: object
+    Attributes
+    ----------
+    model : str
+        Name in :data:`brainexpr.models.registry.MODELS` (what the method fits).
+    description : str
+    protocols : tuple of str
+        The protocols the method runs in.
+    params : dict or callable
+        Parameters of the model; a callable ``params(quick) -> dict`` when a quick run
+        changes them. ``random_state`` is set for every model that takes one.
+    """
+
+    model: str
     description: str
     protocols: tuple = PROTOCOLS
+    params: object = field(default_factory=dict)
+
+    def factory(self, quick: bool, random_state):
+        """An unfitted estimator of this method (``quick``: the shortened settings)."""
+        from ..models.registry import make_model
+
+        params = self.params(quick) if callable(self.params) else dict(self.params)
+        estimator = make_model(self.model, **params)
+        if "random_state" in estimator.get_params():
+            estimator.set_params(random_state=random_state)
+        return estimator
 
 
 _SITES = ("blocked", "donor")
 #: name -> Method. Slow INR designs run in fewer protocols (CPU budget); the tables say so.
 METHODS = {
-    "nearest": Method(_nearest, "value of the nearest sample site"),
-    "knn": Method(_knn, "inverse-distance weighting of the 10 nearest sites, no mirroring"),
-    "abagen": Method(_abagen, "abagen's get_interpolated_map: every site also copied to x -> -x "
-                              "(lr_mirror='bidirectional'), then 1/distance weights of the 10 nearest"),
-    "kriging": Method(_kriging, "ordinary kriging, one fitted exponential variogram with nugget"),
-    "kriging-mirrored": Method(_kriging_mirrored, "the same kriging on the sites and their mirror "
-                                                  "images (x -> -x)"),
-    "donor-kriging": Method(_donor_kriging, "ours: universal kriging with donor effects, tissue "
-                                            "drift, learned left-right symmetry and per-gene "
-                                            "hyperparameters"),
-    "donor-kriging-asymmetric": Method(_donor_kriging_asymmetric, "donor kriging without the "
-                                                                  "symmetry term (the default before "
-                                                                  "issue 12)", _SITES),
-    "inr-per-gene": Method(_inr_factory("inr-per-gene"), "one SIREN per gene (3 x 32, lr 1e-3, "
-                                                         "300 steps)", ("blocked",)),
-    "inr-paper": Method(_inr_factory("inr-paper"), "the paper's joint SIREN: 12 x 512, lr 1e-4, gene "
-                                                   "axis; at most 300 steps of 8 sites, early "
-                                                   "stopping (CPU budget)", _SITES + ("genes",)),
-    "inr-factorized": Method(_inr_factory("inr-factorized"), "factorized SIREN (4 x 128 trunk, 32 "
-                                                             "features, gene axis, lr 1e-3, 300 steps)",
-                             _SITES + ("genes", "map")),
-    "inr-ensemble": Method(_inr_factory("inr-ensemble"), "3 factorized SIRENs averaged", ("blocked",)),
-    "residual-inr": Method(_residual_inr, "donor kriging + factorized SIREN (3 x 64) on its residuals, "
-                                          "shrunk on held-out blocks", ("blocked",)),
-    "kriging+inr": Method(_blended, "donor kriging averaged with 3 factorized SIRENs, INR "
-                                    "weight chosen on held-out blocks", ("blocked", "map")),
-    "inr-drift-kriging": Method(_inr_drift, "donor kriging with the 16 trunk features of a factorized "
-                                            "SIREN (3 x 64) as GLS drift columns", _SITES),
+    "nearest": Method("nearest", "value of the nearest sample site"),
+    "knn": Method("knn", "inverse-distance weighting of the 10 nearest sites, no mirroring",
+                  params=dict(n_neighbors=10)),
+    "abagen": Method("knn", "abagen's get_interpolated_map: every site also copied to x -> -x "
+                            "(lr_mirror='bidirectional'), then 1/distance weights of the 10 nearest",
+                     params=dict(n_neighbors=10, power=1.0, mirror="bidirectional")),
+    "kriging": Method("kriging", "ordinary kriging, one fitted exponential variogram with nugget"),
+    "kriging-mirrored": Method("kriging", "the same kriging on the sites and their mirror images "
+                                          "(x -> -x)", params=dict(mirror="bidirectional")),
+    "donor-kriging": Method("donor-kriging", "ours: universal kriging with donor effects, tissue "
+                                             "drift, learned left-right symmetry and per-gene "
+                                             "hyperparameters"),
+    "donor-kriging-asymmetric": Method("donor-kriging", "donor kriging without the symmetry term "
+                                                        "(the default before issue 12)", _SITES,
+                                       params=dict(symmetry_grid=(0.0,))),
+    "inr-per-gene": Method("per_gene", "one SIREN per gene (3 x 32, lr 1e-3, 300 steps)",
+                           ("blocked",), _inr_settings("inr-per-gene")),
+    "inr-paper": Method("paper", "the paper's joint SIREN: 12 x 512, lr 1e-4, gene axis; at most "
+                                 "300 steps of 8 sites, early stopping (CPU budget)",
+                        _SITES + ("genes",), _inr_settings("inr-paper")),
+    "inr-factorized": Method("factorized", "factorized SIREN (4 x 128 trunk, 32 features, gene "
+                                           "axis, lr 1e-3, 300 steps)",
+                             _SITES + ("genes", "map"), _inr_settings("inr-factorized")),
+    "inr-ensemble": Method("factorized", "3 factorized SIRENs averaged", ("blocked",),
+                           _inr_settings("inr-ensemble")),
+    "residual-inr": Method("residual-inr", "donor kriging + factorized SIREN (3 x 64) on its "
+                                           "residuals, shrunk on held-out blocks", ("blocked",),
+                           lambda quick: dict(max_steps=20 if quick else 300)),
+    "kriging+inr": Method("kriging+inr", "donor kriging averaged with 3 factorized SIRENs, INR "
+                                         "weight chosen on held-out blocks", ("blocked", "map"),
+                          lambda quick: dict(max_steps=20, n_ensemble=2) if quick else {}),
+    "inr-drift-kriging": Method("inr-drift-kriging", "donor kriging with the 16 trunk features of a "
+                                                     "factorized SIREN (3 x 64) as GLS drift columns",
+                                _SITES, lambda quick: dict(max_steps=20 if quick else 300)),
 }
 
 #: Methods run only when named (``--methods``): not in the default or quick runs.
 OPTIONAL_METHODS = ("inr-drift-kriging", "donor-kriging-asymmetric")
 #: The methods of a default run.
 DEFAULT_METHODS = tuple(m for m in METHODS if m not in OPTIONAL_METHODS)
-
-
-def check_names(names, allowed, what: str) -> list[str]:
-    """Validate a non-empty list of names against ``allowed`` (InputError naming them)."""
-    names = list(names)
-    unknown = [n for n in names if n not in allowed]
-    if unknown or not names:
-        raise InputError(f"{what} must be among {', '.join(allowed)}; got {unknown or names}")
-    return names
 
 
 def check_methods(methods) -> list[str]:
@@ -414,19 +373,19 @@ def _calibration(data, method, protocol, prediction, spread, observed, truth_sit
 def predict_at_axis(estimator, coords, tissue, positions, train_axis) -> np.ndarray:
     """Predict genes that were not fitted, from their gene-axis positions.
 
-    Models with a ``predict_at_axis(coords, positions, tissue)`` method use it (unless
-    they say ``uses_gene_axis = False``): fitted
-    :class:`~brainexpr.models.inr.INRRegressor` models with a gene-axis input are
-    evaluated at the new positions (:meth:`~brainexpr.models.inr.INRRegressor.predict_at_axis`);
-    every other model predicts its fitted genes and interpolates linearly between the
-    two neighbours of each new position (:func:`interpolate_along_axis`).
+    Models that place genes on the gene axis (``uses_gene_axis``, from their declared
+    ``capabilities.gene_axis``), e.g. :class:`~brainexpr.models.inr.INRRegressor` models
+    with a gene-axis input, are evaluated at the new positions
+    (:meth:`~brainexpr.models.inr.INRRegressor.predict_at_axis`); every other model
+    predicts its fitted genes and interpolates linearly between the two neighbours of
+    each new position (:func:`interpolate_along_axis`).
 
     Returns
     -------
     (n_points, n_new) array
     """
     positions = np.asarray(positions, dtype=float)
-    if hasattr(estimator, "predict_at_axis") and getattr(estimator, "uses_gene_axis", True):
+    if estimator.uses_gene_axis:
         return np.asarray(estimator.predict_at_axis(coords, positions, tissue=tissue), dtype=float)
     known = np.asarray(estimator.predict(coords, tissue=tissue), dtype=float)
     return interpolate_along_axis(train_axis, known, positions)
@@ -516,6 +475,7 @@ def _fill_slices(views, values):
 
 
 # --------------------------------------------------------------------------- runner
+@fill_doc
 def run_benchmark(datasets, methods=DEFAULT_METHODS, protocols=PROTOCOLS, *, n_folds: int = 5,
                   block_size: float = 20.0, buffer: float = 8.0, map_voxels: int = 20_000,
                   min_region_voxels: int = 30, scatter_points: int = 3000, quick: bool = False,
@@ -545,7 +505,7 @@ def run_benchmark(datasets, methods=DEFAULT_METHODS, protocols=PROTOCOLS, *, n_f
         Short INR training (for ``--quick`` runs and tests).
     random_state : int
         Seeds splits, voxel draws and every model.
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..docstrings import fill_doc
 from ..errors import InputError
 from ..utils import check_random_state
 from . import metrics as M
@@ -431,6 +432,7 @@ def gene_scores(predictions: dict, truth: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- maps
+@fill_doc
 def map_points(atlas_image, n_points: int | None = None, resolution: int = 2, random_state=0,
                data_dir=None):
     """Brain-mask voxels to score maps on, their tissue class and whether a parcel covers them.
@@ -444,7 +446,7 @@ def map_points(atlas_image, n_points: int | None = None, resolution: int = 2, ra
     resolution : {1, 2}
         Grid of the FSL MNI152 brain mask (mm).
     random_state : int or Generator, optional
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------

@@ -56,6 +56,7 @@ import pandas as pd
 from scipy import ndimage, sparse
 
 from .._version import __version__
+from ..docstrings import fill_doc
 from ..errors import InputError
 from ..utils import check_random_state, progress
 
@@ -157,6 +158,7 @@ class Phantom:
         return pd.DataFrame(OFFSET + SCALE * values, index=self._regional_basis.index,
                             columns=self.gene_names)
 
+    @fill_doc
     def truth_volume(self, resolution: int = 2, genes=None, data_dir=None) -> nib.Nifti1Image:
         """Ground-truth volume(s) on the FSL MNI152 grid, 0 outside the brain mask.
 
@@ -166,7 +168,7 @@ class Phantom:
             Voxel size (mm).
         genes : sequence of int or str, optional
             Genes to write (default all); one volume per gene along the 4th axis.
-        data_dir : path-like, optional
+        %(data_dir)s
 
         Returns
         -------
@@ -308,6 +310,7 @@ def _anchor_genes(anchor_genes, n_anchors, data_dir):
 
 
 # --------------------------------------------------------------------------- generator
+@fill_doc
 def make_phantom(n_genes: int = 100, *, n_anchors: int = 10, anchor_genes=None, n_basis: int = 8,
                  length_scales=(6.0, 12.0, 24.0), components: dict | None = None,
                  coarse_smoothing: float = 3.0, axis_coherence: float = 0.7,
@@ -351,7 +354,7 @@ def make_phantom(n_genes: int = 100, *, n_anchors: int = 10, anchor_genes=None, 
         SD of the measurement noise, in units of the truth SD.
     random_state : int
         Seed; the same seed gives the same phantom.
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------

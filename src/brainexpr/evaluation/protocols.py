@@ -27,6 +27,7 @@ from scipy.spatial import cKDTree
 
 from ..errors import InputError
 from ..utils import check_random_state
+from ..models.base import spatial_blocks  # noqa: F401 (part of the protocols API)
 
 logger = logging.getLogger(__name__)
 
@@ -71,23 +72,6 @@ def _check_folds(n_folds, n_units, what):
     if n_units < n_folds:
         raise InputError(f"cannot make {n_folds} folds from {n_units} {what}; use fewer folds")
     return n_folds
-
-
-def spatial_blocks(coords, block_size: float = 20.0, random_state=None) -> np.ndarray:
-    """Assign each point to a cubic block of side ``block_size`` mm (random grid offset).
-
-    Returns
-    -------
-    (n,) int array of block ids (consecutive from 0)
-    """
-    coords = np.asarray(coords, dtype=float)
-    if not block_size > 0:
-        raise InputError(f"block_size must be positive (mm), got {block_size!r}")
-    rng = check_random_state(random_state)
-    offset = rng.uniform(0, block_size, size=3)
-    cells = np.floor((coords + offset) / block_size).astype(np.int64)
-    _, block = np.unique(cells, axis=0, return_inverse=True)
-    return block.ravel()
 
 
 def spatial_block_folds(coords, n_folds: int = 5, block_size: float = 20.0, buffer: float = 8.0,

@@ -31,6 +31,7 @@ import pandas as pd
 from scipy import linalg
 from scipy.sparse.linalg import eigsh
 
+from ..datasets.validate import check_choice
 from ..errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -73,11 +74,6 @@ PLACE_NEIGHBOURS = 3
 DENSE_EIGEN_LIMIT = 2000
 
 
-def _check_option(value, allowed, parameter):
-    if value not in allowed:
-        raise InputError(f"{parameter} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
-
-
 def _as_frame(values, name: str = "values") -> pd.DataFrame:
     if isinstance(values, pd.DataFrame):
         frame = values
@@ -114,7 +110,7 @@ def gene_correlation(values, method: str = "pearson") -> pd.DataFrame:
     -------
     (n_genes, n_genes) DataFrame
     """
-    _check_option(method, CORRELATIONS, "method")
+    check_choice(method, CORRELATIONS, "method")
     frame = _as_frame(values)
     if method == "spearman":
         frame = frame.rank()
@@ -148,7 +144,7 @@ def gene_affinity(correlation, affinity: str = "shifted") -> np.ndarray:
     -------
     (n, n) float array
     """
-    _check_option(affinity, tuple(AFFINITIES), "affinity")
+    check_choice(affinity, tuple(AFFINITIES), "affinity")
     matrix = AFFINITIES[affinity](np.asarray(correlation, dtype=float))
     matrix = (matrix + matrix.T) / 2.0
     np.fill_diagonal(matrix, 0.0)

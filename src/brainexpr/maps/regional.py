@@ -26,6 +26,7 @@ import pandas as pd
 from scipy import sparse
 
 from ..atlas.space import check_mni_image, mask_coordinates, sample_image
+from ..docstrings import fill_doc
 from ..errors import InputError
 from ..utils import progress
 from .dense import model_genes, predict_prepared, prepare_points
@@ -40,6 +41,7 @@ def _weighted_pearson(x, y, w):
     return float(cov / np.sqrt((w * (x - mx) ** 2).sum() * (w * (y - my) ** 2).sum()))
 
 
+@fill_doc
 def parcellate_model(model, atlas_image, regions: pd.DataFrame, genes=None, table=None,
                      brain_mask=None, chunk_size: int = 2 ** 18, data_dir=None):
     """Average a model's dense prediction within each parcel of an atlas.
@@ -61,7 +63,7 @@ def parcellate_model(model, atlas_image, regions: pd.DataFrame, genes=None, tabl
         Voxels used by the voxel-wise comparison (default: the FSL MNI152 brain mask).
     chunk_size : int
         Voxels per prediction call.
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------

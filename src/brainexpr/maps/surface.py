@@ -22,6 +22,8 @@ import pandas as pd
 
 from ..atlas.surface import (HEMISPHERES, fsaverage5_mesh, fsaverage_to_mni152,
                              midthickness_mni152)
+from ..datasets.validate import check_choice
+from ..docstrings import fill_doc
 from ..errors import InputError
 from ..utils import staged_directory
 from .dense import (gene_label, has_uncertainty, model_genes, predict_prepared, prepare_points,
@@ -94,6 +96,7 @@ def _gifti(values: np.ndarray, hemi: str, gene: str, kind: str) -> nib.gifti.Gif
     return nib.gifti.GiftiImage(darrays=[array], meta=meta)
 
 
+@fill_doc
 def write_surface_maps(model, genes=None, out_dir="maps", std: bool = False,
                        model_name: str | None = None, space: str = "fsaverage5",
                        data_dir=None) -> list[Path]:
@@ -112,15 +115,14 @@ def write_surface_maps(model, genes=None, out_dir="maps", std: bool = False,
     model_name : str, optional
         ``model-`` label (default: the model's registry name).
     space : {"fsaverage5"}
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------
     list of Path
         The map files in the final folder.
     """
-    if space not in SURFACE_SPACES:
-        raise InputError(f"space must be one of {', '.join(SURFACE_SPACES)}, got {space!r}")
+    check_choice(space, SURFACE_SPACES, "space")
     genes = model_genes(model) if genes is None else list(genes)
     if not genes:
         raise InputError("no genes to map")

@@ -16,15 +16,24 @@ Data layout: AHBA measures every gene at every sample site, so estimators take a
 Estimators follow scikit-learn: ``__init__`` only stores parameters, ``fit`` validates
 and returns ``self``, learned state ends in ``_``, ``random_state`` is a parameter and
 ``predict`` checks that the model is fitted.
+
+What an estimator can do beyond that contract is declared once, on its class, as
+:class:`Capabilities` (``SampleInterpolator.capabilities``); the registry, the workflows,
+the benchmark and the report read it instead of probing methods or keeping name lists.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from ..datasets.validate import check_choice
 from ..errors import InputError
+from ..utils import check_random_state
 
 
 def check_coords(coords, name: str = "coords") -> np.ndarray:
@@ -96,28 +105,96 @@ def resolve_genes(genes, gene_names, n_genes: int) -> np.ndarray:
     return np.array([lookup[str(g)] for g in genes], dtype=int)
 
 
+#: What a model's ``_std`` comes from (:attr:`Capabilities.std`).
+STD_SOURCES = (None, "kriging", "ensemble")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an estimator class can do, declared once on the class.
+
+    Attributes
+    ----------
+    network : bool
+        A trained neural network (an INR): the network and training settings apply to it
+        and it is saved as a network checkpoint.
+    parcel_means : bool
+        Fits parcel means of an atlas: ``fit_regions(atlas_image, values, regions=None,
+        tissue_image=None, gene_axis=None)``.
+    donors : bool
+        ``fit`` takes the donor of every site (``fit(..., donors=)``) and models donor effects.
+    std : {None, "kriging", "ensemble"}
+        Where a standard deviation comes from: none; ``predict_std`` (the kriging SD,
+        always); or the spread of an ensemble (``n_ensemble >= 2`` members).
+    gene_axis : bool
+        Places genes on the gene axis: a fitted model predicts a gene from its gene-axis
+        position (``predict_at_axis(coords, positions, tissue=None)``).
+    """
+
+    network: bool = False
+    parcel_means: bool = False
+    donors: bool = False
+    std: str | None = None
+    gene_axis: bool = False
+
+    def __post_init__(self):
+        check_choice(self.std, STD_SOURCES, "std", error=ValueError)
+
+    def gives_std(self, n_ensemble: int = 1) -> bool:
+        """Whether the model predicts a standard deviation with ``n_ensemble`` members."""
+        return self.std == "kriging" or (self.std == "ensemble" and int(n_ensemble) >= 2)
+
+
 def fit_samples(estimator, coords, values, tissue=None, gene_axis=None, donors=None):
     """``estimator.fit`` with the donor of each site when the estimator takes donors.
 
-    Estimators that model donor effects (e.g.
-    :class:`~brainexpr.models.residual.DonorKrigingRegressor`) accept ``donors=`` in
-    ``fit``; the others are fitted without them.
+    Estimators that model donor effects (``capabilities.donors``, e.g.
+    :class:`~brainexpr.models.kriging.DonorKrigingRegressor`) get ``donors=``; the
+    others are fitted without them.
 
     Returns
     -------
     estimator
         The fitted estimator (what its ``fit`` returns).
     """
-    import inspect
-
     extra = {}
-    if donors is not None and "donors" in inspect.signature(estimator.fit).parameters:
+    if donors is not None and estimator.capabilities.donors:
         extra["donors"] = donors
     return estimator.fit(coords, values, tissue=tissue, gene_axis=gene_axis, **extra)
 
 
+def spatial_blocks(coords, block_size: float = 20.0, random_state=None) -> np.ndarray:
+    """Assign each point to a cubic block of side ``block_size`` mm (random grid offset).
+
+    Returns
+    -------
+    (n,) int array of block ids (consecutive from 0)
+    """
+    coords = np.asarray(coords, dtype=float)
+    if not block_size > 0:
+        raise InputError(f"block_size must be positive (mm), got {block_size!r}")
+    rng = check_random_state(random_state)
+    offset = rng.uniform(0, block_size, size=3)
+    cells = np.floor((coords + offset) / block_size).astype(np.int64)
+    _, block = np.unique(cells, axis=0, return_inverse=True)
+    return block.ravel()
+
+
 class SampleInterpolator(BaseEstimator):
-    """Base class: subclasses implement ``fit`` and ``predict`` with the contract above."""
+    """Base class: subclasses implement ``fit`` and ``predict`` with the contract above and
+    declare what else they can do in :attr:`capabilities`."""
+
+    #: What the class can do beyond ``fit``/``predict`` (none by default).
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    @property
+    def uses_gene_axis(self) -> bool:
+        """Whether this model, with its parameters, predicts genes from gene-axis positions."""
+        return self.capabilities.gene_axis
+
+    def _check_params(self) -> None:
+        """Validate the parameters (before any data is read); subclasses with constrained
+        parameters override it."""
 
     def _validate_fit(self, coords, values, tissue=None):
         coords = check_coords(coords)

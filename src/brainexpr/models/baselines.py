@@ -26,9 +26,10 @@ from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 from sklearn.utils.validation import check_is_fitted
 
+from ..datasets.validate import check_choice
 from ..errors import InputError
 from ..utils import check_random_state
-from .base import SampleInterpolator, check_coords, resolve_genes
+from .base import Capabilities, SampleInterpolator, check_coords, resolve_genes
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +63,7 @@ def mirror_sites(coords, values, mode):
     coords : (n + m, 3) array
     values : (n + m, g) array
     """
-    if mode not in MIRROR_MODES:
-        allowed = ", ".join(repr(m) for m in MIRROR_MODES)
-        raise InputError(f"mirror must be one of {allowed}; got {mode!r}")
+    check_choice(mode, MIRROR_MODES, "mirror")
     select = MIRROR_MODES[mode]
     if select is None:
         return coords, values
@@ -420,6 +419,8 @@ class KrigingInterpolator(SampleInterpolator):
         Kriging mean of each standardised gene.
     """
 
+    capabilities = Capabilities(std="kriging")
+
     def __init__(self, variogram: str = "exponential", max_lag: float = 60.0, n_lags: int = 15,
                  params: dict | None = None, mirror=None, max_sites: int = 15_000,
                  chunk_size: int = 2048, random_state=0):
@@ -434,8 +435,7 @@ class KrigingInterpolator(SampleInterpolator):
 
     def fit(self, coords, values, tissue=None, gene_axis=None):
         """Fit the variogram and the kriging weights (see :mod:`brainexpr.models.base`)."""
-        if self.variogram not in VARIOGRAMS:
-            raise InputError(f"variogram must be one of {', '.join(VARIOGRAMS)}; got {self.variogram!r}")
+        check_choice(self.variogram, VARIOGRAMS, "variogram")
         coords, values, _, names = self._validate_fit(coords, values, tissue)
         coords, values = mirror_sites(coords, values, self.mirror)
         if len(coords) > self.max_sites:
@@ -535,8 +535,7 @@ class KrigingInterpolator(SampleInterpolator):
         kriging's SD is too small where the field is not symmetric.
         """
         check_is_fitted(self, "weights_")
-        if kind not in STD_KINDS:
-            raise InputError(f"kind must be one of {', '.join(STD_KINDS)}, got {kind!r}")
+        check_choice(kind, STD_KINDS, "kind")
         coords = check_coords(coords)
         selected = resolve_genes(genes, self.gene_names_, self.n_genes_)
         position = {g: i for i, g in enumerate(selected)}

@@ -69,7 +69,7 @@ NUMPY_ESTIMATORS = {
     "NearestSampleInterpolator": "brainexpr.models.baselines",
     "KNNInterpolator": "brainexpr.models.baselines",
     "KrigingInterpolator": "brainexpr.models.baselines",
-    "DonorKrigingRegressor": "brainexpr.models.residual",
+    "DonorKrigingRegressor": "brainexpr.models.kriging",
     "ParcelKrigingRegressor": "brainexpr.models.parcel",
 }
 
@@ -652,8 +652,6 @@ def save_model(estimator, path, name: str | None = None, provenance: dict | None
     provenance : dict, optional
         Estimator files only (an INR saves its ``provenance_``).
     """
-    from .inr import INRRegressor
-
-    if isinstance(estimator, INRRegressor):
+    if estimator.capabilities.network:
         return estimator.save(path)
     return save_estimator(estimator, path, name=name, provenance=provenance)

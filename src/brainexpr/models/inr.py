@@ -48,9 +48,10 @@ import pandas as pd
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from ..datasets.validate import check_choice
 from ..errors import InputError
 from ..utils import progress
-from .base import SampleInterpolator, check_coords, check_tissue, check_values, resolve_genes
+from .base import Capabilities, SampleInterpolator, check_coords, check_tissue, check_values, resolve_genes
 from .siren import FactorizedSiren, JointSiren, PerGeneSiren
 
 logger = logging.getLogger(__name__)
@@ -74,12 +75,6 @@ NO_SKILL_MSE = 0.9
 AUTO_PAIR_BUDGET = 2 ** 16
 #: Budget of points per step for the factorized trunk.
 AUTO_POINT_BUDGET = 2 ** 16
-
-
-def _check_choice(value, allowed, parameter):
-    if value not in allowed:
-        raise InputError(f"{parameter} must be one of {', '.join(map(repr, allowed))}, "
-                         f"got {value!r}")
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -422,6 +417,8 @@ class INRRegressor(SampleInterpolator):
     fit_kind_ : {"samples", "regions"}
     """
 
+    capabilities = Capabilities(network=True, parcel_means=True, std="ensemble", gene_axis=True)
+
     def __init__(self, design: str = "factorized", *, n_layers: int = 12,
                  hidden_features: int = 512, omega_0: float | None = None, n_frequencies: int = 10,
                  n_features: int = 64, gene_hidden: int = 64, gene_layers: int = 2,
@@ -461,10 +458,10 @@ class INRRegressor(SampleInterpolator):
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:
-        _check_choice(self.design, DESIGNS, "design")
-        _check_choice(self.value_scaling, VALUE_SCALINGS, "value_scaling")
-        _check_choice(self.precision, PRECISIONS, "precision")
-        _check_choice(self.selection, SELECTIONS, "selection")
+        check_choice(self.design, DESIGNS, "design")
+        check_choice(self.value_scaling, VALUE_SCALINGS, "value_scaling")
+        check_choice(self.precision, PRECISIONS, "precision")
+        check_choice(self.selection, SELECTIONS, "selection")
         positive = {"n_layers": 2, "hidden_features": 1, "n_frequencies": 0, "n_features": 1,
                     "gene_hidden": 1, "gene_layers": 1, "max_steps": 1, "eval_every": 1,
                     "patience": 1, "n_ensemble": 1, "checkpoint_every": 1}
@@ -494,7 +491,7 @@ class INRRegressor(SampleInterpolator):
 
     @property
     def uses_gene_axis(self) -> bool:
-        """Whether the design takes the gene-axis position as an input."""
+        """Whether the design takes the gene-axis position as an input (not ``per_gene``)."""
         return self.design != "per_gene"
 
     @property
@@ -1126,8 +1123,7 @@ class INRRegressor(SampleInterpolator):
         """
         from .baselines import STD_KINDS
 
-        if kind not in STD_KINDS:
-            raise InputError(f"kind must be one of {', '.join(STD_KINDS)}, got {kind!r}")
+        check_choice(kind, STD_KINDS, "kind")
         return self.predict(coords, tissue, genes, return_std=True, chunk_size=chunk_size)[1]
 
     # ------------------------------------------------------------------ persistence

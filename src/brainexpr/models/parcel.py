@@ -58,12 +58,13 @@ import numpy as np
 from scipy import linalg
 from sklearn.utils.validation import check_is_fitted
 
+from ..datasets.validate import check_choice
 from ..errors import InputError
 from ..utils import check_random_state
-from .base import SampleInterpolator, check_coords, check_tissue, resolve_genes
+from .base import Capabilities, SampleInterpolator, check_coords, check_tissue, resolve_genes
 from .baselines import STD_KINDS, VARIOGRAMS, kriging_variance, missing_groups
 from .inr import regional_voxels
-from .residual import _drift, _gls
+from .kriging import drift_design, gls
 
 logger = logging.getLogger(__name__)
 
@@ -277,6 +278,8 @@ class ParcelKrigingRegressor(SampleInterpolator):
     >>> model.predict(coords, tissue=tissue_at_coords, genes=["APOE"])     # doctest: +SKIP
     """
 
+    capabilities = Capabilities(parcel_means=True, std="kriging")
+
     def __init__(self, variogram: str = "matern32", range_grid=(10.0, 20.0, 40.0, 80.0, 160.0),
                  nugget_grid=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0), share: str = "range",
                  trend_range: float | None = 100.0, trend_share_grid=(0.0, 0.25, 0.5, 0.75),
@@ -295,12 +298,8 @@ class ParcelKrigingRegressor(SampleInterpolator):
 
     # ------------------------------------------------------------------ fitting
     def _check_params(self) -> None:
-        if self.variogram not in VARIOGRAMS:
-            raise InputError(f"variogram must be one of {', '.join(map(repr, VARIOGRAMS))}, got "
-                             f"{self.variogram!r}")
-        if self.share not in SHARING:
-            raise InputError(f"share must be one of {', '.join(map(repr, SHARING))}, got "
-                             f"{self.share!r}")
+        check_choice(self.variogram, VARIOGRAMS, "variogram")
+        check_choice(self.share, SHARING, "share")
         for name in ("range_grid", "nugget_grid"):
             grid = np.asarray(getattr(self, name), dtype=float)
             if grid.ndim != 1 or len(grid) == 0 or not (np.isfinite(grid) & (grid > 0)).all():
@@ -417,7 +416,7 @@ class ParcelKrigingRegressor(SampleInterpolator):
             for i, k, j in np.unique(chosen_candidate[genes], axis=0):
                 chosen = genes[(chosen_candidate[genes] == (i, k, j)).all(axis=1)]
                 factor, design, columns = self._factor(covariance(i, k), nuggets[j], parcels)
-                beta, alpha = _gls(factor, design, z[np.ix_(parcels, chosen)])
+                beta, alpha = gls(factor, design, z[np.ix_(parcels, chosen)])
                 self.drift_[np.ix_(chosen, columns)] = beta.T
                 self.alpha_[np.ix_(chosen, np.flatnonzero(parcels))] = alpha.T
                 residual = z[np.ix_(parcels, chosen)] - design @ beta
@@ -430,7 +429,7 @@ class ParcelKrigingRegressor(SampleInterpolator):
 
     def _fit_drift_design(self, tissue: np.ndarray, offsets: np.ndarray) -> None:
         """Parcel means of the drift design; tissue terms only where they vary across parcels."""
-        design = _drift(tissue, True)
+        design = drift_design(tissue, True)
         parcel_design = np.add.reduceat(design, offsets[:-1], axis=0) / np.diff(offsets)[:, None]
         columns = [0]
         if self.tissue_drift:
@@ -471,7 +470,7 @@ class ParcelKrigingRegressor(SampleInterpolator):
         if n <= p:
             raise InputError(f"block kriging needs more regions with values ({n}) than drift "
                              f"terms ({p}); set tissue_drift=False")
-        beta, alpha = _gls(factor, design, z)
+        beta, alpha = gls(factor, design, z)
         quadratic = np.einsum("ij,ij->j", z - design @ beta, alpha)
         logdet = 2.0 * np.log(np.diag(factor[0])).sum()
         information = design.T @ linalg.cho_solve(factor, design, check_finite=False)
@@ -525,7 +524,7 @@ class ParcelKrigingRegressor(SampleInterpolator):
         step = max(1, int(self.chunk_size))
         for start in range(0, len(coords), step):
             block = coords[start:start + step]
-            field = _drift(tissue[start:start + step], True)[:, self.drift_columns_] @ drift.T
+            field = drift_design(tissue[start:start + step], True)[:, self.drift_columns_] @ drift.T
             for range_mm in np.unique(ranges):
                 columns = np.flatnonzero(ranges == range_mm)
                 correlation = parcel_correlation(block, self.nodes_, self.node_weights_,
@@ -563,8 +562,7 @@ class ParcelKrigingRegressor(SampleInterpolator):
         point-parcel correlations computed once per chunk of points for all groups.
         """
         check_is_fitted(self, "alpha_")
-        if kind not in STD_KINDS:
-            raise InputError(f"kind must be one of {', '.join(STD_KINDS)}, got {kind!r}")
+        check_choice(kind, STD_KINDS, "kind")
         if not hasattr(self, "sigma2_"):
             raise InputError("this parcel-kriging model was fitted by an older brainexpr without "
                              "uncertainty; refit it for standard deviations")
@@ -588,7 +586,7 @@ class ParcelKrigingRegressor(SampleInterpolator):
         step = max(1, int(self.chunk_size))
         for start in range(0, len(coords), step):
             points = coords[start:start + step]
-            point_design = _drift(tissue[start:start + step], True)[:, self.drift_columns_]
+            point_design = drift_design(tissue[start:start + step], True)[:, self.drift_columns_]
             # point-parcel correlations once per chunk and range, shared by every group
             correlation = {r: np.asarray(parcel_correlation(points, self.nodes_, self.node_weights_,
                                                             self.node_offsets_, float(r), self.variogram),

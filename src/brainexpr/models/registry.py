@@ -1,9 +1,11 @@
-"""Name -> estimator factory: the one place where workflows look up models.
+"""Name -> estimator factory: the one place where models are named and looked up.
 
 Every entry is a callable that takes keyword parameters and returns an unfitted estimator
 following :mod:`brainexpr.models.base` (``fit(coords, values, tissue, gene_axis)``,
 ``predict(coords, tissue, genes)``). Other modules add their models with
-:func:`register_model`; workflows call :func:`make_model`.
+:func:`register_model`; workflows, the benchmark and the report call :func:`make_model`
+and read what a model can do from :func:`capabilities` (declared on its class as
+:class:`~brainexpr.models.base.Capabilities`).
 
 The workflows (``brainexpr fit | predict | parcellate | run``) accept the models of
 :func:`workflow_models`: the INRs and the pure-numpy estimators that
@@ -14,14 +16,18 @@ sites, the factorized INR for parcel means) and checks that a named model can fi
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Callable
 
+from ..datasets.validate import check_choice
 from ..errors import InputError
+from .base import Capabilities
 from .baselines import KNNInterpolator, KrigingInterpolator, NearestSampleInterpolator
 from .inr import INRRegressor
 from .parcel import ParcelKrigingRegressor
-from .residual import BlendedINRRegressor, DonorKrigingRegressor, ResidualINRRegressor
+from .kriging import DonorKrigingRegressor
+from .residual import BlendedINRRegressor, INRDriftKrigingRegressor, ResidualINRRegressor
 
 #: model name -> factory(**params) -> estimator
 MODELS: dict[str, Callable] = {
@@ -35,12 +41,10 @@ MODELS: dict[str, Callable] = {
     "donor-kriging": DonorKrigingRegressor,
     "residual-inr": ResidualINRRegressor,
     "kriging+inr": BlendedINRRegressor,
+    "inr-drift-kriging": INRDriftKrigingRegressor,
     # parcel level: block kriging of a regional table (fit_regions); benchmarks/parcel_fits.py
     "parcel-kriging": ParcelKrigingRegressor,
 }
-
-#: Models that are INRs (trained networks, saved as checkpoint files).
-INR_MODELS = ("paper", "factorized", "per_gene")
 
 #: What ``model="auto"`` means for each kind of training data: (model, reason). Held-out
 #: evidence in BENCHMARKS.md ("Accuracy on held-out data", mean per-gene Pearson r).
@@ -86,8 +90,7 @@ def make_model(name: str, **params):
         Naming the allowed models when ``name`` is unknown, or the parameter that the
         model does not accept.
     """
-    if name not in MODELS:
-        raise InputError(f"model must be one of {', '.join(map(repr, MODELS))}, got {name!r}")
+    check_choice(name, MODELS, "model")
     try:
         return MODELS[name](**params)
     except TypeError as exc:
@@ -102,12 +105,22 @@ def model_class(name: str):
     return factory if isinstance(factory, type) else None
 
 
+def capabilities(name: str) -> Capabilities:
+    """What the model ``name`` can do (:class:`~brainexpr.models.base.Capabilities` of its
+    class; ``gene_axis`` as the entry's parameters set it, e.g. False for ``per_gene``)."""
+    estimator = make_model(name)  # __init__ only stores parameters
+    return dataclasses.replace(estimator.capabilities, gene_axis=estimator.uses_gene_axis)
+
+
+def is_network(name: str) -> bool:
+    """Whether the model ``name`` is an INR (network and training settings apply to it)."""
+    return capabilities(name).network
+
+
 def gives_std(name: str, n_ensemble: int = 1) -> bool:
-    """Whether the model ``name`` predicts a standard deviation (``_std`` maps): an INR
-    ensemble of at least 2 members, or an estimator with ``predict_std`` (kriging)."""
-    if name in INR_MODELS:
-        return int(n_ensemble) >= 2
-    return callable(getattr(model_class(name), "predict_std", None))
+    """Whether the model ``name`` predicts a standard deviation (``_std`` maps) when fitted
+    with ``n_ensemble`` members (:meth:`~brainexpr.models.base.Capabilities.gives_std`)."""
+    return capabilities(name).gives_std(n_ensemble)
 
 
 def workflow_models() -> list[str]:
@@ -118,15 +131,15 @@ def workflow_models() -> list[str]:
     names = []
     for name in MODELS:
         cls = model_class(name)
-        if cls is INRRegressor or (cls is not None and
-                                   NUMPY_ESTIMATORS.get(cls.__name__) == cls.__module__):
+        if cls is not None and (cls.capabilities.network or
+                                NUMPY_ESTIMATORS.get(cls.__name__) == cls.__module__):
             names.append(name)
     return names
 
 
 def regional_models() -> list[str]:
-    """Workflow models that fit parcel means (their estimator has ``fit_regions``)."""
-    return [name for name in workflow_models() if hasattr(model_class(name), "fit_regions")]
+    """Workflow models that fit parcel means (``capabilities.parcel_means``)."""
+    return [name for name in workflow_models() if capabilities(name).parcel_means]
 
 
 def resolve_model(name: str, data_kind: str) -> tuple[str, str]:
@@ -151,8 +164,7 @@ def resolve_model(name: str, data_kind: str) -> tuple[str, str]:
     InputError
         For an unknown name, or a model that cannot fit ``data_kind``.
     """
-    if data_kind not in AUTO_MODELS:
-        raise ValueError(f"data_kind must be one of {', '.join(AUTO_MODELS)}, got {data_kind!r}")
+    check_choice(data_kind, AUTO_MODELS, "data_kind", error=ValueError)
     allowed = workflow_models()
     if name == "auto":
         return AUTO_MODELS[data_kind]
@@ -168,7 +180,7 @@ def resolve_model(name: str, data_kind: str) -> tuple[str, str]:
 
 def model_name(estimator) -> str:
     """Registry name of a fitted estimator (an INR's design; else the entry of its class)."""
-    if isinstance(estimator, INRRegressor):
+    if estimator.capabilities.network:
         return estimator.design
     saved = (getattr(estimator, "checkpoint_metadata_", None) or {}).get("model")
     if saved in MODELS and model_class(saved) is type(estimator):

@@ -61,6 +61,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from .._version import __version__
+from ..datasets.validate import check_choice
 from ..errors import InputError
 from ..utils import progress
 
@@ -662,9 +663,7 @@ class GraphVAERegressor(RegressorMixin, BaseEstimator):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
                 raise InputError(f"{name} must be a finite number >= 0, got {value!r}")
-        if self.laplacian not in LAPLACIANS:
-            raise InputError(f"laplacian must be one of {', '.join(LAPLACIANS)}, got "
-                             f"{self.laplacian!r}")
+        check_choice(self.laplacian, LAPLACIANS, "laplacian")
         if int(self.n_epochs) < 1 or not self.learning_rate > 0:
             raise InputError("n_epochs must be >= 1 and learning_rate > 0")
         if self.n_threads is not None and int(self.n_threads) < 1:

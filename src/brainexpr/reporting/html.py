@@ -30,6 +30,7 @@ import jinja2
 import pandas as pd
 
 from .._version import __version__
+from ..datasets.validate import check_choice
 from ..errors import InputError
 from ..utils import atomic_path, atomic_write
 from .methods import Methods, build_methods
@@ -257,8 +258,7 @@ def build_report(sections, out_dir, *, title: str = "brainexpr report", options:
     InputError
         For malformed sections (checked before anything is written).
     """
-    if on_missing not in ON_MISSING:
-        raise InputError(f"on_missing must be one of {ON_MISSING}, got {on_missing!r}")
+    check_choice(on_missing, ON_MISSING, "on_missing")
     checked = [_check_section(section, on_missing) for section in sections]
     if methods is None:
         methods = build_methods(options, steps=[s.methods for s in checked if s.status == "ok"],

@@ -175,9 +175,9 @@ def describe_options(options: dict) -> list[str]:
     elif isinstance(genes, str):
         sentences.append(f"The genes were the gene set '{genes}'.")
     model = _option(options, "model")
-    from ..models.registry import INR_MODELS
+    from ..models.registry import MODELS, is_network
 
-    if model is not None and str(model) not in INR_MODELS:
+    if model is not None and not (str(model) in MODELS and is_network(str(model))):
         sentences.append(f"Expression was interpolated between the samples with the '{model}' "
                          "model of brainexpr (described with the maps).")
     elif model is not None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..docstrings import fill_doc
 from .html import ReportFigure, ReportSection, ReportTable, build_report
 from .markdown import markdown_to_html
 
@@ -74,14 +75,16 @@ def maps_methods(model: str | None, n_ensemble: int = 1) -> str:
     -------
     str
     """
-    from ..models.registry import INR_MODELS
+    from ..models.registry import MODELS, capabilities
 
-    kind = "inr" if model is None or model in INR_MODELS else model
+    caps = capabilities(model) if model in MODELS else None
+    kind = "inr" if model is None or (caps is not None and caps.network) else model
+    std = "ensemble" if model is None else (caps.std if caps is not None else None)
     text = _MAPS_METHODS.get(kind, f"Continuous maps were predicted by the {model} model")
-    if kind == "inr" and n_ensemble > 1:
+    if std == "ensemble" and n_ensemble > 1:
         text += ("; the standard deviation over independently seeded fits gives the "
                  "uncertainty map")
-    elif kind in ("donor-kriging", "kriging", "parcel-kriging"):
+    elif std == "kriging":
         text += ("; the kriging standard deviation of the predicted map (hyperparameters and "
                  "variance by likelihood) gives the uncertainty map")
     return text + "."
@@ -212,6 +215,7 @@ def _surface_figure(maps_folder: Path, figures_dir: Path, data_dir=None,
                                           "at the vertices): lateral and medial views")
 
 
+@fill_doc
 def build_run_report(out_dir, steps, options: dict, benchmark=None, data_dir=None) -> Path:
     """Write ``<out_dir>/report/report.html`` from the steps of a run.
 
@@ -224,7 +228,7 @@ def build_run_report(out_dir, steps, options: dict, benchmark=None, data_dir=Non
         The run's configuration (shown and described in the Methods).
     benchmark : str or path, optional
         A benchmark output folder to report when the run did not run one itself.
-    data_dir : path-like, optional
+    %(data_dir)s
     """
     out_dir = Path(out_dir)
     done = {step.name: step for step in steps}

@@ -19,6 +19,7 @@ import nibabel as nib
 import numpy as np
 
 from ..atlas.space import check_mni_image
+from ..datasets.validate import check_choice, check_choices
 from ..errors import InputError
 from ..utils import atomic_path
 
@@ -130,8 +131,7 @@ def plot_map_slices(expr_img, std_img=None, *, gene: str, bg_img=None, mask=None
     -------
     matplotlib.figure.Figure
     """
-    if display_mode not in DISPLAY_MODES:
-        raise InputError(f"display_mode must be one of {DISPLAY_MODES}, got {display_mode!r}")
+    check_choice(display_mode, DISPLAY_MODES, "display_mode")
     plt = _pyplot()
     expr, expr_values = _masked(_load(expr_img, f"{gene} expression map"), mask)
     rows = [("expr", expr, expr_values, f"{gene} expression", vmin, vmax)]
@@ -178,8 +178,7 @@ def plot_gene_panel(maps: dict, *, bg_img=None, mask=None, display_mode: str = "
     -------
     matplotlib.figure.Figure
     """
-    if display_mode not in DISPLAY_MODES[1:]:
-        raise InputError(f"display_mode must be one of {DISPLAY_MODES[1:]}, got {display_mode!r}")
+    check_choice(display_mode, DISPLAY_MODES[1:], "display_mode")
     if not maps:
         raise InputError("maps is empty: give at least one gene -> map")
     plt = _pyplot()
@@ -222,10 +221,7 @@ def save_figure(figure, path, formats=("png", "svg"), dpi: int = 200, close: boo
     -------
     list of Path
     """
-    allowed = ("png", "svg", "pdf")
-    bad = [f for f in formats if f not in allowed]
-    if bad:
-        raise InputError(f"formats must be among {allowed}, got {bad}")
+    check_choices(formats, ("png", "svg", "pdf"), "formats")
     path = Path(path)
     written = []
     for fmt in formats:

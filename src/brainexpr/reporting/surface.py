@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..atlas.surface import N_VERTICES, dk_vertex_labels, fsaverage5_mesh
+from ..docstrings import fill_doc
 from ..errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -159,6 +160,7 @@ def _paint(ax, pixel_values, shade, drawn, extent, cmap, norm):
     ax.axis("off")
 
 
+@fill_doc
 def plot_surface_maps(maps, titles=None, cmap: str = "RdBu_r", symmetric: bool = True,
                       limits=None, data_dir=None):
     """Cortical maps of Desikan-Killiany regions on the fsaverage5 inflated surface.
@@ -178,7 +180,7 @@ def plot_surface_maps(maps, titles=None, cmap: str = "RdBu_r", symmetric: bool =
     limits : sequence of (low, high) or None, optional
         Colour range per row (``None`` entries: from the data), e.g. to draw an observed and
         a predicted map on the same scale.
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------

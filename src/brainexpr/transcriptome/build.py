@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets.validate import check_choice
+from ..docstrings import fill_doc
 from ..errors import InputError
 from . import store as S
 
@@ -118,14 +120,14 @@ class LowRankKriging:
         """(n, r) float32 voxel basis at points (coords in mm, MNI152; tissue in {1, -1, 0});
         with ``with_std`` the tuple (basis, coords, tissue)."""
         from ..models.parcel import parcel_correlation
-        from ..models.residual import _drift
+        from ..models.kriging import drift_design
 
         model = self.model
         step = max(1, int(model.chunk_size))
         out = np.empty((len(coords), self.rank), dtype=np.float32)
         for start in range(0, len(coords), step):
             block = coords[start:start + step]
-            parts = [_drift(tissue[start:start + step], True)[:, model.drift_columns_]]
+            parts = [drift_design(tissue[start:start + step], True)[:, model.drift_columns_]]
             ranges = self.ranges + ([float(model.trend_range)] if self.with_trend else [])
             parts += [parcel_correlation(block, model.nodes_, model.node_weights_,
                                          model.node_offsets_, r, model.variogram)
@@ -526,6 +528,7 @@ def _source_files(source, data_dir) -> dict:
     return {str(f): file_sha256(f) for f in files if Path(f).is_file()}
 
 
+@fill_doc
 def build_atlas(*, out="atlas.zarr", source: str = "regional", model: str = "auto",
                 model_file=None, genes=None, gene_set: str = "all", atlas: str = "dk83",
                 resolution: int | None = 2, mask="brain", dtype: str = "float16",
@@ -575,7 +578,7 @@ def build_atlas(*, out="atlas.zarr", source: str = "regional", model: str = "aut
     n_workers : int, optional
         Threads of the local scheduler (default: one per core).
     random_state : int, optional
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------
@@ -587,8 +590,7 @@ def build_atlas(*, out="atlas.zarr", source: str = "regional", model: str = "aut
     start = time.perf_counter()
     out = Path(out)
     S.check_chunks(chunks)
-    if dtype not in S.DTYPES:
-        raise InputError(f"dtype must be one of {', '.join(map(repr, S.DTYPES))}, got {dtype!r}")
+    check_choice(dtype, S.DTYPES, "dtype")
     settings = {"source": None if model_file else str(source), "model": model,
                 "model_file": str(model_file) if model_file else None,
                 "genes": list(genes) if genes is not None else None, "gene_set": gene_set,

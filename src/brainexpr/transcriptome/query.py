@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..datasets.validate import check_choice
+from ..docstrings import fill_doc
 from ..errors import InputError
 from . import store as S
 
@@ -145,6 +147,7 @@ def _region_sums(block, regions, n_regions):
     return sums[:, None, :]
 
 
+@fill_doc
 def parcellate_atlas(store, atlas: str = "dk83", cache: bool = True, scheduler=None,
                      data_dir=None) -> pd.DataFrame:
     """Mean of every gene within each parcel of an atlas (regions x genes).
@@ -160,7 +163,7 @@ def parcellate_atlas(store, atlas: str = "dk83", cache: bool = True, scheduler=N
         Read and write the cached table.
     scheduler : str, optional
         Dask scheduler address (default: local threads, or ``$DASK_SCHEDULER_ADDRESS``).
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------
@@ -174,8 +177,7 @@ def parcellate_atlas(store, atlas: str = "dk83", cache: bool = True, scheduler=N
     from ..datasets import ATLASES, load_atlas
     from .build import resolve_scheduler
 
-    if atlas not in ATLASES:
-        raise InputError(f"atlas must be one of {', '.join(map(repr, ATLASES))}, got {atlas!r}")
+    check_choice(atlas, ATLASES, "atlas")
     handle = S.load_atlas(store)
     atlas_obj = load_atlas(atlas, data_dir)
     keys = [str(k) for k in atlas_obj.regions.index]
@@ -242,6 +244,7 @@ def read_user_map(user_map, atlas_obj, atlas: str, column: str | None = None) ->
     return series
 
 
+@fill_doc
 def match_map(store, user_map, *, atlas: str = "dk83", column: str | None = None,
               n_surrogates: int = 1000, null_method: str = "variogram", random_state=0,
               out_dir=None, top: int = 20, overwrite: bool = False,
@@ -273,7 +276,7 @@ def match_map(store, user_map, *, atlas: str = "dk83", column: str | None = None
         Genes shown in the figure.
     overwrite : bool
         Write into an ``out_dir`` holding other files (:mod:`brainexpr.outputs`).
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets.validate import check_choice
 from ..errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -128,8 +129,7 @@ def create_store(path, genes, grid, *, dtype: str = "float16", chunks=DEFAULT_CH
     """
     import zarr
 
-    if dtype not in DTYPES:
-        raise InputError(f"dtype must be one of {', '.join(map(repr, DTYPES))}, got {dtype!r}")
+    check_choice(dtype, DTYPES, "dtype")
     gene_chunk, voxel_chunk = check_chunks(chunks)
     genes = [str(g) for g in genes]
     layout = BlockLayout(len(genes), grid.n_voxels, min(gene_chunk, len(genes)),

@@ -28,6 +28,8 @@ from ..analysis.nulls import NULL_INPUTS, NULL_METHODS, generate_surrogates
 from ..datasets import (load_atlas, load_gene_set, load_open_targets, load_pathology_map,
                         load_region_distances, load_regional_expression)
 from ..datasets.loaders import PATHOLOGY_GROUPS, PATHOLOGY_MEASURES
+from ..datasets.validate import check_choice
+from ..docstrings import fill_doc
 from ..errors import InputError
 from ..outputs import check_output_folder, output_folder
 from ..utils import atomic_write
@@ -173,8 +175,7 @@ def _load_target(target, group, target_column, data_dir, hemisphere=None,
         return (to_region_keys(target, "target map", hemisphere=hemisphere),
                 str(target.name or "target"), "Series")
     if target in PATHOLOGY_MEASURES:
-        if group not in PATHOLOGY_GROUPS:
-            raise InputError(f"group must be one of {', '.join(PATHOLOGY_GROUPS)}, got {group!r}")
+        check_choice(group, PATHOLOGY_GROUPS, "group")
         series = load_pathology_map(target, group, data_dir=data_dir)
         names = {"tau": "tau (AV1451)", "abeta": "amyloid (AV45)", "met": "FDG",
                  "atrophy": "atrophy"}
@@ -281,6 +282,7 @@ def _resolve_axis(gene_axis, tables: dict) -> tuple[pd.Series | None, str]:
 
 
 # --------------------------------------------------------------------------- workflow
+@fill_doc
 def associate(out_dir=None, *, genes=None, expression=None, expression_name: str = "abagen",
               compare=None, compare_name: str = "inr", target="tau", group: str = "ad",
               target_column: str | None = None, sheet=None, region_set="cortex",
@@ -365,19 +367,17 @@ def associate(out_dir=None, *, genes=None, expression=None, expression_name: str
     overwrite : bool
         Write into a folder holding other files (:mod:`brainexpr.outputs`: only brainexpr's
         own files there are replaced).
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------
     AssociationResult
     """
+    if null_method is not None:
+        check_choice(null_method, (*NULL_METHODS, "none"), "null_method")
     if null_method == "none":
         null_method = None
-    if null_method is not None and null_method not in NULL_METHODS:
-        raise InputError(f"null_method must be one of {', '.join(NULL_METHODS)} or 'none', "
-                         f"got {null_method!r}")
-    if figure_format not in ("png", "pdf", "svg"):
-        raise InputError(f"figure_format must be one of png, pdf, svg, got {figure_format!r}")
+    check_choice(figure_format, ("png", "pdf", "svg"), "figure_format")
     if open_targets_missing not in ("drop", "zero"):
         raise InputError(f"open_targets_missing must be 'drop' or 'zero', got "
                          f"{open_targets_missing!r}")

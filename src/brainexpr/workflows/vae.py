@@ -31,6 +31,8 @@ from ..analysis.vulnerability import (BASELINES, CV_SCHEMES, VulnerabilityValida
 from ..datasets import (load_gene_set, load_pathology_map, load_region_distances,
                         load_regional_expression)
 from ..datasets.loaders import PATHOLOGY_GROUPS, PATHOLOGY_MEASURES
+from ..datasets.validate import check_choice, check_choices
+from ..docstrings import fill_doc
 from ..errors import InputError
 from ..models.vae import GraphVAERegressor, select_device
 from ..outputs import check_output_folder, output_folder
@@ -135,9 +137,7 @@ def _load_target(target, group, target_column, data_dir, sheet=None,
         return (to_region_keys(target.astype(float), "target map", hemisphere=hemisphere),
                 str(target.name or "target"))
     if target in PATHOLOGY_MEASURES:
-        if group not in PATHOLOGY_GROUPS:
-            raise InputError(f"group must be one of {', '.join(PATHOLOGY_GROUPS)}, got "
-                             f"{group!r}")
+        check_choice(group, PATHOLOGY_GROUPS, "group")
         series = load_pathology_map(target, group, data_dir=data_dir)
         return series, f"ADNI {group.upper()} {target}"
     if isinstance(target, (str, os.PathLike)) and (Path(target).suffix or os.path.isfile(target)):
@@ -227,6 +227,7 @@ def top_gene_table(loadings: pd.DataFrame, n_top: int = 20) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- workflow
+@fill_doc
 def fit_vae(out_dir=None, *, target="atrophy", group: str = "ad", target_column=None,
             sheet=None, hemisphere: str = "both", genes: str = "l1000", graph: str = "atlas", laplacian: str = "normalized",
             cv: str = "lobe", n_groups: int = 10, null_method: str = "variogram",
@@ -294,7 +295,7 @@ def fit_vae(out_dir=None, *, target="atrophy", group: str = "ad", target_column=
     overwrite : bool
         Write into a folder holding other files (:mod:`brainexpr.outputs`: only brainexpr's
         own files there are replaced).
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------
@@ -302,21 +303,13 @@ def fit_vae(out_dir=None, *, target="atrophy", group: str = "ad", target_column=
     """
     started = time.perf_counter()
     timings = {}
-    if null_method != "none" and null_method not in NULL_METHODS:
-        raise InputError(f"null_method must be one of {', '.join(NULL_METHODS)}, none; got "
-                         f"{null_method!r}")
-    if graph not in GRAPH_METHODS:
-        raise InputError(f"graph must be one of {', '.join(GRAPH_METHODS)}, got {graph!r}")
-    if laplacian not in LAPLACIANS:
-        raise InputError(f"laplacian must be one of {', '.join(LAPLACIANS)}, got {laplacian!r}")
-    if cv not in CV_SCHEMES:
-        raise InputError(f"cv must be one of {', '.join(CV_SCHEMES)}, got {cv!r}")
+    check_choice(null_method, (*NULL_METHODS, "none"), "null_method")
+    check_choice(graph, GRAPH_METHODS, "graph")
+    check_choice(laplacian, LAPLACIANS, "laplacian")
+    check_choice(cv, CV_SCHEMES, "cv")
     baselines = [b.strip() for b in baselines.split(",") if b.strip()] if isinstance(
         baselines, str) else list(baselines)
-    unknown = [b for b in baselines if b not in BASELINES]
-    if unknown:
-        raise InputError(f"baselines must be among {', '.join(BASELINES)}, got "
-                         f"{', '.join(map(str, unknown))}")
+    check_choices(baselines, BASELINES, "baselines")
     if int(n_nulls) < 0 or int(n_nulls_vae) < 0:
         raise InputError("n_nulls and n_nulls_vae must be >= 0")
     if int(n_top_genes) < 1:

@@ -1,0 +1,60 @@
+"""Shared parameter documentation, written once and filled into docstrings.
+
+A docstring names an entry of :data:`docdict` as ``%(name)s`` on a line of its own, at
+the indentation of the other parameters; :func:`fill_doc` replaces it with the entry,
+every line indented to match (as nilearn's ``fill_doc`` does). Only ``%(name)s`` of a
+known entry is replaced, so other ``%`` signs in a docstring stay as they are.
+
+Examples
+--------
+>>> @fill_doc
+... def load(data_dir=None):
+...     '''Load something.
+...
+...     Parameters
+...     ----------
+...     %(data_dir)s
+...     '''
+>>> "BRAINEXPR_DATA" in load.__doc__
+True
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Parameter name -> its numpydoc entry (first line at column 0, the rest indented by 4).
+docdict = {
+    "data_dir": """data_dir : path-like, optional
+    Reference data folder; default: the first of ``$BRAINEXPR_DATA``, ``../shared/data``
+    beside the checkout and ``~/brainexpr-data`` (:func:`brainexpr.config.get_data_dir`).""",
+}
+
+_FIELD = re.compile(r"^(?P<indent>[ \t]*)%\((?P<name>\w+)\)s[ \t]*$", re.M)
+
+
+def fill_doc(obj):
+    """Replace the ``%(name)s`` lines of ``obj.__doc__`` by the entries of :data:`docdict`.
+
+    Parameters
+    ----------
+    obj : function or class
+
+    Returns
+    -------
+    obj
+        The same object, its docstring filled.
+
+    Raises
+    ------
+    KeyError
+        For a ``%(name)s`` line that names no entry of :data:`docdict` (at import time).
+    """
+    def entry(match):
+        indent = match["indent"]
+        text = docdict[match["name"]]
+        return "\n".join(indent + line if line else line for line in text.splitlines())
+
+    if obj.__doc__:
+        obj.__doc__ = _FIELD.sub(entry, obj.__doc__)
+    return obj

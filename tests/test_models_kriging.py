@@ -1,0 +1,153 @@
+"""Tests of brainexpr.models.kriging: donor kriging (synthetic donors, small sizes)."""
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+from sklearn.exceptions import NotFittedError
+
+from brainexpr.errors import InputError
+from brainexpr.models.baselines import KrigingInterpolator
+from brainexpr.models.kriging import DonorKrigingRegressor
+
+from donor_fixtures import corr, donor_data, gp, hemispheres  # noqa: F401
+
+
+def test_donor_kriging_recovers_the_population_field(donor_data):
+    coords, values, truth, donors, tissue = donor_data
+    train, test = slice(0, 480), slice(480, None)  # the last donor is held out
+    plain = KrigingInterpolator().fit(coords[train], values[train]).predict(coords[test])
+    model = DonorKrigingRegressor(random_state=0).fit(coords[train], values[train], tissue=tissue[train],
+                                                      donors=donors[train])
+    ours = model.predict(coords[test], tissue=tissue[test])
+    assert corr(ours, truth[test]) > corr(plain, truth[test]) + 0.03
+    assert np.mean((ours - truth[test]) ** 2) < np.mean((plain - truth[test]) ** 2)
+    # strong donor deviations were detected, and white matter sits above grey matter
+    assert np.all(model.donor_share_ >= 0.3)
+    white_minus_grey = model.drift_[:, 2] - model.drift_[:, 1]
+    assert np.all(white_minus_grey * model.scale_ > 0.3)
+
+
+def test_donor_kriging_without_donors_and_with_missing_values(donor_data):
+    coords, values, _, _, tissue = donor_data
+    values = values[:300].copy()
+    values[:40, 2] = np.nan
+    model = DonorKrigingRegressor(random_state=0).fit(coords[:300], values, tissue=tissue[:300])
+    assert np.all(model.donor_share_ == 0)  # no donors given: no donor effect
+    prediction = model.predict(coords[300:320], tissue=tissue[300:320], genes=[2, 0])
+    assert prediction.shape == (20, 2) and np.isfinite(prediction).all()
+
+
+
+def naive_donor_kriging_predict(model, coords, tissue):
+    """Reference prediction: one cross-covariance per stored weight group, no merging."""
+    from brainexpr.models.baselines import VARIOGRAMS
+    from brainexpr.models.kriging import drift_design
+
+    rho = VARIOGRAMS[model.variogram]
+    out = drift_design(tissue, model.tissue_drift, model.drift_columns_) @ model.drift_.T
+    range_scale = getattr(model, "range_scale_", np.ones(model.n_genes_))
+    for sites, genes, alpha in model.weights_:
+        scaled_range = model.range_ * range_scale[genes[0]]
+        out[:, genes] += rho(cdist(coords, model.coords_[sites]) / scaled_range) @ alpha
+    return model.mean_ + model.scale_ * out
+
+
+def test_donor_kriging_predict_equals_a_naive_reference(donor_data):
+    coords, values, _, donors, tissue = donor_data
+    values = values[:300].copy()
+    values[:30, 1] = np.nan  # two site masks, several hyperparameter groups
+    model = DonorKrigingRegressor(chunk_size=7, random_state=0).fit(
+        coords[:300], values, tissue=tissue[:300], donors=donors[:300])
+    assert len(model.weights_) > len({w[0].tobytes() for w in model.weights_})  # groups share masks
+    expected = naive_donor_kriging_predict(model, coords[300:350], tissue[300:350])
+    np.testing.assert_allclose(model.predict(coords[300:350], tissue=tissue[300:350]), expected,
+                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(model.predict(coords[300:350], tissue=tissue[300:350], genes=[3, 1]),
+                               expected[:, [3, 1]], rtol=1e-10, atol=1e-10)
+    # per-gene ranges: groups differ in range too
+    model = DonorKrigingRegressor(range_grid=(0.5, 1.0, 2.0), random_state=0).fit(
+        coords[:300], values, tissue=tissue[:300], donors=donors[:300])
+    assert set(np.unique(model.range_scale_)) <= {0.5, 1.0, 2.0}
+    np.testing.assert_allclose(model.predict(coords[300:350], tissue=tissue[300:350]),
+                               naive_donor_kriging_predict(model, coords[300:350], tissue[300:350]),
+                               rtol=1e-10, atol=1e-10)
+    with pytest.raises(InputError, match="range_grid"):
+        DonorKrigingRegressor(range_grid=(0.0, 1.0)).fit(coords[:50], values[:50])
+
+def test_donor_kriging_mirroring_and_errors(donor_data):
+    coords, values, _, donors, tissue = donor_data
+    model = DonorKrigingRegressor(mirror="leftright", random_state=0).fit(
+        coords[:200], values[:200], tissue=tissue[:200], donors=donors[:200])
+    assert len(model.coords_) == 200 + int((coords[:200, 0] < 0).sum())
+    with pytest.raises(NotFittedError):
+        DonorKrigingRegressor().predict(coords[:2])
+    with pytest.raises(InputError, match="donors has"):
+        DonorKrigingRegressor().fit(coords[:50], values[:50], donors=donors[:10])
+    with pytest.raises(InputError, match="nugget_grid"):
+        DonorKrigingRegressor(nugget_grid=(0.0, 0.1)).fit(coords[:50], values[:50])
+
+
+def test_symmetry_weight_is_recovered(hemispheres):
+    coords, values, truth = hemispheres
+    model = DonorKrigingRegressor(symmetry_grid=(0.0, 0.5, 1.0), tissue_drift=False, random_state=0)
+    model.fit(coords, values)
+    np.testing.assert_array_equal(model.symmetry_, [1.0] * 4 + [0.0] * 4)
+    # the mirrored term predicts a held-out block from the other hemisphere's sites
+    test = coords[:, 0] < -25
+    train = ~test
+    learned = model.fit(coords[train], values[train]).predict(coords[test])
+    plain = DonorKrigingRegressor(symmetry_grid=(0.0,), tissue_drift=False, random_state=0).fit(
+        coords[train], values[train]).predict(coords[test])
+    assert corr(learned[:, :4], truth[test, :4]) > corr(plain[:, :4], truth[test, :4]) + 0.2
+    assert abs(corr(learned[:, 4:], truth[test, 4:]) - corr(plain[:, 4:], truth[test, 4:])) < 0.02
+    with pytest.raises(InputError, match="symmetry_grid"):
+        DonorKrigingRegressor(symmetry_grid=(0.0, 1.5)).fit(coords[:50], values[:50])
+
+
+def test_donor_kriging_std_is_calibrated_and_local_systems_match_the_exact_one(donor_data):
+    from brainexpr.evaluation.metrics import calibration_metrics
+
+    coords, values, truth, donors, tissue = donor_data
+    train, test = slice(0, 450), slice(450, None)  # the last donor and part of the third held out
+    model = DonorKrigingRegressor(std_neighbors=None, random_state=0).fit(
+        coords[train], values[train], tissue=tissue[train], donors=donors[train])
+    prediction = model.predict(coords[test], tissue=tissue[test])
+    exact = model.predict_std(coords[test], tissue=tissue[test], kind="sample")
+    table = calibration_metrics(prediction, exact, values[test])
+    # 600 held-out values; binomial SD of a 90 % coverage ~1.2 %, plus model-selection error
+    assert table["coverage90"].mean() == pytest.approx(0.9, abs=0.06)
+    assert 0.75 < table["sd_rmse"].mean() < 1.3
+    population = model.predict_std(coords[test], tissue=tissue[test])
+    assert np.isfinite(population).all() and (population > 0).all() and (population < exact).all()
+    # local systems of the nearest sites: close to the exact SD
+    model.set_params(std_neighbors=120)
+    local = model.predict_std(coords[test], tissue=tissue[test])
+    np.testing.assert_allclose(local, population, rtol=0.03)
+    with pytest.raises(InputError, match="kind"):
+        model.predict_std(coords[:2], kind="donor")
+
+
+def test_local_std_with_symmetry_handles_sites_found_twice(hemispheres):
+    coords, values, _ = hemispheres
+    model = DonorKrigingRegressor(symmetry_grid=(1.0,), tissue_drift=False, std_neighbors=None,
+                                  random_state=0).fit(coords[:120], values[:120])
+    exact = model.predict_std(coords[500:])
+    # near the midline a site and its mirror image are both among the neighbours of a point
+    near_midline = np.column_stack([np.linspace(-3, 3, 20), np.zeros(20), np.zeros(20)])
+    model.set_params(std_neighbors=119)
+    local = model.predict_std(coords[500:])
+    np.testing.assert_allclose(local, exact, rtol=0.02)
+    assert np.isfinite(model.predict_std(near_midline)).all()
+
+
+def test_trust_score_ranks_genes_by_held_out_accuracy():
+    rng = np.random.default_rng(3)
+    coords = rng.uniform(-50, 50, size=(400, 3))
+    field = gp(coords, rng, 1, 25.0)[:, 0]
+    values = np.column_stack([field + 0.2 * rng.normal(size=400), field + 2.0 * rng.normal(size=400),
+                              rng.normal(size=400)])
+    model = DonorKrigingRegressor(tissue_drift=False, random_state=0).fit(coords, values)
+    assert model.trust_[0] > 0.6
+    assert model.trust_[0] > model.trust_[1] > model.trust_[2]
+    assert abs(model.trust_[2]) < 0.2
+    assert np.isnan(DonorKrigingRegressor(trust_block_mm=None).fit(coords, values).trust_).all()
