@@ -146,7 +146,7 @@ class LowRankKriging:
 
 
 class LowRankDonorKriging:
-    """A fitted :class:`~brainexpr.models.residual.DonorKrigingRegressor` with its
+    """A fitted :class:`~brainexpr.models.kriging.DonorKrigingRegressor` with its
     cross-covariances computed once per voxel block for every gene.
 
     The population field at points ``X`` is ``mean + scale * (F(X) beta' + m(X, w) * [C(X) A
@@ -164,7 +164,7 @@ class LowRankDonorKriging:
         Exactly that class (subclasses add network terms: :class:`ModelEvaluator`).
     with_std : bool
         Also evaluate the kriging standard deviation
-        (:meth:`~brainexpr.models.residual.DonorKrigingRegressor.predict_std`, exact).
+        (:meth:`~brainexpr.models.kriging.DonorKrigingRegressor.predict_std`, exact).
 
     Attributes
     ----------
@@ -178,7 +178,7 @@ class LowRankDonorKriging:
     def __init__(self, model, with_std: bool = False):
         from ..maps.dense import model_genes
         from ..models.baselines import VARIOGRAMS
-        from ..models.residual import _midline_scale
+        from ..models.kriging import _midline_scale
 
         self.model = model
         self.has_std = bool(with_std)
@@ -288,7 +288,7 @@ def make_evaluator(model, with_std: bool = False):
     """
     from ..maps.dense import has_uncertainty
     from ..models.parcel import ParcelKrigingRegressor
-    from ..models.residual import DonorKrigingRegressor
+    from ..models.kriging import DonorKrigingRegressor
 
     gives_std = has_uncertainty(model)
     if with_std and not gives_std:
