@@ -153,13 +153,8 @@ def read_region_table(path, what: str = "region table", sheet=None) -> pd.DataFr
             raise InputError(f"{what} file not found: {path}")
         table = _read_excel(path, what, sheet)
     else:
-        if path.is_file():
-            with open(path, "rb") as handle:
-                head = handle.read(8)
-            if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
-                raise InputError(f"{what} {path} is a binary spreadsheet, not CSV/TSV; save it "
-                                 "as .xlsx or export the sheet as CSV")
-        table = read_user_table(path, what, index_col=0)
+        table = read_user_table(path, what, index_col=0,
+                                spreadsheet_fix="save it as .xlsx or export the sheet as CSV")
     if table.shape[1] == 0:
         raise InputError(f"{what} {path} has no value column; expected region names in the "
                          "first column and values in the next")

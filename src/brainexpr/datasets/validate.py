@@ -33,8 +33,14 @@ VALUE_LIMIT = 1e15
 _SNIFF_BYTES = 65536
 
 
-def _head(path: Path, what: str) -> str:
-    """The first bytes of a text file, decoded (one-line errors for missing/empty/binary)."""
+#: Leading bytes of zip-based (.xlsx, .ods) and legacy (.xls) spreadsheet files.
+SPREADSHEET_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
+_SPREADSHEET_FIX = "save it as CSV (comma-separated) or TSV"
+
+
+def _head(path: Path, what: str, spreadsheet_fix: str = _SPREADSHEET_FIX) -> str:
+    """The first bytes of a text file, decoded (one-line errors for missing/empty/binary;
+    ``spreadsheet_fix`` ends the message for a spreadsheet file)."""
     if not path.exists():
         raise InputError(f"{what} {path} does not exist")
     if not path.is_file():
@@ -43,9 +49,9 @@ def _head(path: Path, what: str) -> str:
         raw = handle.read(_SNIFF_BYTES)
     if not raw.strip():
         raise InputError(f"{what} {path} is empty; expected a table with a header row")
-    if raw.startswith(b"PK\x03\x04"):
-        raise InputError(f"{what} {path} is a zip or Excel file, not a text table; save it as "
-                         "CSV (comma-separated) or TSV")
+    if raw.startswith(SPREADSHEET_MAGIC):
+        raise InputError(f"{what} {path} is a zip or Excel file: a binary spreadsheet, not "
+                         f"CSV/TSV; {spreadsheet_fix}")
     if b"\x00" in raw:
         raise InputError(f"{what} {path} is a binary file, not a text table; give a CSV or TSV "
                          "file")
@@ -67,7 +73,8 @@ def detect_delimiter(header: str) -> str:
 
 
 def read_user_table(path, what: str = "table", sep: str | None = None,
-                    index_col: int | None = None) -> pd.DataFrame:
+                    index_col: int | None = None,
+                    spreadsheet_fix: str = _SPREADSHEET_FIX) -> pd.DataFrame:
     """Read a user's CSV/TSV table, refusing files that cannot be what was meant.
 
     Parameters
@@ -81,6 +88,8 @@ def read_user_table(path, what: str = "table", sep: str | None = None,
         ``sep`` is an error naming the delimiter found.
     index_col : int, optional
         Column to use as the index (e.g. 0 for region names); its values must be unique.
+    spreadsheet_fix : str
+        What to do with a spreadsheet file, ending its error message.
 
     Returns
     -------
@@ -94,7 +103,7 @@ def read_user_table(path, what: str = "table", sep: str | None = None,
         index names; a header without data rows; unparseable rows.
     """
     path = Path(path)
-    text = _head(path, what)
+    text = _head(path, what, spreadsheet_fix)
     header = text.splitlines()[0]
     found = detect_delimiter(header)
     if sep is None:
