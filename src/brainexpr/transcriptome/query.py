@@ -61,8 +61,8 @@ def get_maps(store, genes, out_dir="maps", std: bool = False, compress: bool = T
         raise InputError("no genes given; name at least one gene of the atlas")
     atlas.gene_index(genes)                       # unknown genes raise before any output
     if std and not atlas.has_std:
-        raise InputError(f"the atlas {store} has no std values (its model "
-                         f"{atlas.model_label!r} gives no uncertainty); drop --std")
+        raise InputError(f"the atlas {store} has no std values (it was built without "
+                         "--std, or its model gives no uncertainty); drop --std")
     check_output_folder(out_dir, "atlas get", overwrite)
     kinds = ["expression"] + (["std"] if std else [])
     rows = []
