@@ -170,3 +170,7 @@ def test_select_value_column():
     tau = select_value_column(table, "tau", "m.csv")
     assert tau.name == "tau" and tau.iloc[0] == 1.0 and np.isnan(tau.iloc[1])
     assert select_value_column(table[["amyloid"]], None, "m.csv").tolist() == [2.0, 3.0]
+    labels = pd.DataFrame({"lobe": ["frontal", "parietal"]}, index=["a", "b"])
+    with pytest.raises(InputError, match="column 'lobe' of map m.csv holds no numbers "
+                                         r"\(first value 'frontal'\)"):
+        select_value_column(labels, None, "m.csv")

@@ -191,8 +191,8 @@ def select_value_column(table: pd.DataFrame, column, path, what: str = "map",
     Raises
     ------
     InputError
-        When ``column`` is None and the table has several value columns, or ``column`` is
-        not one of them.
+        When ``column`` is None and the table has several value columns, ``column`` is
+        not one of them, or it holds no number at all.
     """
     names = ", ".join(map(str, table.columns[:8]))
     if column is None:
@@ -202,7 +202,12 @@ def select_value_column(table: pd.DataFrame, column, path, what: str = "map",
         column = table.columns[0]
     if column not in table.columns:
         raise InputError(f"column {column!r} is not in {what} {path}; columns: {names}")
-    return pd.to_numeric(table[column], errors="coerce").rename(str(column))
+    values = pd.to_numeric(table[column], errors="coerce")
+    given = table[column].dropna()
+    if len(given) and values.isna().all():
+        raise InputError(f"column {column!r} of {what} {path} holds no numbers (first value "
+                         f"{str(given.iloc[0])!r}); choose a numeric column with {option}")
+    return values.rename(str(column))
 
 
 def _read_excel(path, what: str, sheet) -> pd.DataFrame:
