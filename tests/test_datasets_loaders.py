@@ -174,3 +174,10 @@ def test_select_value_column():
     with pytest.raises(InputError, match="column 'lobe' of map m.csv holds no numbers "
                                          r"\(first value 'frontal'\)"):
         select_value_column(labels, None, "m.csv")
+
+
+def test_ad_genes_dataset_names_the_list_that_was_read(data_dir, tmp_path):
+    from brainexpr.datasets.loaders import ad_genes_dataset
+
+    assert ad_genes_dataset(data_dir) == "ad-genes-114"   # the development folder has it
+    assert ad_genes_dataset(tmp_path) == "ad-genes"        # otherwise the packaged table

@@ -525,6 +525,15 @@ def load_gene_set(name: str = "ad", data_dir=None) -> list[str]:
     raise InputError(f"unknown gene set {name!r}; expected 'ad', 'ad114' or 'l1000'")
 
 
+def ad_genes_dataset(data_dir=None) -> str:
+    """The dataset that ``load_gene_set("ad")`` reads: ``ad-genes-114`` where present, else ``ad-genes``."""
+    try:
+        _file(AD_GENES_114, data_dir)
+    except DataNotFoundError:
+        return "ad-genes"
+    return "ad-genes-114"
+
+
 def load_l1000_table(data_dir=None) -> pd.DataFrame:
     """Load the clue.io L1000 gene table (Entrez ID, Symbol, Name, Type...)."""
     return pd.read_csv(_file("genes/L1000.tab", data_dir), sep="\t")

@@ -250,8 +250,10 @@ def build_run_report(out_dir, steps, options: dict, benchmark=None, data_dir=Non
             sections.append(_map_section(folder, data_dir, fit.summary if fit else None))
         else:
             sections.append(_step_section(name, folder, step.summary if step else {"quick": False}))
-    datasets = ["regional-dk83", "ad-genes", "atlas-dk83", "mni152-fsl", "adni-pathology",
-                "open-targets-ad", "l1000", "ahba-samples", "ahba-celltypes"]
+    from ..datasets.loaders import ad_genes_dataset
+
+    datasets = ["regional-dk83", ad_genes_dataset(data_dir), "atlas-dk83", "mni152-fsl",
+                "adni-pathology", "open-targets-ad", "l1000", "ahba-samples", "ahba-celltypes"]
     with open(out_dir / "report_options.json", "w", encoding="utf-8") as handle:
         json.dump(options, handle, indent=1, default=str)
     return build_report(sections, out_dir / "report", title="brainexpr: gene-expression maps "
