@@ -193,7 +193,8 @@ class BenchmarkData:
     name : str
         ``phantom`` or ``celltypes`` (used in every output table).
     samples : pandas.DataFrame
-        Sample table (:func:`brainexpr.datasets.load_samples` columns), one row per site.
+        Sample table (:func:`brainexpr.datasets.load_samples` columns and ``tissue_class``),
+        one row per site.
     values : pandas.DataFrame
         (n_sites, n_genes) values in the same row order.
     gene_axis : (n_genes,) array or None
@@ -254,9 +255,11 @@ def phantom_data(phantom) -> BenchmarkData:
 
 def celltype_data(data_dir=None) -> BenchmarkData:
     """Benchmark data from the real AHBA cell-type fractions (no voxel ground truth)."""
+    from ..atlas.tissue import with_tissue_class
     from ..datasets import load_sample_celltypes
 
     samples, values = load_sample_celltypes(data_dir)
+    samples = with_tissue_class(samples, data_dir)
     return BenchmarkData("celltypes", samples.reset_index(drop=True), values.reset_index(drop=True))
 
 
