@@ -235,11 +235,9 @@ def leave_parcels_out(values: pd.DataFrame, setup: BaselineSetup, folds, methods
 
     Parameters
     ----------
-    values : (n_parcels, g) DataFrame
-        Regional table, rows in the order of ``setup.index``.
+    values, folds :
+        As :func:`brainexpr.evaluation.parcel_cv.predict_held_out_parcels`.
     setup : BaselineSetup
-    folds : list of (name, train, test)
-        From :func:`parcel_folds`.
     methods : sequence of str
         Names of :data:`PARCEL_METHODS`, or ``"label"`` keys of ``method_params``.
     method_params : dict, optional

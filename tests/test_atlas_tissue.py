@@ -37,15 +37,3 @@ def test_samples_get_their_tissue_class(data_dir):
     np.testing.assert_array_equal(classed["tissue_class"], tissue.tissue_class_at(coords, data_dir))
     assert classed["tissue_class"].value_counts().to_dict() == {1: 1654, -1: 1304, 0: 744}
 
-
-def test_datasets_do_not_import_the_atlas():
-    """The loaders read the tissue maps for atlas.tissue; they never import it (no cycle)."""
-    import ast
-    from pathlib import Path
-
-    import brainexpr.datasets
-
-    for path in Path(brainexpr.datasets.__file__).parent.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level >= 2:
-                assert not (node.module or "").startswith("atlas"), f"{path.name} imports atlas"
