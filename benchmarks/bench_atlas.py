@@ -6,7 +6,7 @@ Parts (``--parts``, all by default), each written to ``OUT/bench_atlas.md`` and 
     Which model fits all genes: leave-parcels-out on a random sample of genes of the
     DK-83 table (5 random folds of parcels, and 5 folds of whole lobes per hemisphere):
     parcel kriging (the default settings) against the neighbour-average and global-mean
-    baselines (:mod:`brainexpr.evaluation.parcel_fits`); ``--choice-methods inr`` adds the
+    baselines (``benchmarks/parcel_scoring.py``); ``--choice-methods inr`` adds the
     factorized INR of ``brainexpr run`` (one member, 1-D gene axis).
 ``build``
     ``brainexpr atlas build`` of every gene of the regional table at 2 mm (fit, held-out
@@ -127,7 +127,7 @@ def _load() -> str:
 
 def part_choice(args, results):
     from brainexpr.datasets import load_atlas, load_regional_expression
-    from brainexpr.evaluation import parcel_fits as P
+    import parcel_scoring as P
     from brainexpr.workflows.inr import _tissue_image_for
 
     table = load_regional_expression()

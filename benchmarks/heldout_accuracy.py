@@ -8,6 +8,13 @@ measured in the same run as the INR designs and our donor-aware kriging, on the 
 folds. Prints the headline table and the verdicts; all tables and figures are written to
 ``--out-dir``.
 
+The methods (``--methods``) are by default the package's default methods followed by the
+two INR variants of ``benchmarks/inr_variants.py`` that ``brainexpr benchmark`` ran by
+default while they were in the package (``residual-inr``, ``kriging+inr``): the methods
+of the BENCHMARKS.md table, in the order of that run (the runner's random draws follow
+the method order). Any method of :data:`brainexpr.evaluation.benchmark.METHODS` or of
+``benchmarks/inr_variants.py`` (``inr-drift-kriging``) can be named.
+
 Usage::
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/heldout_accuracy.py \\
@@ -35,7 +42,15 @@ import pandas as pd
 
 
 def main(argv=None) -> int:
+    import inr_variants
+    from brainexpr.evaluation.benchmark import DEFAULT_METHODS, METHODS
+
+    inr_variants.register()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS),
+                        default=[*DEFAULT_METHODS, *inr_variants.HELDOUT_METHODS], metavar="METHOD",
+                        help="methods to compare (default: the package defaults and "
+                             f"{', '.join(inr_variants.HELDOUT_METHODS)})")
     parser.add_argument("--out-dir", default="benchmarks/results/heldout_accuracy")
     parser.add_argument("--quick", action="store_true", help="the CI-sized run (not for results)")
     parser.add_argument("--n-genes", type=int, default=None)
@@ -54,8 +69,8 @@ def main(argv=None) -> int:
     from brainexpr.workflows.benchmark import benchmark_methods
 
     start = time.perf_counter()
-    result = benchmark_methods(out_dir=args.out_dir, quick=args.quick, n_genes=args.n_genes,
-                               random_state=args.random_state)
+    result = benchmark_methods(out_dir=args.out_dir, methods=args.methods, quick=args.quick,
+                               n_genes=args.n_genes, random_state=args.random_state)
     wall = time.perf_counter() - start
     pd.set_option("display.width", 200)
     pd.set_option("display.max_rows", 500)

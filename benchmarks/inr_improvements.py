@@ -1,10 +1,10 @@
 """Can an INR add to the donor kriging on held-out data? A small, fast experiment harness.
 
 Compares :class:`~brainexpr.models.kriging.DonorKrigingRegressor` (the held-out winner)
-with INR-based variants that build on it, on the same folds as ``brainexpr benchmark``:
-spatially blocked 5-fold (20 mm blocks, 8 mm buffer) and leave-one-donor-out, on the
-phantom (seed 0, 24 genes; scored against the truth at the held-out sites) and on the real
-cell-type fractions (scored against the held-out values).
+with INR-based variants that build on it (``benchmarks/inr_variants.py``), on the same
+folds as ``brainexpr benchmark``: spatially blocked 5-fold (20 mm blocks, 8 mm buffer)
+and leave-one-donor-out, on the phantom (seed 0, 24 genes; scored against the truth at the
+held-out sites) and on the real cell-type fractions (scored against the held-out values).
 
 Variants (``--variants``):
 
@@ -79,7 +79,7 @@ VARIANTS = ("dk", "res", "res-mirror-ens", "drift-features", "drift-predictions"
 def make_variant(name: str, seed: int):
     """A fresh estimator for a variant name (see the module docstring)."""
     from brainexpr.models.kriging import DonorKrigingRegressor
-    from brainexpr.models.residual import INRDriftKrigingRegressor, ResidualINRRegressor
+    from inr_variants import INRDriftKrigingRegressor, ResidualINRRegressor
 
     if name == "dk":
         return DonorKrigingRegressor(random_state=seed)
@@ -117,7 +117,7 @@ class DonorResidual:
 
     def fit(self, coords, values, tissue=None, gene_axis=None, donors=None):
         from brainexpr.models.kriging import DonorKrigingRegressor, check_donors
-        from brainexpr.models.residual import INRDriftKrigingRegressor, _DonorSiren, validation_rows
+        from inr_variants import DonorSiren, INRDriftKrigingRegressor, validation_rows
 
         rng = np.random.default_rng(self.seed)
         held = validation_rows(coords, self.validation_fraction, 20.0, rng)
@@ -127,7 +127,7 @@ class DonorResidual:
         residual_fit = values[fit_rows] - trend.predict(coords[fit_rows], tissue[fit_rows])
         residual_val = values[val_rows] - trend.predict(coords[val_rows], tissue[val_rows])
         settings = INRDriftKrigingRegressor(random_state=self.seed)  # the network settings
-        self.net_ = _DonorSiren(settings, rng).fit(coords[fit_rows], residual_fit, tissue[fit_rows],
+        self.net_ = DonorSiren(settings, rng).fit(coords[fit_rows], residual_fit, tissue[fit_rows],
                                                    check_donors(donors[fit_rows], len(fit_rows)))
         predicted = self.net_.population(coords[val_rows], tissue[val_rows])
         valid = np.isfinite(residual_val)
@@ -282,7 +282,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     logging.getLogger().setLevel(logging.INFO)
-    for name in ("brainexpr.models.inr", "brainexpr.models.kriging", "brainexpr.models.residual",
+    for name in ("brainexpr.models.inr", "brainexpr.models.kriging", "inr_variants",
                  "brainexpr.geneaxis"):
         logging.getLogger(name).setLevel(logging.WARNING)
     if args.report:

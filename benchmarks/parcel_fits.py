@@ -1,7 +1,7 @@
 """Continuous maps from a regional table: block kriging vs the INR on held-out parcels.
 
 Compares the fitters of a regional table (DK-83 parcels x genes) on what they did not see
-(:mod:`brainexpr.evaluation.parcel_fits`):
+(``benchmarks/parcel_scoring.py``):
 
 a. real data, the 100 AD genes of the abagen DK-83 table: leave-parcels-out, 5 random
    folds of the 83 parcels and 5 folds of whole lobes (per hemisphere); per-gene Pearson r
@@ -75,7 +75,7 @@ def _markdown(frame: pd.DataFrame, digits: int = 3) -> str:
 
 
 def real_data(args, methods, inr_params, sections, gene_rows):
-    from brainexpr.evaluation import parcel_fits as P
+    import parcel_scoring as P
     from brainexpr.workflows.inr import _tissue_image_for, load_training_data
 
     data = load_training_data(source="regional", gene_set="ad")
@@ -107,7 +107,7 @@ def real_data(args, methods, inr_params, sections, gene_rows):
 
 def phantom_data(args, methods, inr_params, sections, gene_rows):
     from brainexpr.datasets import load_atlas
-    from brainexpr.evaluation import parcel_fits as P
+    import parcel_scoring as P
     from brainexpr.evaluation.benchmark import _abagen_regional, phantom_data as as_benchmark
     from brainexpr.evaluation.phantom import make_phantom
     from brainexpr.workflows.inr import _tissue_image_for

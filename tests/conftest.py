@@ -1,8 +1,14 @@
-"""Shared fixtures: the reference data folder, a network blocker, small synthetic images."""
+"""Shared fixtures: the reference data folder, a network blocker, small synthetic images.
+
+The modules of ``benchmarks/`` (experiments kept outside the package) are importable by
+name, as the scripts there import each other (``import inr_variants``).
+"""
 
 from __future__ import annotations
 
 import socket
+import sys
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -10,6 +16,10 @@ import pandas as pd
 import pytest
 
 from brainexpr.config import get_data_dir
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+if str(BENCHMARKS) not in sys.path:
+    sys.path.insert(0, str(BENCHMARKS))
 
 
 @pytest.fixture(autouse=True)

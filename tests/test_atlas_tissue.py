@@ -24,3 +24,16 @@ def test_tissue_class_image(data_dir):
     values, counts = np.unique(np.asarray(image.dataobj), return_counts=True)
     assert set(values) == {-1, 0, 1}
     assert image.shape == (91, 109, 91)
+
+
+def test_samples_get_their_tissue_class(data_dir):
+    from brainexpr.datasets import load_samples
+
+    samples = load_samples(data_dir=data_dir)
+    classed = tissue.with_tissue_class(samples, data_dir=data_dir)
+    assert list(classed.columns) == [*samples.columns, "tissue_class"] and "tissue_class" not in samples
+    assert set(classed["tissue_class"].unique()) == {-1, 0, 1}
+    coords = samples[["corrected_mni_x", "corrected_mni_y", "corrected_mni_z"]].to_numpy()
+    np.testing.assert_array_equal(classed["tissue_class"], tissue.tissue_class_at(coords, data_dir))
+    assert classed["tissue_class"].value_counts().to_dict() == {1: 1654, -1: 1304, 0: 744}
+

@@ -36,8 +36,7 @@ def quick_run(tmp_path_factory, data_dir, one_thread):
     out = tmp_path_factory.mktemp("bench") / "quick"
     # every method except the per-gene and ensemble INR designs (the same INRRegressor code
     # path as inr-factorized; left out to keep this test short)
-    methods = ["nearest", "knn", "abagen", "kriging", "donor-kriging", "inr-paper", "inr-factorized",
-               "residual-inr", "kriging+inr"]
+    methods = ["nearest", "knn", "abagen", "kriging", "donor-kriging", "inr-paper", "inr-factorized"]
     code = main(["-q", "--progress", "off", "benchmark", "--quick", "--datasets", "phantom",
                  "--methods", *methods, "--out-dir", str(out), "--data-dir", str(data_dir)])
     assert code == 0
@@ -60,7 +59,7 @@ def test_quick_benchmark_numbers_are_sane(quick_run):
     metrics = pd.read_csv(quick_run / "metrics.csv")
     methods = set(metrics["method"])
     assert {"nearest", "knn", "kriging", "donor-kriging", "inr-paper", "inr-factorized",
-            "residual-inr", "kriging+inr", "oracle (population truth)"} <= methods
+            "oracle (population truth)"} <= methods
     assert set(metrics["protocol"]) == {"blocked", "donor", "parcels", "genes", "map"}
     assert metrics["pearson"].dropna().between(-1, 1).all()
     mean = metrics.groupby(["method", "protocol", "target"])["pearson"].mean()

@@ -74,8 +74,8 @@ def test_unknown_or_tampered_classes_are_refused(sites, tmp_path):
     _tamper(path, **{"class": "KNNInterpolator", "attributes": {"n_genes_": {"array": "x"}}})
     with pytest.raises(InputError, match="corrupt KNNInterpolator file"):
         load_model(path)
-    with pytest.raises(InputError, match="cannot save a BlendedINRRegressor"):
-        save_estimator(MODELS["kriging+inr"](), tmp_path / "b.pt")
+    with pytest.raises(InputError, match="cannot save a INRRegressor as an estimator file"):
+        save_estimator(MODELS["factorized"](), tmp_path / "b.pt")
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(InputError, match="not a brainexpr INR model file nor a saved"):
         load_model(tmp_path / "other.pt")
@@ -87,7 +87,7 @@ def test_registry_resolves_auto_by_kind_of_data():
     assert resolve_model("auto", "regions")[0] == "factorized"
     assert resolve_model("kriging", "samples") == ("kriging", "requested")
     assert set(NUMPY_MODELS) <= set(workflow_models())
-    assert "kriging+inr" not in workflow_models() and "kriging" not in regional_models()
+    assert "kriging" not in regional_models()
     assert len(NUMPY_ESTIMATORS) == 5 and "parcel-kriging" in regional_models()
     with pytest.raises(InputError, match="fits sample sites.*'factorized'.*'parcel-kriging'"):
         resolve_model("kriging", "regions")

@@ -30,10 +30,6 @@ SMALL = {
     "factorized": dict(_NETWORK, n_features=4, gene_hidden=4),
     "per_gene": _NETWORK,
     "donor-kriging": dict(nugget_grid=(0.15,), donor_grid=(0.0, 1.0)),
-    "residual-inr": dict(n_layers=2, hidden_features=8, n_features=4, max_steps=3),
-    "kriging+inr": dict(n_layers=2, hidden_features=8, n_features=4, max_steps=3, n_ensemble=2),
-    "inr-drift-kriging": dict(n_layers=2, hidden_features=8, n_features=4, max_steps=3,
-                              nugget_grid=(0.15,), donor_grid=(0.0, 1.0)),
     "parcel-kriging": dict(range_grid=(20.0, 80.0), nugget_grid=(0.01, 0.1)),
 }
 NAMES = sorted(MODELS)

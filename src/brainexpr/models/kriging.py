@@ -325,7 +325,8 @@ class DonorKrigingRegressor(SampleInterpolator):
         return self
 
     def _extra_drift(self, coords, tissue):
-        """Further drift columns at the points (none here; see :class:`INRDriftKrigingRegressor`)."""
+        """Further drift columns at the points (none here; a subclass hook, used by the INR
+        variants of ``benchmarks/inr_variants.py``)."""
         return None
 
     def _kernel_features(self, coords, tissue):

@@ -27,7 +27,6 @@ from .baselines import KNNInterpolator, KrigingInterpolator, NearestSampleInterp
 from .inr import INRRegressor
 from .parcel import ParcelKrigingRegressor
 from .kriging import DonorKrigingRegressor
-from .residual import BlendedINRRegressor, INRDriftKrigingRegressor, ResidualINRRegressor
 
 #: model name -> factory(**params) -> estimator
 MODELS: dict[str, Callable] = {
@@ -39,9 +38,6 @@ MODELS: dict[str, Callable] = {
     "knn": KNNInterpolator,
     "kriging": KrigingInterpolator,
     "donor-kriging": DonorKrigingRegressor,
-    "residual-inr": ResidualINRRegressor,
-    "kriging+inr": BlendedINRRegressor,
-    "inr-drift-kriging": INRDriftKrigingRegressor,
     # parcel level: block kriging of a regional table (fit_regions); benchmarks/parcel_fits.py
     "parcel-kriging": ParcelKrigingRegressor,
 }

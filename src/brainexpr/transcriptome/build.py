@@ -442,24 +442,25 @@ def heldout_accuracy(model, values, atlas, tissue_image=None, n_folds: int = 5,
     """Per-gene leave-parcels-out Pearson r of a parcel-kriging model's settings.
 
     Every parcel of the regional table is predicted by the same model (same parameters)
-    fitted on the other parcels (``n_folds`` random folds, as in
-    :func:`brainexpr.evaluation.parcel_fits.leave_parcels_out`); r is computed per gene
-    across the held-out parcels.
+    fitted on the other parcels (``n_folds`` random folds,
+    :func:`brainexpr.evaluation.parcel_cv.predict_held_out_parcels`); r is computed per
+    gene across the held-out parcels.
 
     Returns
     -------
     (n_genes,) float array
     """
-    from ..evaluation import parcel_fits as P
     from ..evaluation.metrics import gene_metrics
+    from ..evaluation.parcel_cv import (fit_on_parcels, parcel_folds, parcel_setup,
+                                        predict_held_out_parcels)
 
-    setup = P.parcel_setup(atlas.image, atlas.regions, values.index, tissue_image,
-                           max_voxels=max_voxels, random_state=random_state)
-    folds = P.parcel_folds(values.index, n_folds, random_state=random_state)
-    params = {"parcel-kriging": ("parcel-kriging", model.get_params())}
-    predictions, _ = P.leave_parcels_out(values, setup, folds, ["parcel-kriging"], params)
-    scores = gene_metrics(predictions["parcel-kriging"].to_numpy(float),
-                          values.to_numpy(float), values.columns)
+    setup = parcel_setup(atlas.image, atlas.regions, values.index, tissue_image,
+                         max_voxels=max_voxels, random_state=random_state)
+    folds = parcel_folds(values.index, n_folds, random_state=random_state)
+    predictions = predict_held_out_parcels(values, setup, folds,
+                                           lambda train: fit_on_parcels(model, train, setup),
+                                           label="parcel-kriging")
+    scores = gene_metrics(predictions.to_numpy(float), values.to_numpy(float), values.columns)
     return scores["pearson"].to_numpy(float)
 
 

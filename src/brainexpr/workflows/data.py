@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 
+from ..atlas.tissue import with_tissue_class
 from ..datasets import (DONORS, clear_download_cache, dataset_status, fetch_dataset, get_dataset,
                         is_offline, list_datasets, load_gene_set, load_open_targets,
                         load_pathology, load_regional_expression, load_sample_celltypes,
@@ -123,6 +124,7 @@ def summarise_data(out_dir=None, data_dir=None) -> dict:
                    for name in ("data_summary.json", "data_summary.md")}
     regional = load_regional_expression(data_dir=data_dir)
     samples, celltypes = load_sample_celltypes(data_dir=data_dir)
+    samples = with_tissue_class(samples, data_dir)
     ad_genes = load_gene_set("ad", data_dir=data_dir)
     l1000 = load_gene_set("l1000", data_dir=data_dir)
     open_targets = load_open_targets(data_dir=data_dir)

@@ -175,12 +175,14 @@ def load_training_data(source: str = "celltypes", genes=None, gene_set: str = "a
     -------
     TrainingData
     """
+    from ..atlas.tissue import with_tissue_class
     from ..datasets import check_genes, load_atlas, load_gene_set, load_regional_expression
     from ..datasets import load_sample_celltypes
 
     genes = _gene_list(genes)
     if source == "celltypes":
         samples, values = load_sample_celltypes(data_dir)
+        samples = with_tissue_class(samples, data_dir)
         if genes is not None:
             check_genes(genes, values.columns, "the cell-type table")
             values = values[genes]

@@ -1,15 +1,81 @@
-"""Tests of brainexpr.models.residual: the INR variants of donor kriging (synthetic donors,
-small sizes)."""
+"""Tests of benchmarks/inr_variants.py: the INR variants of donor kriging that lost on
+held-out data, kept outside the package (synthetic donors, small sizes)."""
 
 import numpy as np
+import pandas as pd
 import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 
 from brainexpr.errors import InputError
+from brainexpr.evaluation import benchmark
+from brainexpr.evaluation.benchmark import BenchmarkData, run_benchmark
+from brainexpr.models import registry
 from brainexpr.models.kriging import DonorKrigingRegressor
-from brainexpr.models.residual import (BlendedINRRegressor, INRDriftKrigingRegressor,
-                                       ResidualINRRegressor)
+
+import inr_variants
+from inr_variants import BlendedINRRegressor, INRDriftKrigingRegressor, ResidualINRRegressor
 
 from donor_fixtures import corr, donor_data  # noqa: F401
+
+#: Small settings per variant (about a second per fit).
+SMALL = {
+    "residual-inr": dict(n_layers=2, hidden_features=8, n_features=4, max_steps=3),
+    "kriging+inr": dict(n_layers=2, hidden_features=8, n_features=4, max_steps=3, n_ensemble=2),
+    "inr-drift-kriging": dict(n_layers=2, hidden_features=8, n_features=4, max_steps=3,
+                              nugget_grid=(0.15,), donor_grid=(0.0, 1.0)),
+}
+
+
+@pytest.fixture
+def registered(monkeypatch):
+    """The variants registered in copies of the package's registries (undone afterwards)."""
+    monkeypatch.setattr(registry, "MODELS", dict(registry.MODELS))
+    monkeypatch.setattr(benchmark, "METHODS", dict(benchmark.METHODS))
+    inr_variants.register()
+    inr_variants.register()  # again: replaces, does not raise
+
+
+def test_variants_are_not_package_models():
+    assert not set(inr_variants.MODELS) & set(registry.MODELS)
+    assert not set(inr_variants.METHODS) & set(benchmark.METHODS)
+
+
+def test_register_adds_models_and_benchmark_methods(registered):
+    for name, cls in inr_variants.MODELS.items():
+        assert registry.model_class(name) is cls
+        assert registry.capabilities(name).donors and not registry.capabilities(name).network
+        assert name not in registry.workflow_models()  # no model file: not for the workflows
+    quick = benchmark.METHODS["kriging+inr"].factory(True, 7)
+    assert isinstance(quick, BlendedINRRegressor)
+    assert (quick.max_steps, quick.n_ensemble, quick.random_state) == (20, 2, 7)
+    assert benchmark.check_methods(["residual-inr"]) == ["residual-inr"]
+    assert "residual-inr" not in benchmark.DEFAULT_METHODS
+    with pytest.raises(ValueError, match="already registered"):
+        benchmark.register_method("kriging+inr", benchmark.METHODS["kriging+inr"])
+
+
+@pytest.mark.parametrize("name", sorted(inr_variants.MODELS))
+def test_variants_follow_the_estimator_contract(name, donor_data, torch_one_thread):
+    coords, values, _, donors, tissue = donor_data
+    estimator = inr_variants.MODELS[name](device="cpu", random_state=0, **SMALL[name])
+    assert clone(estimator).get_params() == estimator.get_params()
+    with pytest.raises(NotFittedError):
+        estimator.predict(coords[:5], tissue=tissue[:5])
+    assert estimator.fit(coords[:300], values[:300], tissue=tissue[:300],
+                         donors=donors[:300]) is estimator
+    assert estimator.predict(coords[300:310], tissue=tissue[300:310]).shape == (10, 4)
+
+
+def test_registered_variant_runs_in_the_benchmark(registered, donor_data, torch_one_thread):
+    coords, values, _, donors, tissue = donor_data
+    samples = pd.DataFrame(coords, columns=benchmark.COORD_COLUMNS).assign(
+        tissue_class=tissue, donor=donors, dk_region=np.where(coords[:, 0] > 0, "R", "L"))
+    data = BenchmarkData("synthetic", samples, pd.DataFrame(values, columns=list("abcd")))
+    result = run_benchmark([data], ["donor-kriging", "residual-inr"], ["blocked"], n_folds=2,
+                           quick=True, random_state=0)
+    assert set(result.metrics["method"]) == {"donor-kriging", "residual-inr"}
+    assert result.settings["method_descriptions"]["residual-inr"].startswith("donor kriging +")
 
 
 def test_residual_inr_shrinks_an_unhelpful_network(donor_data):

@@ -1,5 +1,14 @@
 """INR variants of the donor kriging that lost on held-out data (negative results).
 
+Not part of the package: kept here, tested (``tests/test_benchmarks_inr_variants.py``) and
+runnable, so that the rows of BENCHMARKS.md they produced can be reproduced
+(``benchmarks/heldout_accuracy.py`` runs ``residual-inr`` and ``kriging+inr`` next to the
+package's default methods; ``benchmarks/inr_improvements.py`` runs every variant).
+:func:`register` adds them to the model registry
+(:func:`brainexpr.models.registry.register_model`) and their benchmark methods to
+:func:`brainexpr.evaluation.benchmark.run_benchmark`
+(:func:`brainexpr.evaluation.benchmark.register_method`).
+
 Three estimators with the contract of :mod:`brainexpr.models.base` (plus an optional
 ``donors`` argument to ``fit``), each built on
 :class:`~brainexpr.models.kriging.DonorKrigingRegressor`:
@@ -20,10 +29,11 @@ Three estimators with the contract of :mod:`brainexpr.models.base` (plus an opti
 
 :class:`INRDriftKrigingRegressor`
     The donor kriging with the trunk features of a factorized SIREN (optionally a
-    donor-aware one, with penalised per-donor heads) as extra GLS drift columns, or as a
-    covariance term whose weight each gene chooses by likelihood. On held-out data none
-    of these INR variants beats the donor kriging (``benchmarks/inr_improvements.py``,
-    BENCHMARKS.md): they are kept as tested, reproducible negative results.
+    donor-aware one, :class:`DonorSiren`, with penalised per-donor heads) as extra GLS
+    drift columns, or as a covariance term whose weight each gene chooses by likelihood.
+
+On held-out data none of these INR variants beats the donor kriging (BENCHMARKS.md,
+"Accuracy on held-out data" and its "Second round").
 """
 
 from __future__ import annotations
@@ -34,11 +44,13 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
-from ..errors import InputError
-from ..utils import check_random_state
-from .base import (Capabilities, SampleInterpolator, check_coords, check_tissue, fit_samples,
-                   resolve_genes, spatial_blocks)
-from .kriging import DonorKrigingRegressor, check_donors
+from brainexpr.errors import InputError
+from brainexpr.evaluation.benchmark import Method, register_method
+from brainexpr.models.base import (Capabilities, SampleInterpolator, check_coords, check_tissue,
+                                   fit_samples, resolve_genes, spatial_blocks)
+from brainexpr.models.kriging import DonorKrigingRegressor, check_donors
+from brainexpr.models.registry import register_model
+from brainexpr.utils import check_random_state
 
 logger = logging.getLogger(__name__)
 
@@ -138,8 +150,8 @@ class ResidualINRRegressor(SampleInterpolator):
         -------
         self
         """
-        from .baselines import mirror_sites
-        from .inr import INRRegressor
+        from brainexpr.models.baselines import mirror_sites
+        from brainexpr.models.inr import INRRegressor
 
         coords, array, tissue, names = self._validate_fit(coords, values, tissue)
         rng = check_random_state(self.random_state)
@@ -270,7 +282,7 @@ class BlendedINRRegressor(SampleInterpolator):
         -------
         self
         """
-        from .inr import INRRegressor
+        from brainexpr.models.inr import INRRegressor
 
         grid = np.asarray(self.weight_grid, dtype=float)
         if grid.ndim != 1 or len(grid) == 0 or (grid < 0).any() or (grid > 1).any():
@@ -435,7 +447,7 @@ max_selection_sites, max_sites, chunk_size, range_grid :
         -------
         self
         """
-        from .inr import INRRegressor
+        from brainexpr.models.inr import INRRegressor
 
         if self.drift not in ("features", "predictions"):
             raise InputError(f"drift must be 'features' or 'predictions', got {self.drift!r}")
@@ -448,7 +460,7 @@ max_selection_sites, max_sites, chunk_size, range_grid :
             if self.donor_heads and donors is not None:
                 if self.drift != "features":
                     raise InputError("donor_heads needs drift='features'")
-                self.inr_ = _DonorSiren(self, rng).fit(coords_checked, array, tissue_checked,
+                self.inr_ = DonorSiren(self, rng).fit(coords_checked, array, tissue_checked,
                                                          check_donors(donors, len(coords_checked)))
             else:
                 self.inr_ = INRRegressor(
@@ -471,7 +483,7 @@ max_selection_sites, max_sites, chunk_size, range_grid :
 
         if self.drift == "predictions":
             return np.asarray(self.inr_.predict(coords, tissue), dtype=float)
-        if isinstance(self.inr_, _DonorSiren):
+        if isinstance(self.inr_, DonorSiren):
             return self.inr_.features(coords, tissue)
         points = torch.as_tensor(self.inr_.scale_points(coords, tissue))
         with torch.inference_mode():
@@ -493,7 +505,7 @@ max_selection_sites, max_sites, chunk_size, range_grid :
         return (self._network_columns(coords, tissue) - self.drift_center_) @ self.drift_projection_
 
 
-class _DonorSiren:
+class DonorSiren:
     """SIREN trunk with a population head and penalised per-donor heads (donor-aware INR).
 
     The output at a site of donor ``d`` is ``phi(x, c) @ (W + V_d) + b + b_d``; the loss is
@@ -514,8 +526,8 @@ class _DonorSiren:
     def fit(self, coords, values, tissue, donor_codes):
         import torch
 
-        from .inr import DEFAULT_OMEGA_0, masked_mse, spatial_validation_split
-        from .siren import N_LOCATION_INPUTS, SirenNet
+        from brainexpr.models.inr import DEFAULT_OMEGA_0, masked_mse, spatial_validation_split
+        from brainexpr.models.siren import N_LOCATION_INPUTS, SirenNet
 
         o = self.owner
         low, high = coords.min(axis=0), coords.max(axis=0)
@@ -584,3 +596,42 @@ class _DonorSiren:
         with torch.inference_mode():
             out = self.head(self.trunk(torch.as_tensor(self._points(coords, tissue)))).numpy()
         return self.mean_ + self.sd_ * out.astype(float)
+
+
+# --------------------------------------------------------------------------- registration
+#: Registry name -> estimator class (the names they had in the package).
+MODELS = {
+    "residual-inr": ResidualINRRegressor,
+    "kriging+inr": BlendedINRRegressor,
+    "inr-drift-kriging": INRDriftKrigingRegressor,
+}
+
+#: Benchmark methods of the variants, with the settings of their BENCHMARKS.md rows.
+METHODS = {
+    "residual-inr": Method("residual-inr", "donor kriging + factorized SIREN (3 x 64) on its "
+                                           "residuals, shrunk on held-out blocks", ("blocked",),
+                           lambda quick: dict(max_steps=20 if quick else 300)),
+    "kriging+inr": Method("kriging+inr", "donor kriging averaged with 3 factorized SIRENs, INR "
+                                         "weight chosen on held-out blocks", ("blocked", "map"),
+                          lambda quick: dict(max_steps=20, n_ensemble=2) if quick else {}),
+    "inr-drift-kriging": Method("inr-drift-kriging", "donor kriging with the 16 trunk features of a "
+                                                     "factorized SIREN (3 x 64) as GLS drift columns",
+                                ("blocked", "donor"), lambda quick: dict(max_steps=20 if quick else 300)),
+}
+
+#: The variants that ``brainexpr benchmark`` ran by default while they were in the package
+#: (after the package's default methods, in this order): the BENCHMARKS.md rows "donor
+#: kriging + residual SIREN" and "donor kriging averaged with 3 SIRENs".
+HELDOUT_METHODS = ("residual-inr", "kriging+inr")
+
+
+def register() -> None:
+    """Add the variants to the model registry and their methods to the benchmark.
+
+    Calling it again replaces the entries (the same objects), so scripts and tests may
+    call it freely.
+    """
+    for name, factory in MODELS.items():
+        register_model(name, factory, overwrite=True)
+    for name, method in METHODS.items():
+        register_method(name, method, overwrite=True)

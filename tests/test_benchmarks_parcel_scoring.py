@@ -1,71 +1,17 @@
-"""Tests of the held-out comparison of regional-table fitters."""
+"""Tests of benchmarks/parcel_scoring.py: the held-out comparison of regional-table
+fitters (baselines, lobe folds, map scores), kept outside the package."""
 
 from __future__ import annotations
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
 
 from brainexpr.errors import InputError
-from brainexpr.evaluation import parcel_fits as P
-from brainexpr.models.inr import parcel_voxels
 
+import parcel_scoring as P
 
-def smooth_field(coords):
-    x, y, z = coords.T
-    return np.column_stack([np.sin(x / 15.0) + y / 30.0, np.cos(y / 20.0) + z / 25.0])
-
-
-@pytest.fixture(scope="module")
-def box_atlas():
-    """Twelve 16 mm box parcels in a 3 x 2 x 2 block of the 2 mm MNI grid, touching faces,
-    with a table of the exact parcel means of :func:`smooth_field`."""
-    from brainexpr.atlas.space import mni_grid
-
-    shape, affine = mni_grid(2)
-    labels = np.zeros(shape, dtype=np.int16)
-    label = 0
-    for i in range(3):
-        for j in range(2):
-            for k in range(2):
-                label += 1
-                labels[30 + 8 * i:38 + 8 * i, 45 + 8 * j:53 + 8 * j, 30 + 8 * k:38 + 8 * k] = label
-    image = nib.Nifti1Image(labels, affine)
-    regions = pd.DataFrame({"id": np.arange(1, 13)},
-                           index=pd.Index([f"r{i:02d}" for i in range(1, 13)], name="region"))
-    coords, offsets, _ = parcel_voxels(image, regions["id"].to_numpy())
-    means = np.add.reduceat(smooth_field(coords), offsets[:-1], axis=0) / np.diff(offsets)[:, None]
-    return image, regions, pd.DataFrame(means, index=regions.index, columns=["g1", "g2"])
-
-
-def test_random_folds_partition_the_parcels():
-    folds = P.parcel_folds(list("abcdefghijk"), n_folds=3, random_state=0)
-    tests = np.concatenate([test for _, _, test in folds])
-    assert sorted(tests) == list(range(11))
-    assert sorted(len(test) for _, _, test in folds) == [3, 4, 4]
-    for _, train, test in folds:
-        assert not set(train) & set(test) and len(train) + len(test) == 11
-    again = P.parcel_folds(list("abcdefghijk"), n_folds=3, random_state=0)
-    assert all((a[2] == b[2]).all() for a, b in zip(folds, again))
-    with pytest.raises(InputError, match="n_folds must lie in"):
-        P.parcel_folds(list("ab"), n_folds=3)
-
-
-def test_grouped_folds_never_split_a_group():
-    index = [f"p{i}" for i in range(12)]
-    groups = pd.Series(list("aaabbbccddee"), index=index)
-    folds = P.parcel_folds(index, n_folds=3, groups=groups, random_state=1)
-    assert sorted(np.concatenate([t for _, _, t in folds])) == list(range(12))
-    for _, _, test in folds:
-        held = set(groups.iloc[test])
-        assert set(np.flatnonzero(groups.isin(held).to_numpy())) == set(test)
-    sizes = [len(t) for _, _, t in folds]
-    assert sum(sizes) == 12 and max(sizes) - min(sizes) <= 2
-    with pytest.raises(InputError, match="a group to each"):
-        P.parcel_folds(index, n_folds=2, groups=groups.iloc[:5])
-    with pytest.raises(InputError, match="number of groups"):
-        P.parcel_folds(index, n_folds=6, groups=groups)
+from parcel_fixtures import box_atlas  # noqa: F401
 
 
 def test_lobe_groups_of_dk_labels():
@@ -111,6 +57,10 @@ def test_leave_parcels_out_scores_every_method(box_atlas):
     image, regions, table = box_atlas
     setup = P.parcel_setup(image, regions, table.index, max_voxels=200)
     assert np.diff(setup.offsets).max() == 200 and setup.adjacency.sum() > 0
+    # the centroids are those of every voxel of a parcel (box r01: voxels 30-37, 45-52, 30-37)
+    from brainexpr.atlas.space import voxel_to_mni
+    np.testing.assert_allclose(setup.centroids[0], voxel_to_mni(np.array([[33.5, 48.5, 33.5]]),
+                                                                image.affine)[0])
     folds = P.parcel_folds(table.index, n_folds=4, random_state=0)
     methods = ["parcel-kriging", "inr", "neighbour-average", "global-mean"]
     params = {"inr": ("inr", {"max_steps": 5, "n_layers": 2, "hidden_features": 16,
@@ -129,20 +79,6 @@ def test_leave_parcels_out_scores_every_method(box_atlas):
         P.leave_parcels_out(table, setup, folds, ["magic"])
     with pytest.raises(InputError, match="rows of setup.index"):
         P.leave_parcels_out(table.iloc[::-1], setup, folds, ["global-mean"])
-
-
-def test_predicted_parcel_means_are_voxel_averages(box_atlas):
-    image, regions, table = box_atlas
-    setup = P.parcel_setup(image, regions, table.index, max_voxels=50)
-
-    class Linear:
-        def predict(self, coords, tissue=None):
-            return coords[:, :2]
-
-    means = P.predict_parcel_means(Linear(), setup, [3, 0])
-    for row, parcel in enumerate([3, 0]):
-        start, stop = setup.offsets[parcel], setup.offsets[parcel + 1]
-        np.testing.assert_allclose(means[row], setup.coords[start:stop, :2].mean(axis=0))
 
 
 def test_perfect_predictions_score_one(box_atlas):

@@ -1,5 +1,12 @@
 """Held-out comparison of the fitters that turn a regional table into a continuous map.
 
+Benchmark code, not part of the package: ``benchmarks/parcel_fits.py`` and the ``choice``
+part of ``benchmarks/bench_atlas.py`` import it (``import parcel_scoring as P``). It builds
+on the leave-parcels-out cross-validation that ships in the package
+(:mod:`brainexpr.evaluation.parcel_cv`: :func:`parcel_folds`, :func:`parcel_setup`,
+:func:`predict_held_out_parcels`), and adds the baselines, the INR of ``brainexpr run``,
+the fold groups by lobe and the map scores.
+
 A regional table (parcels x genes, e.g. the abagen DK-83 table) can become a continuous
 map by :meth:`brainexpr.models.inr.INRRegressor.fit_regions` (the factorized SIREN of
 ``brainexpr run``) or by :class:`brainexpr.models.parcel.ParcelKrigingRegressor` (block
@@ -31,10 +38,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..docstrings import fill_doc
-from ..errors import InputError
-from ..utils import check_random_state
-from . import metrics as M
+from brainexpr.docstrings import fill_doc
+from brainexpr.errors import InputError
+from brainexpr.evaluation import metrics as M
+from brainexpr.evaluation.parcel_cv import (ParcelSetup, check_parcel_rows, fit_on_parcels,
+                                            parcel_folds, predict_held_out_parcels)
+from brainexpr.evaluation.parcel_cv import parcel_setup as _cv_setup
+from brainexpr.utils import check_random_state
+
+__all__ = ["DK_LOBES", "PARCEL_METHODS", "RUN_INR_PARAMS", "BaselineSetup", "fit_parcel_model",
+           "gene_scores", "leave_parcels_out", "lobe_groups", "map_points", "neighbour_average",
+           "painted_map", "parcel_adjacency", "parcel_folds", "parcel_setup", "score_map",
+           "summarise_scores"]
 
 logger = logging.getLogger(__name__)
 
@@ -90,54 +105,6 @@ def lobe_groups(regions) -> pd.Series:
     return regions["hemisphere"].astype(str).str.cat(lobes, sep="_")
 
 
-def parcel_folds(index, n_folds: int = 5, groups=None, random_state=None) -> list:
-    """K folds of whole parcels, or of whole groups of parcels.
-
-    Parameters
-    ----------
-    index : sequence
-        Parcels (rows of the regional table).
-    n_folds : int
-    groups : pandas.Series or sequence, optional
-        Group of each parcel (aligned with ``index``); groups are never split, and are
-        dealt largest first to the fold with the fewest parcels.
-    random_state : int or Generator, optional
-
-    Returns
-    -------
-    list of (name, train_positions, test_positions)
-        Every parcel is in exactly one test set.
-    """
-    n = len(index)
-    rng = check_random_state(random_state)
-    if groups is None:
-        if not 2 <= int(n_folds) <= n:
-            raise InputError(f"n_folds must lie in [2, {n}] (one parcel per fold at least), got "
-                             f"{n_folds!r}")
-        fold = np.empty(n, dtype=int)
-        fold[rng.permutation(n)] = np.arange(n) % int(n_folds)
-    else:
-        groups = np.asarray(groups.reindex(index) if isinstance(groups, pd.Series) else groups,
-                            dtype=object)
-        if len(groups) != n or pd.isna(groups).any():
-            raise InputError(f"groups must give a group to each of the {n} parcels")
-        names, codes = np.unique(groups.astype(str), return_inverse=True)
-        if not 2 <= int(n_folds) <= len(names):
-            raise InputError(f"n_folds must lie in [2, {len(names)}] (the number of groups), got "
-                             f"{n_folds!r}")
-        sizes = np.bincount(codes)
-        order = rng.permutation(len(names))
-        order = order[np.argsort(-sizes[order], kind="stable")]
-        load = np.zeros(int(n_folds), dtype=int)
-        fold_of_group = np.empty(len(names), dtype=int)
-        for g in order:
-            target = int(np.argmin(load))
-            fold_of_group[g] = target
-            load[target] += sizes[g]
-        fold = fold_of_group[codes]
-    return [(f"fold{f}", np.flatnonzero(fold != f), np.flatnonzero(fold == f))
-            for f in range(int(n_folds))]
-
 
 def parcel_adjacency(atlas_image, ids) -> np.ndarray:
     """Parcels that touch: some voxel of one shares a face with a voxel of the other.
@@ -170,85 +137,34 @@ def parcel_adjacency(atlas_image, ids) -> np.ndarray:
 
 
 @dataclass
-class ParcelSetup:
-    """An atlas prepared for held-out parcel scoring.
+class BaselineSetup(ParcelSetup):
+    """A :class:`~brainexpr.evaluation.parcel_cv.ParcelSetup` with what the
+    ``neighbour-average`` baseline needs.
 
     Attributes
     ----------
-    atlas_image : nibabel.Nifti1Image
-    regions : pandas.DataFrame
-        Atlas table (column ``id``), indexed by region key.
-    index : pandas.Index
-        Parcels of the regional table, in order.
-    tissue_image : nibabel.Nifti1Image or None
-    coords : (m, 3) array, mm
-        Evaluation voxels (at most ``max_voxels`` per parcel), grouped by parcel.
-    tissue : (m,) array
-        Their tissue classes.
-    offsets : (n_parcels + 1,) int array
-        Evaluation voxels of parcel ``r``: ``coords[offsets[r]:offsets[r + 1]]``.
     centroids : (n_parcels, 3) array, mm
+        Centre of all voxels of each parcel.
     adjacency : (n_parcels, n_parcels) bool array
+        :func:`parcel_adjacency`.
     """
 
-    atlas_image: object
-    regions: pd.DataFrame
-    index: pd.Index
-    tissue_image: object
-    coords: np.ndarray
-    tissue: np.ndarray
-    offsets: np.ndarray
-    centroids: np.ndarray
-    adjacency: np.ndarray = field(repr=False)
-
-    def voxels_of(self, parcels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Evaluation voxels of some parcels: coords, tissue and the position of their parcel
-        in ``parcels``."""
-        parcels = np.asarray(parcels, dtype=int)
-        counts = np.diff(self.offsets)[parcels]
-        take = np.concatenate([np.arange(self.offsets[p], self.offsets[p + 1]) for p in parcels])
-        return self.coords[take], self.tissue[take], np.repeat(np.arange(len(parcels)), counts)
+    centroids: np.ndarray = None
+    adjacency: np.ndarray = field(default=None, repr=False)
 
 
 def parcel_setup(atlas_image, regions, index, tissue_image=None, max_voxels: int = 1000,
-                 random_state=0) -> ParcelSetup:
-    """Evaluation voxels, centroids and adjacency of the parcels of a regional table.
+                 random_state=0) -> BaselineSetup:
+    """:func:`brainexpr.evaluation.parcel_cv.parcel_setup` plus the parcels' centroids and
+    adjacency (same arguments)."""
+    from brainexpr.models.inr import parcel_voxels
 
-    Parameters
-    ----------
-    atlas_image : nibabel.Nifti1Image
-    regions : pandas.DataFrame
-        Atlas table with column ``id``.
-    index : sequence
-        Region keys of the regional table.
-    tissue_image : nibabel.Nifti1Image, optional
-        Tissue classes on the atlas grid (default: 0 everywhere).
-    max_voxels : int
-        Evaluation voxels per parcel at most (a fixed random subset).
-    random_state : int or Generator, optional
-    """
-    from ..models.inr import parcel_voxels
-
-    index = pd.Index(index)
-    missing = [r for r in index if r not in regions.index]
-    if missing:
-        raise InputError(f"{len(missing)} region(s) are not in the atlas table: "
-                         f"{', '.join(map(str, missing[:5]))}")
-    ids = regions.loc[index, "id"].to_numpy(np.int64)
-    coords, offsets, flat = parcel_voxels(atlas_image, ids)
-    counts = np.diff(offsets)
-    if (counts == 0).any():
-        raise InputError(f"parcels without voxels: {', '.join(map(str, index[counts == 0][:5]))}")
-    tissue = (np.zeros(len(flat), dtype=np.float32) if tissue_image is None else
-              np.asarray(tissue_image.dataobj).ravel()[flat].astype(np.float32))
-    centroids = np.add.reduceat(coords, offsets[:-1], axis=0) / counts[:, None]
-    rng = check_random_state(random_state)
-    keep = [start + np.sort(rng.choice(n, size=min(n, int(max_voxels)), replace=False))
-            for start, n in zip(offsets[:-1], counts)]
-    kept = np.concatenate(keep)
-    return ParcelSetup(atlas_image, regions, index, tissue_image, coords[kept], tissue[kept],
-                       np.r_[0, np.cumsum([len(k) for k in keep])], centroids,
-                       parcel_adjacency(atlas_image, ids))
+    setup = _cv_setup(atlas_image, regions, index, tissue_image, max_voxels, random_state)
+    ids = regions.loc[setup.index, "id"].to_numpy(np.int64)
+    coords, offsets, _ = parcel_voxels(atlas_image, ids)
+    centroids = np.add.reduceat(coords, offsets[:-1], axis=0) / np.diff(offsets)[:, None]
+    return BaselineSetup(**vars(setup), centroids=centroids,
+                         adjacency=parcel_adjacency(atlas_image, ids))
 
 
 def neighbour_average(train_values, train, test, adjacency, centroids, k: int = 3) -> np.ndarray:
@@ -299,49 +215,29 @@ def fit_parcel_model(method: str, values: pd.DataFrame, setup: ParcelSetup,
     The fitted estimator.
     """
     if method == "parcel-kriging":
-        from ..models.parcel import ParcelKrigingRegressor
+        from brainexpr.models.parcel import ParcelKrigingRegressor
 
-        model = ParcelKrigingRegressor(**(kriging_params or {}))
-        return model.fit_regions(setup.atlas_image, values, regions=setup.regions,
-                                 tissue_image=setup.tissue_image)
+        return fit_on_parcels(ParcelKrigingRegressor(**(kriging_params or {})), values, setup)
     if method == "inr":
-        from ..geneaxis import spectral_gene_axis
-        from ..models.inr import INRRegressor
+        from brainexpr.geneaxis import spectral_gene_axis
+        from brainexpr.models.inr import INRRegressor
 
         params = dict(RUN_INR_PARAMS, **(inr_params or {}))
         gene_axis = (spectral_gene_axis(values, affinity="shifted")
                      if values.shape[1] > 1 and params["design"] != "per_gene" else None)
-        model = INRRegressor(**params)
-        return model.fit_regions(setup.atlas_image, values, regions=setup.regions,
-                                 tissue_image=setup.tissue_image, gene_axis=gene_axis)
+        return fit_on_parcels(INRRegressor(**params), values, setup, gene_axis=gene_axis)
     raise InputError(f"method must be 'parcel-kriging' or 'inr', got {method!r}")
 
 
-def predict_parcel_means(model, setup: ParcelSetup, parcels) -> np.ndarray:
-    """Mean of a continuous prediction over the evaluation voxels of each parcel.
-
-    Returns
-    -------
-    (len(parcels), n_genes) array
-    """
-    coords, tissue, segment = setup.voxels_of(parcels)
-    prediction = np.asarray(model.predict(coords, tissue=tissue), dtype=float)
-    sums = np.zeros((len(parcels), prediction.shape[1]))
-    np.add.at(sums, segment, prediction)
-    return sums / np.bincount(segment, minlength=len(parcels))[:, None]
-
-
-def leave_parcels_out(values: pd.DataFrame, setup: ParcelSetup, folds, methods=PARCEL_METHODS,
+def leave_parcels_out(values: pd.DataFrame, setup: BaselineSetup, folds, methods=PARCEL_METHODS,
                       method_params: dict | None = None) -> tuple[dict, dict]:
-    """Predict every parcel of a regional table from the others.
+    """Predict every parcel of a regional table from the others, by every method.
 
     Parameters
     ----------
-    values : (n_parcels, g) DataFrame
-        Regional table, rows in the order of ``setup.index``.
-    setup : ParcelSetup
-    folds : list of (name, train, test)
-        From :func:`parcel_folds`.
+    values, folds :
+        As :func:`brainexpr.evaluation.parcel_cv.predict_held_out_parcels`.
+    setup : BaselineSetup
     methods : sequence of str
         Names of :data:`PARCEL_METHODS`, or ``"label"`` keys of ``method_params``.
     method_params : dict, optional
@@ -355,32 +251,31 @@ def leave_parcels_out(values: pd.DataFrame, setup: ParcelSetup, folds, methods=P
     seconds : dict
         method -> fit and prediction time summed over folds (s).
     """
-    if list(values.index) != list(setup.index):
-        raise InputError("values must have the rows of setup.index, in order")
+    check_parcel_rows(values, setup)
     method_params = dict(method_params or {})
     predictions, seconds = {}, {}
     array = values.to_numpy(float)
     for label in methods:
         method, params = method_params.get(label, (label, None))
-        out = np.full(array.shape, np.nan)
+        if method not in PARCEL_METHODS:
+            raise InputError(f"unknown method {method!r}; use one of {', '.join(PARCEL_METHODS)}")
         start = time.perf_counter()
-        for name, train, test in folds:
-            if method == "global-mean":
-                out[test] = np.nanmean(array[train], axis=0)
-            elif method == "neighbour-average":
-                out[test] = neighbour_average(array[train], train, test, setup.adjacency,
-                                              setup.centroids)
-            elif method in ("parcel-kriging", "inr"):
-                model = fit_parcel_model(method, values.iloc[train], setup,
-                                         kriging_params=params if method != "inr" else None,
-                                         inr_params=params if method == "inr" else None)
-                out[test] = predict_parcel_means(model, setup, test)
-            else:
-                raise InputError(f"unknown method {method!r}; use one of "
-                                 f"{', '.join(PARCEL_METHODS)}")
-            logger.info("%s %s: %d held-out parcels predicted", label, name, len(test))
+        if method in ("parcel-kriging", "inr"):
+            def fit(train, method=method, params=params):
+                return fit_parcel_model(method, train, setup,
+                                        kriging_params=params if method != "inr" else None,
+                                        inr_params=params if method == "inr" else None)
+
+            predictions[label] = predict_held_out_parcels(values, setup, folds, fit, label=label)
+        else:
+            out = np.full(array.shape, np.nan)
+            for name, train, test in folds:
+                out[test] = (np.nanmean(array[train], axis=0) if method == "global-mean" else
+                             neighbour_average(array[train], train, test, setup.adjacency,
+                                               setup.centroids))
+                logger.info("%s %s: %d held-out parcels predicted", label, name, len(test))
+            predictions[label] = pd.DataFrame(out, index=values.index, columns=values.columns)
         seconds[label] = time.perf_counter() - start
-        predictions[label] = pd.DataFrame(out, index=values.index, columns=values.columns)
     return predictions, seconds
 
 
@@ -455,9 +350,9 @@ def map_points(atlas_image, n_points: int | None = None, resolution: int = 2, ra
     label : (n,) int array
         Atlas label at each point (0 = no parcel).
     """
-    from ..atlas.space import mni_grid, mni_to_voxel, voxel_to_mni
-    from ..atlas.tissue import tissue_class_at
-    from .phantom import brain_mask
+    from brainexpr.atlas.space import mni_grid, mni_to_voxel, voxel_to_mni
+    from brainexpr.atlas.tissue import tissue_class_at
+    from brainexpr.evaluation.phantom import brain_mask
 
     ijk = np.argwhere(brain_mask(resolution, data_dir))
     if n_points is not None and n_points < len(ijk):
@@ -481,7 +376,7 @@ def painted_map(values: pd.DataFrame, regions: pd.DataFrame, atlas_image, coords
     """
     from scipy import ndimage
 
-    from ..atlas.space import mni_to_voxel
+    from brainexpr.atlas.space import mni_to_voxel
 
     labels = np.asarray(atlas_image.dataobj).astype(np.int64)
     voxel = np.clip(mni_to_voxel(coords, atlas_image.affine), 0, np.array(labels.shape) - 1)
