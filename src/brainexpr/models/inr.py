@@ -52,6 +52,7 @@ from ..datasets.validate import check_choice
 from ..errors import InputError
 from ..utils import progress
 from .base import Capabilities, SampleInterpolator, check_coords, check_tissue, check_values, resolve_genes
+from .checkpoint import plain, plain_params, read_model_file, restore, save_state
 from .siren import FactorizedSiren, JointSiren, PerGeneSiren
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,10 @@ NO_SKILL_MSE = 0.9
 AUTO_PAIR_BUDGET = 2 ** 16
 #: Budget of points per step for the factorized trunk.
 AUTO_POINT_BUDGET = 2 ** 16
+
+#: Parameters that may differ between an interrupted fit and the call that resumes it.
+RESUME_FREE_PARAMS = ("checkpoint_path", "resume", "device", "precision", "precision_tolerance",
+                      "checkpoint_every", "max_steps")
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -242,6 +247,42 @@ def masked_mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     mask = torch.isfinite(target)
     diff = torch.where(mask, prediction - torch.nan_to_num(target), torch.zeros_like(prediction))
     return (diff ** 2).sum() / mask.sum().clamp_min(1)
+
+
+def _optional_floats(values):
+    """A list of floats with None for NaN (JSON has no NaN), or None."""
+    return None if values is None else [float(v) if np.isfinite(v) else None for v in values]
+
+
+def _cpu_state(state):
+    return None if state is None else {k: v.detach().cpu().clone() for k, v in state.items()}
+
+
+def _optimizer_to_cpu(state: dict) -> dict:
+    out = {"param_groups": state["param_groups"], "state": {}}
+    for key, value in state["state"].items():
+        out["state"][key] = {k: (v.detach().cpu().clone() if torch.is_tensor(v) else v)
+                             for k, v in value.items()}
+    return out
+
+
+def _check_consistent(params: dict, state: dict) -> None:
+    """Raise ValueError/KeyError when the parts of a saved INR do not fit together."""
+    n_genes = int(state["n_genes"])
+    per_gene = {"gene_axis": state["gene_axis"], "value_offset": state["value_offset"],
+                "value_scale": state["value_scale"]}
+    if state["gene_names"] is not None:
+        per_gene["gene_names"] = state["gene_names"]
+    for key, values in per_gene.items():
+        if len(values) != n_genes:
+            raise ValueError(f"{key} has {len(values)} entries for {n_genes} genes")
+    if len(state["coord_center"]) != 3 or len(state["coord_scale"]) not in (1, 3):
+        raise ValueError("coordinate scalers are not 3-D")
+    members = state["members"]
+    if not isinstance(members, list) or not all(isinstance(m, dict) for m in members):
+        raise ValueError("members is not a list of weight sets")
+    if state["complete"] and len(members) != int(params["n_ensemble"]):
+        raise ValueError(f"{len(members)} member(s) saved for n_ensemble = {params['n_ensemble']}")
 
 
 class _SiteData:
@@ -417,7 +458,8 @@ class INRRegressor(SampleInterpolator):
     fit_kind_ : {"samples", "regions"}
     """
 
-    capabilities = Capabilities(network=True, parcel_means=True, std="ensemble", gene_axis=True)
+    capabilities = Capabilities(network=True, parcel_means=True, std="ensemble", gene_axis=True,
+                                model_file=True)
 
     def __init__(self, design: str = "factorized", *, n_layers: int = 12,
                  hidden_features: int = 512, omega_0: float | None = None, n_frequencies: int = 10,
@@ -664,8 +706,6 @@ class INRRegressor(SampleInterpolator):
         return [int(child.generate_state(1)[0]) for child in sequence.spawn(self.n_ensemble)]
 
     def _fit_members(self, data) -> None:
-        from .checkpoint import load_checkpoint, restore_training, save_checkpoint
-
         device = resolve_device(self.device)
         self.device_ = str(device)
         digest = hashlib.sha256(data.fingerprint().encode())
@@ -676,8 +716,7 @@ class INRRegressor(SampleInterpolator):
         self.members_, self.history_, self.best_step_ = [], [], []
         state = None
         if self.resume and self.checkpoint_path is not None and Path(self.checkpoint_path).exists():
-            metadata, payload = load_checkpoint(self.checkpoint_path)
-            complete, state = restore_training(self, metadata, payload)
+            complete, state = self._restore_training(read_model_file(self.checkpoint_path))
             if complete:  # a finished fit of the same data: nothing to train
                 logger.info("loaded the finished fit from %s", self.checkpoint_path)
                 self.std_scale_ = self._calibrate_std(data, self._member_seeds(), positions.to(device),
@@ -693,10 +732,10 @@ class INRRegressor(SampleInterpolator):
             self.history_.append(history)
             self.best_step_.append(best_step)
             if self.checkpoint_path is not None:
-                save_checkpoint(self, self.checkpoint_path)
+                self._save_checkpoint()
         self.std_scale_ = self._calibrate_std(data, seeds, positions.to(device), device)
         if self.checkpoint_path is not None:
-            save_checkpoint(self, self.checkpoint_path)
+            self._save_checkpoint()
             logger.info("wrote %s", self.checkpoint_path)
 
     def _calibrate_std(self, data, seeds, positions, device) -> np.ndarray:
@@ -773,8 +812,6 @@ class INRRegressor(SampleInterpolator):
         return total / max(count, 1)
 
     def _fit_one(self, data, member: int, seed: int, positions, device, resume_state):
-        from .checkpoint import save_checkpoint
-
         split_rng = np.random.default_rng([seed, 0])
         held = data.split(self.validation_fraction, self.validation_block_mm, split_rng)
         train_units, val_units = np.flatnonzero(~held), np.flatnonzero(held)
@@ -833,7 +870,7 @@ class INRRegressor(SampleInterpolator):
                     break
             if self.checkpoint_path is not None and done % self.checkpoint_every == 0 \
                     and done < self.max_steps:
-                save_checkpoint(self, self.checkpoint_path, training={
+                self._save_checkpoint(training={
                     "member": member, "step": done, "module": module.state_dict(),
                     "optimizer": optimizer.state_dict(), "best": best_state,
                     "best_value": best_value, "best_step": best_step, "bad": bad,
@@ -1127,20 +1164,200 @@ class INRRegressor(SampleInterpolator):
         return self.predict(coords, tissue, genes, return_std=True, chunk_size=chunk_size)[1]
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path) -> Path:
-        """Write the fitted model to one checkpoint file (see :mod:`brainexpr.models.checkpoint`)."""
-        from .checkpoint import save_checkpoint
+    def _state(self, training: dict | None = None) -> dict:
+        """The fitted state (protocol of :mod:`brainexpr.models.base`), or the state of an
+        unfinished fit.
 
+        The names are those of the ``brainexpr-inr`` 1 layout (module docstring of
+        :mod:`brainexpr.models.checkpoint`), so files of that layout load as they are.
+
+        Parameters
+        ----------
+        training : dict, optional
+            State of the member in training (weights, Adam state, best weights so far,
+            step, early-stopping counters, history); ``None`` once the members in
+            ``members_`` are all there is to save.
+
+        Returns
+        -------
+        dict
+            ``complete`` (all ensemble members trained), ``seed``, ``fit_kind``,
+            ``fingerprint`` (of the training data), ``n_genes``, ``gene_names``,
+            ``placed_genes``, ``gene_axis``, ``gene_axis_info`` (the spectral embedding
+            when it was computed at fit time) with ``reference`` (the table it was
+            computed from, float64 tensor) and ``reference_index``, the coordinate and
+            value scalers, ``region_names``, ``history``, ``best_step``, ``std_scale``,
+            ``members`` (one ``state_dict`` per finished member) and ``training``.
+        """
+        info = getattr(self, "gene_axis_info_", None)
+        reference = None if info is None else info.reference
+        state = {
+            "complete": training is None and len(self.members_) == self.n_ensemble,
+            "seed": int(self.seed_),
+            "fit_kind": self.fit_kind_,
+            "fingerprint": self.fingerprint_,
+            "n_genes": int(self.n_genes_),
+            "gene_names": None if self.gene_names_ is None else list(self.gene_names_),
+            "placed_genes": list(self.placed_genes_),
+            "gene_axis": _optional_floats(self.gene_axis_),
+            "gene_axis_info": None if info is None else info.to_state(),
+            "reference_index": None if reference is None else [plain(v) for v in reference.index],
+            "reference": None if reference is None else torch.tensor(
+                reference.to_numpy(dtype=float, copy=True), dtype=torch.float64),
+            "coord_center": np.asarray(self.coord_center_, dtype=float).tolist(),
+            "coord_scale": np.asarray(self.coord_scale_, dtype=float).tolist(),
+            "value_offset": np.asarray(self.value_offset_, dtype=float).tolist(),
+            "value_scale": np.asarray(self.value_scale_, dtype=float).tolist(),
+            "region_names": getattr(self, "region_names_", None),
+            "history": [[list(row) for row in member] for member in self.history_],
+            "best_step": [int(s) for s in self.best_step_],
+            "std_scale": _optional_floats(getattr(self, "std_scale_", None)),
+            "members": [_cpu_state(m.state_dict()) for m in self.members_],
+            "training": None,
+        }
+        if training is not None:
+            state["training"] = {
+                "member": int(training["member"]), "step": int(training["step"]),
+                "module": _cpu_state(training["module"]),
+                "optimizer": _optimizer_to_cpu(training["optimizer"]),
+                "best": _cpu_state(training["best"]),
+                "best_value": float(training["best_value"]),
+                "best_step": int(training["best_step"]), "bad": int(training["bad"]),
+                "history": [[float(x) for x in row] for row in training["history"]],
+            }
+        return state
+
+    @classmethod
+    def _from_state(cls, params: dict, state: dict) -> "INRRegressor":
+        """A fitted INR from its parameters and a finished fit's :meth:`_state`."""
+        _check_consistent(params, state)
+        if not state["complete"]:
+            raise InputError("it holds an unfinished fit; resume it (brainexpr fit ... --resume) "
+                             "before predicting")
+        estimator = cls(**params)
+        estimator._restore_common(state)
+        estimator.history_ = [[tuple(row) for row in member] for member in state["history"]]
+        estimator.best_step_ = list(state["best_step"])
+        if state.get("std_scale") is not None:
+            estimator.std_scale_ = np.array([np.nan if v is None else v
+                                             for v in state["std_scale"]])
+        resolved = resolve_device(estimator.device)
+        estimator.device_ = str(resolved)
+        estimator.members_ = estimator._members(state["members"], resolved)
+        return estimator
+
+    def _restore_common(self, state: dict) -> None:
+        from ..geneaxis import GeneAxis
+
+        self.seed_ = int(state["seed"])
+        self.fit_kind_ = state["fit_kind"]
+        self.fingerprint_ = state["fingerprint"]
+        self.n_genes_ = int(state["n_genes"])
+        self.gene_names_ = state["gene_names"]
+        self.placed_genes_ = list(state.get("placed_genes") or [])
+        self.gene_axis_ = np.array([np.nan if v is None else v for v in state["gene_axis"]],
+                                   dtype=float)
+        self.coord_center_ = np.asarray(state["coord_center"], dtype=float)
+        self.coord_scale_ = np.asarray(state["coord_scale"], dtype=float)
+        self.value_offset_ = np.asarray(state["value_offset"], dtype=float)
+        self.value_scale_ = np.asarray(state["value_scale"], dtype=float)
+        if state.get("region_names") is not None:
+            self.region_names_ = state["region_names"]
+        self.gene_axis_info_ = None
+        if state.get("gene_axis_info") is not None:
+            info = state["gene_axis_info"]
+            reference = None
+            if state.get("reference") is not None:
+                reference = pd.DataFrame(np.asarray(state["reference"]),
+                                         index=state["reference_index"], columns=info["genes"])
+            self.gene_axis_info_ = GeneAxis.from_state(info, reference=reference)
+
+    def _members(self, states, device) -> list:
+        """Networks of the saved weight sets ``states`` (evaluation mode, on ``device``)."""
+        n_fitted = self.n_genes_ - len(getattr(self, "placed_genes_", []))
+        members = []
+        for weights in states:
+            module = self._build_module(n_fitted)
+            module.load_state_dict(weights)
+            module.to(device)
+            module.eval()
+            members.append(module)
+        return members
+
+    def _save_checkpoint(self, training: dict | None = None) -> None:
+        """Write the fit so far to ``checkpoint_path`` (see :meth:`_state`)."""
+        save_state(self, self.checkpoint_path, model=self.design, provenance=None,
+                   state=self._state(training))
+        logger.debug("checkpoint written: %s (%s)", self.checkpoint_path,
+                     "partial" if training is not None else "members")
+
+    def _restore_training(self, model_file):
+        """Load the progress of an interrupted fit (during :meth:`fit`).
+
+        Parameters
+        ----------
+        model_file : ModelFile
+            ``checkpoint_path`` read by :func:`~brainexpr.models.checkpoint.read_model_file`.
+
+        Returns
+        -------
+        complete : bool
+            True when the checkpoint holds a finished fit (its members are now loaded and
+            there is nothing left to train).
+        state : dict or None
+            The state of the member that was in training, if any.
+
+        Raises
+        ------
+        InputError
+            When the checkpoint belongs to another model, other data or other parameters.
+        """
+        path = self.checkpoint_path
+        if model_file.class_name != type(self).__name__:
+            raise InputError(f"{path} holds a {model_file.class_name}, not an INR fit; use a new "
+                             "checkpoint_path or resume=False")
+        saved, state = model_file.params, model_file.state
+        params = plain_params(self)
+        differ = sorted(k for k in params if k not in RESUME_FREE_PARAMS and k != "random_state"
+                        and params[k] != saved.get(k))
+        if self.random_state is not None and saved.get("random_state") != params["random_state"]:
+            differ.append("random_state")
+        if differ:
+            raise InputError(f"{path} was written with other parameters ({', '.join(differ)}); "
+                             "use a new checkpoint_path or resume=False")
+        saved_axis = np.array([np.nan if v is None else v for v in state["gene_axis"]], dtype=float)
+        if state["fingerprint"] != self.fingerprint_ or state["gene_names"] != self.gene_names_ \
+                or not np.allclose(np.nan_to_num(saved_axis), np.nan_to_num(self.gene_axis_)):
+            raise InputError(f"{path} was written for other training data; use a new "
+                             "checkpoint_path or resume=False")
+        self.seed_ = int(state["seed"])
+        self.members_ = self._members(state["members"], resolve_device(self.device))
+        self.history_ = [[tuple(row) for row in member] for member in state["history"]]
+        self.best_step_ = list(state["best_step"])
+        if state["complete"]:
+            return True, None
+        training = state.get("training")
+        if training is None:  # only whole members were saved; the next one starts from scratch
+            return False, None
+        training = dict(training)
+        training["history"] = [tuple(row) for row in training["history"]]
+        logger.info("resuming from %s: %d member(s) finished, member %d at step %d", path,
+                    len(self.members_), training["member"], training["step"])
+        return False, training
+
+    def save(self, path) -> Path:
+        """Write the fitted model to one model file (see :mod:`brainexpr.models.checkpoint`)."""
         check_is_fitted(self, "members_")
-        save_checkpoint(self, path)
-        return Path(path)
+        return save_state(self, path, model=self.design)
 
     @classmethod
     def load(cls, path, device: str | None = None) -> "INRRegressor":
-        """Load a model written by :meth:`save` (safely, without unpickling objects)."""
-        from .checkpoint import load_model
+        """Load a model written by :meth:`save` (safely, without unpickling objects).
 
-        return load_model(path, device=device)
+        ``device`` overrides the saved ``device`` parameter (``"auto"``, ``"cpu"``,
+        ``"cuda"``).
+        """
+        return restore(read_model_file(path), cls, device=device)
 
     @property
     def genes_(self) -> list:
