@@ -10,8 +10,9 @@ import torch
 
 from brainexpr.errors import InputError
 from brainexpr.models.checkpoint import read_model_file
-from brainexpr.models.inr import (INRRegressor, _ParcelData, masked_mse, parcel_voxels,
-                                  resolve_device, segment_mean, spatial_validation_split)
+from brainexpr.models.inr import INRRegressor, parcel_voxels
+from brainexpr.models.training import (_ParcelData, masked_mse, resolve_device, segment_mean,
+                                       spatial_validation_split)
 from brainexpr.models.registry import MODELS, load_model, make_model, register_model
 
 TINY = dict(n_layers=3, hidden_features=32, n_features=16, gene_hidden=16, n_frequencies=4,
