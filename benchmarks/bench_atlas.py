@@ -305,7 +305,7 @@ def _donor_kriging_block(store: Path, n_genes: int, n_voxels: int) -> dict:
     by all gene blocks of a voxel block (``LowRankDonorKriging``) against the model's own
     ``predict`` (``ModelEvaluator``, which recomputes them for every gene block)."""
     from brainexpr.maps.dense import voxel_grid
-    from brainexpr.models.checkpoint import load_model
+    from brainexpr.models.registry import load_model
     from brainexpr.transcriptome import build as B
 
     model = load_model(store / "model.pt")
@@ -377,14 +377,14 @@ def part_cluster(args, results):
                                    cluster.root["expression"][:, v:v + step], equal_nan=True)
                     for v in range(0, local.grid.n_voxels, step))
     # cost model for the extrapolation: voxel basis (independent of the genes) + blocks
-    model = B.make_evaluator(__import__("brainexpr.models.checkpoint", fromlist=["x"])
+    model = B.make_evaluator(__import__("brainexpr.models.registry", fromlist=["x"])
                              .load_model(stores["local"] / "model.pt"))
     grid = local.grid
     sample = slice(0, 16384)
     start = time.perf_counter()
     basis = model.prepare(grid.coords[sample], grid.tissue[sample])
     basis_s_per_voxel = (time.perf_counter() - start) / basis.shape[0]
-    full = __import__("brainexpr.models.checkpoint", fromlist=["x"]).load_model(
+    full = __import__("brainexpr.models.registry", fromlist=["x"]).load_model(
         args.out_dir / "atlas-2mm.zarr" / "model.pt") if (args.out_dir / "atlas-2mm.zarr").exists() else None
     block_s = None
     if full is not None:

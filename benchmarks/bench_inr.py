@@ -93,7 +93,7 @@ def held_out_fold(coords):
                                     random_state=0)[0]
         return split.train, split.test, "spatial_block_folds(5 folds, 20 mm, buffer 8 mm)[0]"
     except ImportError:
-        from brainexpr.models.inr import spatial_validation_split
+        from brainexpr.models.training import spatial_validation_split
 
         held = spatial_validation_split(coords, 0.2, 20.0, np.random.default_rng(0))
         return np.flatnonzero(~held), np.flatnonzero(held), "20 mm blocks, 20 % held out"

@@ -26,7 +26,7 @@ import pytest
 import torch
 
 from brainexpr.cli import main
-from brainexpr.models.checkpoint import payload_checksum
+from brainexpr.models.checkpoint import payload_checksum, read_model_file
 from brainexpr.outputs import MANIFEST, folder_lock
 
 CANARY = "canary.txt"
@@ -147,7 +147,7 @@ def inputs(tmp_path_factory, data_dir):
     name = next(k for k, v in damaged["arrays"].items() if v.is_floating_point() and v.numel())
     damaged["arrays"][name].view(-1)[0] = float("nan")
     torch.save(damaged, root / "damaged.pt")
-    inconsistent = dict(payload, metadata=json.dumps({"format": "brainexpr-estimator"}))
+    inconsistent = dict(payload, header=json.dumps({"class": "KNNInterpolator"}))
     inconsistent["checksum"] = payload_checksum(inconsistent)
     torch.save(inconsistent, root / "inconsistent.pt")
     raw = (root / "model.pt").read_bytes()
@@ -467,8 +467,8 @@ def test_fit_resume_after_kill_9_is_bit_identical(inputs, data_dir, tmp_path):
         pytest.skip("the fit finished before it could be killed")
     code, _, err = run_cli([*common, "--out", str(killed), "--resume"], tmp_path)
     assert code == 0, err
-    a = torch.load(reference, weights_only=True)["members"]
-    b = torch.load(killed, weights_only=True)["members"]
+    a = read_model_file(reference).state["members"]
+    b = read_model_file(killed).state["members"]
     assert len(a) == len(b) == 1
     for key in a[0]:
         assert torch.equal(a[0][key], b[0][key]), key

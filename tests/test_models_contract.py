@@ -2,8 +2,9 @@
 
 In the spirit of scikit-learn's ``check_estimator``: every entry of
 :data:`~brainexpr.models.registry.MODELS` clones, returns itself from ``fit``, refuses to
-predict before ``fit``, survives a model file (when the workflows accept it) and does what
-its declared :class:`~brainexpr.models.base.Capabilities` say, and nothing it does not.
+predict before ``fit``, survives a model file (when it declares one: the state protocol of
+:mod:`brainexpr.models.base`) and does what its declared
+:class:`~brainexpr.models.base.Capabilities` say, and nothing it does not.
 """
 
 from __future__ import annotations
@@ -11,15 +12,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from brainexpr.errors import InputError
 from brainexpr.maps.dense import has_uncertainty
 from brainexpr.models.base import Capabilities, SampleInterpolator
-from brainexpr.models.checkpoint import load_model, save_model
-from brainexpr.models.registry import (MODELS, capabilities, make_model, model_name,
-                                       regional_models, workflow_models)
+from brainexpr.models.kriging import DonorKrigingRegressor
+from brainexpr.models.registry import (MODELS, capabilities, load_model, make_model, model_name,
+                                       regional_models, save_model, workflow_models)
 
 #: Small settings per model so that each fits in about a second (the defaults are the
 #: tested behaviour elsewhere); INRs get 2 members so that their ensemble SD exists.
@@ -108,7 +110,8 @@ def test_prediction_shape_and_gene_selection(name, data, fitted):
 @pytest.mark.parametrize("name", NAMES)
 def test_model_file_round_trip(name, data, fitted, tmp_path):
     estimator, _ = fitted[name]
-    if name not in workflow_models():  # the workflows refuse it: no model file format
+    assert (name in workflow_models()) == estimator.capabilities.model_file
+    if not estimator.capabilities.model_file:  # the workflows refuse it: no model file
         with pytest.raises(InputError, match="cannot save"):
             save_model(estimator, tmp_path / "model.pt", name=name)
         return
@@ -174,3 +177,41 @@ def test_declared_parcel_means_match_fit_regions(name, tiny_atlas):
                          index=regions.index)
     assert estimator.fit_regions(image, table, regions=regions) is estimator
     assert np.asarray(estimator.predict(np.zeros((2, 3)))).shape == (2, 2)
+
+
+def _only_savable_values(value, where: str) -> None:
+    """The state protocol: arrays, tensors, plain values and lists/tuples/dicts of them."""
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _only_savable_values(item, f"{where}[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _only_savable_values(key, f"{where} key")
+            _only_savable_values(item, f"{where}[{key!r}]")
+    else:
+        assert value is None or isinstance(value, (bool, int, float, str, np.ndarray, np.generic,
+                                                   torch.Tensor)), \
+            f"{where} is a {type(value).__name__}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_protocol_restores_the_fitted_model(name, data, fitted):
+    estimator, _ = fitted[name]
+    if not estimator.capabilities.model_file:
+        return
+    state = estimator._state()
+    _only_savable_values(state, "state")
+    restored = type(estimator)._from_state(estimator.get_params(deep=False), state)
+    assert type(restored) is type(estimator)
+    assert restored.get_params() == estimator.get_params()
+    np.testing.assert_array_equal(restored.predict(data["query"], tissue=data["query_tissue"]),
+                                  estimator.predict(data["query"], tissue=data["query_tissue"]))
+
+
+def test_a_subclass_does_not_inherit_the_model_file():
+    class Extended(DonorKrigingRegressor):
+        pass
+
+    assert DonorKrigingRegressor.capabilities.model_file
+    assert not Extended.capabilities.model_file
+    assert Extended.capabilities.donors and Extended.capabilities.std == "kriging"

@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from brainexpr.errors import InputError
-from brainexpr.models.checkpoint import load_checkpoint, load_model
-from brainexpr.models.inr import (INRRegressor, _ParcelData, masked_mse, parcel_voxels,
-                                  resolve_device, segment_mean, spatial_validation_split)
-from brainexpr.models.registry import MODELS, make_model, register_model
+from brainexpr.models.checkpoint import read_model_file
+from brainexpr.models.inr import INRRegressor, parcel_voxels
+from brainexpr.models.training import (_ParcelData, masked_mse, resolve_device, segment_mean,
+                                       spatial_validation_split)
+from brainexpr.models.registry import MODELS, load_model, make_model, register_model
 
 TINY = dict(n_layers=3, hidden_features=32, n_features=16, gene_hidden=16, n_frequencies=4,
             omega_0=10.0, learning_rate=1e-3, eval_every=20, random_state=0)
@@ -159,9 +160,9 @@ def test_checkpoint_round_trip_gives_identical_predictions(samples, tmp_path):
     np.testing.assert_array_equal(std, std2)
     assert loaded.gene_names_ == ["A", "B", "C", "D"]
     assert loaded.get_params() == model.get_params()
-    metadata, payload = load_checkpoint(path)
-    assert metadata["complete"] and len(payload["members"]) == 2
-    assert metadata["params"]["design"] == "factorized"
+    saved = read_model_file(path)
+    assert saved.state["complete"] and len(saved.state["members"]) == 2
+    assert saved.params["design"] == "factorized" and saved.model == "factorized"
 
 
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")
@@ -180,7 +181,7 @@ def test_checkpoint_loading_is_safe(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         load_model(tmp_path / "missing.pt")
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
-    with pytest.raises(InputError, match="not a brainexpr INR model"):
+    with pytest.raises(InputError, match="not a brainexpr model file"):
         load_model(tmp_path / "other.pt")
 
 
@@ -202,8 +203,8 @@ def test_resume_after_interruption_reaches_the_same_state(samples, tmp_path, mon
     with pytest.raises(KeyboardInterrupt):
         INRRegressor("factorized", checkpoint_path=path, **params).fit(coords, values, tissue)
     monkeypatch.setattr(INRRegressor, "_optimisation_step", original)
-    metadata, payload = load_checkpoint(path)
-    assert not metadata["complete"] and payload["training"]["step"] == 40
+    saved = read_model_file(path)
+    assert not saved.state["complete"] and saved.state["training"]["step"] == 40
     with pytest.raises(InputError, match="unfinished fit"):
         load_model(path)
 

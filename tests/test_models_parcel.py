@@ -235,7 +235,7 @@ def test_registered_in_the_model_registry():
 
 def test_model_file_round_trip_and_workflow_choice(voronoi_atlas, tmp_path):
     """Saved with the safe numpy format; the workflows accept it for parcel means."""
-    from brainexpr.models.checkpoint import load_model, save_model
+    from brainexpr.models.registry import load_model, save_model
     from brainexpr.models.registry import regional_models, resolve_model
 
     image, regions, _, table = voronoi_atlas

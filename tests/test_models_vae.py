@@ -161,7 +161,7 @@ def test_checkpoint_round_trip(fitted, planted, tmp_path):
     assert loaded.get_params() == fitted.get_params()
     assert list(loaded.feature_names_in_) == list(X.columns)
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(InputError, match="not a brainexpr GraphVAE checkpoint"):
+    with pytest.raises(InputError, match="not a readable brainexpr model file"):
         GraphVAERegressor.load(tmp_path / "junk.pt")
 
 

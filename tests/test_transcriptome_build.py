@@ -18,7 +18,7 @@ _REAL_CONNECT = socket.socket.connect     # before conftest's network blocker re
 
 def test_low_rank_kriging_equals_predict(atlas_inputs, data_dir):
     from brainexpr.maps.dense import voxel_grid
-    from brainexpr.models.checkpoint import load_model
+    from brainexpr.models.registry import load_model
 
     model = load_model(atlas_inputs[0])
     grid = voxel_grid(str(atlas_inputs[1]), 2, data_dir)
@@ -144,7 +144,7 @@ def test_build_from_an_ahba_folder_equals_predict(tmp_path, ahba_folder, atlas_i
     shared cross-covariances, equal to the model's own predict."""
     from brainexpr.cli import main
     from brainexpr.maps.dense import voxel_grid
-    from brainexpr.models.checkpoint import load_model
+    from brainexpr.models.registry import load_model
 
     folder, genes = ahba_folder
     store = tmp_path / "samples.zarr"

@@ -22,7 +22,7 @@ def stores(tmp_path_factory, atlas_inputs, data_dir):
 
 def test_round_trip_of_values_grid_and_provenance(stores, atlas_inputs, data_dir):
     from brainexpr.maps.dense import voxel_grid
-    from brainexpr.models.checkpoint import load_model
+    from brainexpr.models.registry import load_model
 
     atlas = S.load_atlas(stores["float32"])
     grid = voxel_grid(str(atlas_inputs[1]), 2, data_dir)

@@ -20,20 +20,40 @@ and returns ``self``, learned state ends in ``_``, ``random_state`` is a paramet
 What an estimator can do beyond that contract is declared once, on its class, as
 :class:`Capabilities` (``SampleInterpolator.capabilities``); the registry, the workflows,
 the benchmark and the report read it instead of probing methods or keeping name lists.
+
+Saving and loading: every estimator saves and restores its own state; the model file
+(:mod:`brainexpr.models.checkpoint`) is a container that knows no estimator class. The
+protocol, for the classes that declare ``Capabilities(model_file=True)``::
+
+    state = est._state()                      # dict of the fitted state
+    est = type(est)._from_state(params, state)  # a fitted estimator again
+
+    params : dict, the constructor parameters (``get_params(deep=False)``)
+    state  : dict of numpy arrays, torch tensors, plain values (None, bool, int, float,
+             str) and nested lists, tuples and dicts of them -- nothing else, so that a
+             file never has to unpickle an object
+
+``_from_state`` raises ValueError, KeyError or InputError when the state does not fit
+(the container turns that into a one-line error naming the file). The defaults below
+save every public fitted attribute (names ending in ``_``) and set them back;
+estimators that hold other objects (KD-trees, networks) override both.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from ..datasets.validate import check_choice
 from ..errors import InputError
 from ..utils import check_random_state
+from .checkpoint import fitted_attributes
 
 
 def check_coords(coords, name: str = "coords") -> np.ndarray:
@@ -129,6 +149,12 @@ class Capabilities:
     gene_axis : bool
         Places genes on the gene axis: a fitted model predicts a gene from its gene-axis
         position (``predict_at_axis(coords, positions, tissue=None)``).
+    model_file : bool
+        Saves its fitted state to a model file (the state protocol of the module
+        docstring); the workflows (``fit``, ``predict``, ``parcellate``, ``run``) accept
+        only these models. Not inherited: a subclass that does not declare its own
+        capabilities keeps every other ability of its parent, since its added state may
+        not be savable.
     """
 
     network: bool = False
@@ -136,6 +162,7 @@ class Capabilities:
     donors: bool = False
     std: str | None = None
     gene_axis: bool = False
+    model_file: bool = False
 
     def __post_init__(self):
         check_choice(self.std, STD_SOURCES, "std", error=ValueError)
@@ -186,6 +213,28 @@ class SampleInterpolator(BaseEstimator):
 
     #: What the class can do beyond ``fit``/``predict`` (none by default).
     capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "capabilities" not in vars(cls) and cls.capabilities.model_file:
+            cls.capabilities = dataclasses.replace(cls.capabilities, model_file=False)
+
+    def _state(self) -> dict:
+        """The fitted state to save (protocol in the module docstring): by default every
+        public fitted attribute."""
+        check_is_fitted(self)
+        return fitted_attributes(self)
+
+    @classmethod
+    def _from_state(cls, params: dict, state: dict):
+        """A fitted estimator from ``params`` and a state of :meth:`_state`: by default the
+        attributes are set back as they were saved."""
+        estimator = cls(**params)
+        for key, value in state.items():
+            if not (key.endswith("_") and not key.startswith("_")):
+                raise ValueError(f"attribute name {key!r} is no fitted attribute")
+            setattr(estimator, key, value)
+        return estimator
 
     @property
     def uses_gene_axis(self) -> bool:

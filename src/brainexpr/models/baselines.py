@@ -141,6 +141,18 @@ class _NeighbourInterpolator(SampleInterpolator):
             self.groups_.append((cKDTree(coords[sites]), values[np.ix_(sites, genes)], genes))
         return self
 
+    def _state(self) -> dict:
+        """Fitted attributes; the KD-trees of ``groups_`` are saved as their points."""
+        state = super()._state()
+        state["groups_"] = [(tree.data, values, genes) for tree, values, genes in self.groups_]
+        return state
+
+    @classmethod
+    def _from_state(cls, params: dict, state: dict):
+        """Rebuild the KD-trees from their points (as :meth:`_fit_neighbours` built them)."""
+        groups = [(cKDTree(points), values, genes) for points, values, genes in state["groups_"]]
+        return super()._from_state(params, dict(state, groups_=groups))
+
     def predict(self, coords, tissue=None, genes=None):
         """Predict at new points.
 
@@ -180,6 +192,8 @@ class NearestSampleInterpolator(_NeighbourInterpolator):
         Sites after mirroring.
     """
 
+    capabilities = Capabilities(model_file=True)
+
     def __init__(self, mirror=None):
         self.mirror = mirror
 
@@ -213,6 +227,8 @@ class KNNInterpolator(_NeighbourInterpolator):
     n_sites_ : int
         Sites after mirroring.
     """
+
+    capabilities = Capabilities(model_file=True)
 
     def __init__(self, n_neighbors: int = 10, power: float = 1.0, mirror=None):
         self.n_neighbors = n_neighbors
@@ -419,7 +435,7 @@ class KrigingInterpolator(SampleInterpolator):
         Kriging mean of each standardised gene.
     """
 
-    capabilities = Capabilities(std="kriging")
+    capabilities = Capabilities(std="kriging", model_file=True)
 
     def __init__(self, variogram: str = "exponential", max_lag: float = 60.0, n_lags: int = 15,
                  params: dict | None = None, mirror=None, max_sites: int = 15_000,

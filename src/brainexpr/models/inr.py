@@ -10,7 +10,8 @@ One estimator covers the three network designs of :mod:`brainexpr.models.siren`
   voxels (a random sample of ``parcel_samples`` voxels per parcel and step) with the
   regional value, so a regional table yields a continuous map.
 
-Training (seed paper, section 3, plus what the paper leaves open):
+Training (seed paper, section 3, plus what the paper leaves open; the loop and the batching
+live in :mod:`brainexpr.models.training`):
 
 * coordinates are scaled per axis to [-1, 1] over the training locations; values are
   optionally standardised per gene (``value_scaling``); all scalers are kept and saved;
@@ -36,11 +37,8 @@ than ``precision_tolerance`` standard deviations of the prediction).
 from __future__ import annotations
 
 import contextlib
-import copy
-import hashlib
 import json
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
@@ -50,9 +48,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..datasets.validate import check_choice
 from ..errors import InputError
-from ..utils import progress
 from .base import Capabilities, SampleInterpolator, check_coords, check_tissue, check_values, resolve_genes
+from .checkpoint import plain, plain_params, read_model_file, restore, save_state
 from .siren import FactorizedSiren, JointSiren, PerGeneSiren
+from .training import (AUTO_PAIR_BUDGET, AUTO_POINT_BUDGET, INRTraining, _ParcelData,
+                       _SiteData, resolve_device)
+# still importable from here: the INR variants of models/residual.py import them
+from .training import masked_mse, spatial_validation_split  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
@@ -68,80 +70,9 @@ PRECISIONS = ("fp32", "tf32", "bf16")
 #: SIREN frequency factor per design when ``omega_0=None`` (see BENCHMARKS.md, INR engine).
 DEFAULT_OMEGA_0 = {"paper": 30.0, "per_gene": 30.0, "factorized": 3.0}
 
-#: Validation MSE (standardised units) above which held-out data are "not predicted".
-NO_SKILL_MSE = 0.9
-
-#: Budget of (point x gene) network evaluations per step for automatic batch sizes.
-AUTO_PAIR_BUDGET = 2 ** 16
-#: Budget of points per step for the factorized trunk.
-AUTO_POINT_BUDGET = 2 ** 16
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """Return the torch device: ``"auto"`` picks CUDA when available, else the CPU."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise InputError(f"device must be 'auto', 'cpu' or 'cuda[:n]', got {device!r}") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("device='cuda' was requested but no CUDA device is available; use "
-                         "device='auto' or 'cpu'")
-    return resolved
-
-
-def spatial_validation_split(coords, fraction: float, block_mm: float, rng) -> np.ndarray:
-    """Choose whole cubic blocks of sites for validation.
-
-    Parameters
-    ----------
-    coords : (n, 3) array, mm, MNI152
-    fraction : float
-        Target fraction of sites held out (blocks are added in random order until it is
-        reached).
-    block_mm : float
-        Edge of the cubic blocks (mm); sites in one block are held out together, so a
-        held-out site has no training site in the same block.
-    rng : numpy.random.Generator
-
-    Returns
-    -------
-    (n,) bool array, True for validation sites.
-    """
-    coords = np.asarray(coords, dtype=float)
-    n = len(coords)
-    if fraction <= 0 or n < 2:
-        return np.zeros(n, dtype=bool)
-    _, block = np.unique(np.floor(coords / block_mm).astype(np.int64), axis=0, return_inverse=True)
-    block = block.ravel()
-    counts = np.bincount(block)
-    order = rng.permutation(len(counts))
-    cumulative = np.cumsum(counts[order])
-    n_blocks = int(np.searchsorted(cumulative, fraction * n) + 1)
-    n_blocks = min(n_blocks, len(counts) - 1)  # always keep one training block
-    held = np.zeros(len(counts), dtype=bool)
-    held[order[:n_blocks]] = True
-    return held[block]
-
-
-def segment_mean(values: torch.Tensor, segments: torch.Tensor, n_segments: int) -> torch.Tensor:
-    """Mean of the rows of ``values`` within each segment.
-
-    Parameters
-    ----------
-    values : (n, g) tensor
-    segments : (n,) long tensor in [0, n_segments)
-    n_segments : int
-
-    Returns
-    -------
-    (n_segments, g) tensor (NaN for empty segments)
-    """
-    sums = torch.zeros(n_segments, values.shape[1], dtype=values.dtype, device=values.device)
-    sums.index_add_(0, segments, values)
-    counts = torch.bincount(segments, minlength=n_segments).to(values.dtype)
-    return sums / counts[:, None]
+#: Parameters that may differ between an interrupted fit and the call that resumes it.
+RESUME_FREE_PARAMS = ("checkpoint_path", "resume", "device", "precision", "precision_tolerance",
+                      "checkpoint_every", "max_steps")
 
 
 def parcel_voxels(atlas_image, ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -237,88 +168,43 @@ def regional_voxels(atlas_image, values, regions=None, tissue_image=None):
     return array, names, coords, offsets, tissue
 
 
-def masked_mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over the finite entries of ``target``."""
-    mask = torch.isfinite(target)
-    diff = torch.where(mask, prediction - torch.nan_to_num(target), torch.zeros_like(prediction))
-    return (diff ** 2).sum() / mask.sum().clamp_min(1)
+def _optional_floats(values):
+    """A list of floats with None for NaN (JSON has no NaN), or None."""
+    return None if values is None else [float(v) if np.isfinite(v) else None for v in values]
 
 
-class _SiteData:
-    """Training data of point samples: every unit is one site."""
-
-    kind = "samples"
-
-    def __init__(self, points: np.ndarray, targets: np.ndarray, coords: np.ndarray):
-        self.points = torch.as_tensor(points, dtype=torch.float32)
-        self.targets = torch.as_tensor(targets, dtype=torch.float32)
-        self.coords = coords
-        self.n_units = len(points)
-        self.points_per_unit = 1
-
-    def split(self, fraction, block_mm, rng):
-        return spatial_validation_split(self.coords, fraction, block_mm, rng)
-
-    def batch(self, units: np.ndarray, rng, evaluation: bool = False):
-        index = torch.as_tensor(units, dtype=torch.long)
-        return self.points[index], None, self.targets[index]
-
-    def fingerprint(self) -> str:
-        digest = hashlib.sha256()
-        digest.update(self.points.numpy().tobytes())
-        digest.update(np.nan_to_num(self.targets.numpy(), nan=-9e9).tobytes())
-        return digest.hexdigest()
+def _cpu_state(state):
+    return None if state is None else {k: v.detach().cpu().clone() for k, v in state.items()}
 
 
-class _ParcelData:
-    """Training data of parcel means: every unit is one parcel with its voxels."""
-
-    kind = "regions"
-
-    def __init__(self, points: np.ndarray, offsets: np.ndarray, targets: np.ndarray,
-                 samples: int | None):
-        self.points = torch.as_tensor(points, dtype=torch.float32)
-        self.offsets = np.asarray(offsets, dtype=np.int64)
-        self.counts = np.diff(self.offsets)
-        self.targets = torch.as_tensor(targets, dtype=torch.float32)
-        self.samples = samples
-        self.n_units = len(self.counts)
-        self.points_per_unit = samples if samples else int(self.counts.max())
-
-    def split(self, fraction, block_mm, rng):
-        held = np.zeros(self.n_units, dtype=bool)
-        n_held = min(int(round(fraction * self.n_units)), self.n_units - 1)
-        if fraction > 0 and n_held == 0 and self.n_units > 2:
-            n_held = 1
-        held[rng.permutation(self.n_units)[:n_held]] = True
-        return held
-
-    def batch(self, units: np.ndarray, rng, evaluation: bool = False):
-        """Voxels of the parcels ``units``: a random sample per parcel, or all of them."""
-        units = np.asarray(units, dtype=np.int64)
-        counts = self.counts[units]
-        samples = self.samples * (4 if evaluation else 1) if self.samples else None
-        if samples is None or (evaluation and samples >= counts.max()):
-            segments = np.repeat(np.arange(len(units)), counts)
-            starts = np.repeat(self.offsets[units] - np.cumsum(np.r_[0, counts[:-1]]), counts)
-            index = starts + np.arange(counts.sum())
-        else:
-            segments = np.repeat(np.arange(len(units)), samples)
-            draws = rng.random((len(units), samples))
-            index = (self.offsets[units][:, None] + np.floor(draws * counts[:, None])).ravel()
-        index = torch.as_tensor(index, dtype=torch.long)
-        segments = torch.as_tensor(segments, dtype=torch.long)
-        return self.points[index], segments, self.targets[torch.as_tensor(units)]
-
-    def fingerprint(self) -> str:
-        digest = hashlib.sha256()
-        digest.update(self.points.numpy().tobytes())
-        digest.update(self.offsets.tobytes())
-        digest.update(np.nan_to_num(self.targets.numpy(), nan=-9e9).tobytes())
-        return digest.hexdigest()
+def _optimizer_to_cpu(state: dict) -> dict:
+    out = {"param_groups": state["param_groups"], "state": {}}
+    for key, value in state["state"].items():
+        out["state"][key] = {k: (v.detach().cpu().clone() if torch.is_tensor(v) else v)
+                             for k, v in value.items()}
+    return out
 
 
-class INRRegressor(SampleInterpolator):
+def _check_consistent(params: dict, state: dict) -> None:
+    """Raise ValueError/KeyError when the parts of a saved INR do not fit together."""
+    n_genes = int(state["n_genes"])
+    per_gene = {"gene_axis": state["gene_axis"], "value_offset": state["value_offset"],
+                "value_scale": state["value_scale"]}
+    if state["gene_names"] is not None:
+        per_gene["gene_names"] = state["gene_names"]
+    for key, values in per_gene.items():
+        if len(values) != n_genes:
+            raise ValueError(f"{key} has {len(values)} entries for {n_genes} genes")
+    if len(state["coord_center"]) != 3 or len(state["coord_scale"]) not in (1, 3):
+        raise ValueError("coordinate scalers are not 3-D")
+    members = state["members"]
+    if not isinstance(members, list) or not all(isinstance(m, dict) for m in members):
+        raise ValueError("members is not a list of weight sets")
+    if state["complete"] and len(members) != int(params["n_ensemble"]):
+        raise ValueError(f"{len(members)} member(s) saved for n_ensemble = {params['n_ensemble']}")
+
+
+class INRRegressor(INRTraining, SampleInterpolator):
     """Implicit neural representation of many genes' expression over the brain.
 
     Parameters
@@ -417,7 +303,8 @@ class INRRegressor(SampleInterpolator):
     fit_kind_ : {"samples", "regions"}
     """
 
-    capabilities = Capabilities(network=True, parcel_means=True, std="ensemble", gene_axis=True)
+    capabilities = Capabilities(network=True, parcel_means=True, std="ensemble", gene_axis=True,
+                                model_file=True)
 
     def __init__(self, design: str = "factorized", *, n_layers: int = 12,
                  hidden_features: int = 512, omega_0: float | None = None, n_frequencies: int = 10,
@@ -648,213 +535,6 @@ class INRRegressor(SampleInterpolator):
         self.seed_ = self._resolve_seed()
         self.placed_genes_ = []
         self._prepare_gene_axis(gene_axis, array, names, index)
-
-    def _units_per_step(self, data) -> int:
-        if self.batch_size is not None:
-            return int(self.batch_size)
-        per_unit = data.points_per_unit
-        if self.design == "factorized":
-            budget = AUTO_POINT_BUDGET // per_unit
-        else:
-            budget = AUTO_PAIR_BUDGET // (per_unit * self.n_genes_)
-        return max(1, int(budget))
-
-    def _member_seeds(self) -> list[int]:
-        sequence = np.random.SeedSequence(self.seed_)
-        return [int(child.generate_state(1)[0]) for child in sequence.spawn(self.n_ensemble)]
-
-    def _fit_members(self, data) -> None:
-        from .checkpoint import load_checkpoint, restore_training, save_checkpoint
-
-        device = resolve_device(self.device)
-        self.device_ = str(device)
-        digest = hashlib.sha256(data.fingerprint().encode())
-        for array in (self.coord_center_, self.coord_scale_, self.value_offset_, self.value_scale_):
-            digest.update(np.asarray(array, dtype=np.float64).tobytes())
-        self.fingerprint_ = digest.hexdigest()
-        positions = torch.as_tensor(np.nan_to_num(self.gene_axis_, nan=0.0), dtype=torch.float32)
-        self.members_, self.history_, self.best_step_ = [], [], []
-        state = None
-        if self.resume and self.checkpoint_path is not None and Path(self.checkpoint_path).exists():
-            metadata, payload = load_checkpoint(self.checkpoint_path)
-            complete, state = restore_training(self, metadata, payload)
-            if complete:  # a finished fit of the same data: nothing to train
-                logger.info("loaded the finished fit from %s", self.checkpoint_path)
-                self.std_scale_ = self._calibrate_std(data, self._member_seeds(), positions.to(device),
-                                                      device)
-                return
-        seeds = self._member_seeds()
-        start_member = len(self.members_)
-        for member in range(start_member, self.n_ensemble):
-            resume_state = state if (state is not None and state["member"] == member) else None
-            module, history, best_step = self._fit_one(data, member, seeds[member], positions,
-                                                       device, resume_state)
-            self.members_.append(module)
-            self.history_.append(history)
-            self.best_step_.append(best_step)
-            if self.checkpoint_path is not None:
-                save_checkpoint(self, self.checkpoint_path)
-        self.std_scale_ = self._calibrate_std(data, seeds, positions.to(device), device)
-        if self.checkpoint_path is not None:
-            save_checkpoint(self, self.checkpoint_path)
-            logger.info("wrote %s", self.checkpoint_path)
-
-    def _calibrate_std(self, data, seeds, positions, device) -> np.ndarray:
-        """Per-gene factor that turns the ensemble SD into the held-out error's SD.
-
-        Each member's own spatially held-out validation sites give its out-of-sample error
-        ``e``; the factor is ``sqrt(sum e^2 / sum sd^2)`` over those sites (``sd``: the
-        ensemble SD there), so the rescaled SD describes the error at a new site's value
-        (noise included). NaN (no rescaling) without an ensemble, without validation
-        sites, or for parcel fits (held-out parcels are too few).
-        """
-        scale = np.full(self.n_genes_, np.nan)
-        if len(self.members_) < 2 or self.validation_fraction <= 0 or data.kind != "samples":
-            return scale
-        squared_error = np.zeros(self.n_genes_)
-        squared_sd = np.zeros(self.n_genes_)
-        genes = np.arange(self.n_genes_)
-        with torch.inference_mode():
-            for member, seed in enumerate(seeds[:len(self.members_)]):
-                held = data.split(self.validation_fraction, self.validation_block_mm,
-                                  np.random.default_rng([seed, 0]))
-                rows = torch.as_tensor(np.flatnonzero(held), dtype=torch.long)
-                if len(rows) == 0:
-                    continue
-                outputs = torch.stack(self._run_members(data.points[rows].to(device), genes,
-                                                        positions, "fp32", device)).cpu().numpy()
-                targets = data.targets[rows].numpy()
-                valid = np.isfinite(targets)
-                error = np.where(valid, outputs[member] - np.nan_to_num(targets), 0.0)
-                spread = np.where(valid, outputs.std(axis=0, ddof=1), 0.0)
-                squared_error += (error ** 2).sum(axis=0)
-                squared_sd += (spread ** 2).sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            scale = np.sqrt(squared_error / squared_sd)
-        scale[~np.isfinite(scale)] = np.nan
-        logger.info("ensemble SD recalibrated on held-out blocks: factor median %.2f (range %.2f-%.2f)",
-                    float(np.nanmedian(scale)), float(np.nanmin(scale)), float(np.nanmax(scale)))
-        return scale
-
-    def _optimisation_step(self, module, optimizer, data, units, rng, positions, all_genes,
-                           step: int) -> float:
-        """One Adam step on the training units ``units``; returns the training loss."""
-        device = positions.device
-        points, segments, targets = data.batch(units, rng)
-        points, targets = points.to(device), targets.to(device)
-        optimizer.zero_grad(set_to_none=True)
-        prediction = self._forward(module, points, all_genes, positions)
-        if segments is not None:
-            prediction = segment_mean(prediction, segments.to(device), len(units))
-        loss = masked_mse(prediction, targets)
-        loss.backward()
-        optimizer.step()
-        return float(loss.detach())
-
-    @torch.inference_mode()
-    def _evaluate(self, module, data, units, positions, all_genes, seed) -> float:
-        """Masked MSE (scaled units) on the units ``units``, in chunks."""
-        if len(units) == 0:
-            return float("nan")
-        rng = np.random.default_rng([seed, 2 ** 31])  # the same voxels at every evaluation
-        chunk = max(1, self._units_per_step(data) * 4)
-        total, count = 0.0, 0
-        device = positions.device
-        for start in range(0, len(units), chunk):
-            part = units[start:start + chunk]
-            points, segments, targets = data.batch(part, rng, evaluation=True)
-            prediction = self._forward(module, points.to(device), all_genes, positions)
-            if segments is not None:
-                prediction = segment_mean(prediction, segments.to(device), len(part))
-            targets = targets.to(device)
-            mask = torch.isfinite(targets)
-            total += float(((prediction - torch.nan_to_num(targets)) ** 2)[mask].sum())
-            count += int(mask.sum())
-        return total / max(count, 1)
-
-    def _fit_one(self, data, member: int, seed: int, positions, device, resume_state):
-        from .checkpoint import save_checkpoint
-
-        split_rng = np.random.default_rng([seed, 0])
-        held = data.split(self.validation_fraction, self.validation_block_mm, split_rng)
-        train_units, val_units = np.flatnonzero(~held), np.flatnonzero(held)
-        if len(train_units) == 0:
-            raise InputError("no training sites left after the validation split; lower "
-                             "validation_fraction or validation_block_mm")
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            module = self._build_module(self.n_genes_)
-        module.to(device)
-        optimizer = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
-        positions = positions.to(device)
-        all_genes = torch.arange(self.n_genes_, device=device)
-        per_step = min(self._units_per_step(data), len(train_units))
-        history: list = []
-        best_state, best_value, best_step, bad, start = None, math.inf, 0, 0, 0
-        if resume_state is not None:
-            module.load_state_dict(resume_state["module"])
-            optimizer.load_state_dict(resume_state["optimizer"])
-            best_state = resume_state["best"]
-            best_value, best_step = resume_state["best_value"], resume_state["best_step"]
-            bad, start, history = resume_state["bad"], resume_state["step"], resume_state["history"]
-            logger.info("member %d resumes at step %d", member, start)
-        logger.info("member %d: %d training and %d validation %s, %d per step", member,
-                    len(train_units), len(val_units),
-                    "sites" if data.kind == "samples" else "parcels", per_step)
-        module.train()
-        steps = progress(range(start, self.max_steps), desc=f"fit {self.design} [{member + 1}/"
-                         f"{self.n_ensemble}]", initial=start, total=self.max_steps)
-        train_loss = math.nan
-        by_training_loss = self.selection == "training_loss"
-        for step in steps:
-            rng = np.random.default_rng([seed, 1, step])
-            units = train_units if per_step >= len(train_units) else \
-                np.sort(rng.choice(train_units, per_step, replace=False))
-            train_loss = self._optimisation_step(module, optimizer, data, units, rng, positions,
-                                                 all_genes, step)
-            done = step + 1
-            if done % self.eval_every == 0 or done == self.max_steps:
-                module.eval()
-                value = (self._evaluate(module, data, val_units, positions, all_genes, seed)
-                         if len(val_units) else math.nan)
-                criterion = (self._evaluate(module, data, train_units, positions, all_genes, seed)
-                             if by_training_loss else value)
-                module.train()
-                history.append((done, train_loss, value))
-                steps.set_postfix(train=f"{train_loss:.4g}", val=f"{value:.4g}")
-                if math.isnan(criterion) or criterion < best_value:
-                    best_value, best_step, bad = criterion, done, 0
-                    best_state = copy.deepcopy(module.state_dict())
-                else:
-                    bad += 1
-                if len(val_units) and not by_training_loss and bad >= self.patience:
-                    logger.info("member %d: early stop at step %d (best %d, validation %.4g)",
-                                member, done, best_step, best_value)
-                    break
-            if self.checkpoint_path is not None and done % self.checkpoint_every == 0 \
-                    and done < self.max_steps:
-                save_checkpoint(self, self.checkpoint_path, training={
-                    "member": member, "step": done, "module": module.state_dict(),
-                    "optimizer": optimizer.state_dict(), "best": best_state,
-                    "best_value": best_value, "best_step": best_step, "bad": bad,
-                    "history": history})
-        if best_state is None:
-            best_state, best_step = copy.deepcopy(module.state_dict()), self.max_steps
-        module.load_state_dict(best_state)
-        module.eval()
-        if len(val_units) and not by_training_loss and self.value_scaling == "standard" \
-                and best_value >= NO_SKILL_MSE:
-            what = "sites" if data.kind == "samples" else "parcels"
-            logger.warning(
-                "member %d: held-out %s are predicted little better than by each gene's mean "
-                "(validation MSE %.2f in standardised units), so the model was kept at step %d "
-                "and may underfit the training data; to fit every %s for max_steps instead, use "
-                "validation_fraction=0", member, what, best_value, best_step,
-                what[:-1])
-        logger.info("member %d: kept step %d (%s MSE %.4g, scaled units; last training "
-                    "loss %.4g)", member, best_step, "training" if by_training_loss else "validation",
-                    best_value, train_loss)
-        return module, history, best_step
 
     # ------------------------------------------------------------------ genes
     def _gene_selection(self, genes):
@@ -1127,20 +807,200 @@ class INRRegressor(SampleInterpolator):
         return self.predict(coords, tissue, genes, return_std=True, chunk_size=chunk_size)[1]
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path) -> Path:
-        """Write the fitted model to one checkpoint file (see :mod:`brainexpr.models.checkpoint`)."""
-        from .checkpoint import save_checkpoint
+    def _state(self, training: dict | None = None) -> dict:
+        """The fitted state (protocol of :mod:`brainexpr.models.base`), or the state of an
+        unfinished fit.
 
+        The names are those of the ``brainexpr-inr`` 1 layout (module docstring of
+        :mod:`brainexpr.models.checkpoint`), so files of that layout load as they are.
+
+        Parameters
+        ----------
+        training : dict, optional
+            State of the member in training (weights, Adam state, best weights so far,
+            step, early-stopping counters, history); ``None`` once the members in
+            ``members_`` are all there is to save.
+
+        Returns
+        -------
+        dict
+            ``complete`` (all ensemble members trained), ``seed``, ``fit_kind``,
+            ``fingerprint`` (of the training data), ``n_genes``, ``gene_names``,
+            ``placed_genes``, ``gene_axis``, ``gene_axis_info`` (the spectral embedding
+            when it was computed at fit time) with ``reference`` (the table it was
+            computed from, float64 tensor) and ``reference_index``, the coordinate and
+            value scalers, ``region_names``, ``history``, ``best_step``, ``std_scale``,
+            ``members`` (one ``state_dict`` per finished member) and ``training``.
+        """
+        info = getattr(self, "gene_axis_info_", None)
+        reference = None if info is None else info.reference
+        state = {
+            "complete": training is None and len(self.members_) == self.n_ensemble,
+            "seed": int(self.seed_),
+            "fit_kind": self.fit_kind_,
+            "fingerprint": self.fingerprint_,
+            "n_genes": int(self.n_genes_),
+            "gene_names": None if self.gene_names_ is None else list(self.gene_names_),
+            "placed_genes": list(self.placed_genes_),
+            "gene_axis": _optional_floats(self.gene_axis_),
+            "gene_axis_info": None if info is None else info.to_state(),
+            "reference_index": None if reference is None else [plain(v) for v in reference.index],
+            "reference": None if reference is None else torch.tensor(
+                reference.to_numpy(dtype=float, copy=True), dtype=torch.float64),
+            "coord_center": np.asarray(self.coord_center_, dtype=float).tolist(),
+            "coord_scale": np.asarray(self.coord_scale_, dtype=float).tolist(),
+            "value_offset": np.asarray(self.value_offset_, dtype=float).tolist(),
+            "value_scale": np.asarray(self.value_scale_, dtype=float).tolist(),
+            "region_names": getattr(self, "region_names_", None),
+            "history": [[list(row) for row in member] for member in self.history_],
+            "best_step": [int(s) for s in self.best_step_],
+            "std_scale": _optional_floats(getattr(self, "std_scale_", None)),
+            "members": [_cpu_state(m.state_dict()) for m in self.members_],
+            "training": None,
+        }
+        if training is not None:
+            state["training"] = {
+                "member": int(training["member"]), "step": int(training["step"]),
+                "module": _cpu_state(training["module"]),
+                "optimizer": _optimizer_to_cpu(training["optimizer"]),
+                "best": _cpu_state(training["best"]),
+                "best_value": float(training["best_value"]),
+                "best_step": int(training["best_step"]), "bad": int(training["bad"]),
+                "history": [[float(x) for x in row] for row in training["history"]],
+            }
+        return state
+
+    @classmethod
+    def _from_state(cls, params: dict, state: dict) -> "INRRegressor":
+        """A fitted INR from its parameters and a finished fit's :meth:`_state`."""
+        _check_consistent(params, state)
+        if not state["complete"]:
+            raise InputError("it holds an unfinished fit; resume it (brainexpr fit ... --resume) "
+                             "before predicting")
+        estimator = cls(**params)
+        estimator._restore_common(state)
+        estimator.history_ = [[tuple(row) for row in member] for member in state["history"]]
+        estimator.best_step_ = list(state["best_step"])
+        if state.get("std_scale") is not None:
+            estimator.std_scale_ = np.array([np.nan if v is None else v
+                                             for v in state["std_scale"]])
+        resolved = resolve_device(estimator.device)
+        estimator.device_ = str(resolved)
+        estimator.members_ = estimator._members(state["members"], resolved)
+        return estimator
+
+    def _restore_common(self, state: dict) -> None:
+        from ..geneaxis import GeneAxis
+
+        self.seed_ = int(state["seed"])
+        self.fit_kind_ = state["fit_kind"]
+        self.fingerprint_ = state["fingerprint"]
+        self.n_genes_ = int(state["n_genes"])
+        self.gene_names_ = state["gene_names"]
+        self.placed_genes_ = list(state.get("placed_genes") or [])
+        self.gene_axis_ = np.array([np.nan if v is None else v for v in state["gene_axis"]],
+                                   dtype=float)
+        self.coord_center_ = np.asarray(state["coord_center"], dtype=float)
+        self.coord_scale_ = np.asarray(state["coord_scale"], dtype=float)
+        self.value_offset_ = np.asarray(state["value_offset"], dtype=float)
+        self.value_scale_ = np.asarray(state["value_scale"], dtype=float)
+        if state.get("region_names") is not None:
+            self.region_names_ = state["region_names"]
+        self.gene_axis_info_ = None
+        if state.get("gene_axis_info") is not None:
+            info = state["gene_axis_info"]
+            reference = None
+            if state.get("reference") is not None:
+                reference = pd.DataFrame(np.asarray(state["reference"]),
+                                         index=state["reference_index"], columns=info["genes"])
+            self.gene_axis_info_ = GeneAxis.from_state(info, reference=reference)
+
+    def _members(self, states, device) -> list:
+        """Networks of the saved weight sets ``states`` (evaluation mode, on ``device``)."""
+        n_fitted = self.n_genes_ - len(getattr(self, "placed_genes_", []))
+        members = []
+        for weights in states:
+            module = self._build_module(n_fitted)
+            module.load_state_dict(weights)
+            module.to(device)
+            module.eval()
+            members.append(module)
+        return members
+
+    def _save_checkpoint(self, training: dict | None = None) -> None:
+        """Write the fit so far to ``checkpoint_path`` (see :meth:`_state`)."""
+        save_state(self, self.checkpoint_path, model=self.design, provenance=None,
+                   state=self._state(training))
+        logger.debug("checkpoint written: %s (%s)", self.checkpoint_path,
+                     "partial" if training is not None else "members")
+
+    def _restore_training(self, model_file):
+        """Load the progress of an interrupted fit (during :meth:`fit`).
+
+        Parameters
+        ----------
+        model_file : ModelFile
+            ``checkpoint_path`` read by :func:`~brainexpr.models.checkpoint.read_model_file`.
+
+        Returns
+        -------
+        complete : bool
+            True when the checkpoint holds a finished fit (its members are now loaded and
+            there is nothing left to train).
+        state : dict or None
+            The state of the member that was in training, if any.
+
+        Raises
+        ------
+        InputError
+            When the checkpoint belongs to another model, other data or other parameters.
+        """
+        path = self.checkpoint_path
+        if model_file.class_name != type(self).__name__:
+            raise InputError(f"{path} holds a {model_file.class_name}, not an INR fit; use a new "
+                             "checkpoint_path or resume=False")
+        saved, state = model_file.params, model_file.state
+        params = plain_params(self)
+        differ = sorted(k for k in params if k not in RESUME_FREE_PARAMS and k != "random_state"
+                        and params[k] != saved.get(k))
+        if self.random_state is not None and saved.get("random_state") != params["random_state"]:
+            differ.append("random_state")
+        if differ:
+            raise InputError(f"{path} was written with other parameters ({', '.join(differ)}); "
+                             "use a new checkpoint_path or resume=False")
+        saved_axis = np.array([np.nan if v is None else v for v in state["gene_axis"]], dtype=float)
+        if state["fingerprint"] != self.fingerprint_ or state["gene_names"] != self.gene_names_ \
+                or not np.allclose(np.nan_to_num(saved_axis), np.nan_to_num(self.gene_axis_)):
+            raise InputError(f"{path} was written for other training data; use a new "
+                             "checkpoint_path or resume=False")
+        self.seed_ = int(state["seed"])
+        self.members_ = self._members(state["members"], resolve_device(self.device))
+        self.history_ = [[tuple(row) for row in member] for member in state["history"]]
+        self.best_step_ = list(state["best_step"])
+        if state["complete"]:
+            return True, None
+        training = state.get("training")
+        if training is None:  # only whole members were saved; the next one starts from scratch
+            return False, None
+        training = dict(training)
+        training["history"] = [tuple(row) for row in training["history"]]
+        logger.info("resuming from %s: %d member(s) finished, member %d at step %d", path,
+                    len(self.members_), training["member"], training["step"])
+        return False, training
+
+    def save(self, path) -> Path:
+        """Write the fitted model to one model file (see :mod:`brainexpr.models.checkpoint`)."""
         check_is_fitted(self, "members_")
-        save_checkpoint(self, path)
-        return Path(path)
+        return save_state(self, path, model=self.design)
 
     @classmethod
     def load(cls, path, device: str | None = None) -> "INRRegressor":
-        """Load a model written by :meth:`save` (safely, without unpickling objects)."""
-        from .checkpoint import load_model
+        """Load a model written by :meth:`save` (safely, without unpickling objects).
 
-        return load_model(path, device=device)
+        ``device`` overrides the saved ``device`` parameter (``"auto"``, ``"cpu"``,
+        ``"cuda"``).
+        """
+        return restore(read_model_file(path), cls, device=device)
 
     @property
     def genes_(self) -> list:

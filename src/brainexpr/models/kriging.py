@@ -161,7 +161,7 @@ class DonorKrigingRegressor(SampleInterpolator):
         predictions (the held-out accuracy the gene's map can be expected to have).
     """
 
-    capabilities = Capabilities(donors=True, std="kriging")
+    capabilities = Capabilities(donors=True, std="kriging", model_file=True)
 
     def __init__(self, variogram: str = "matern32", max_lag: float = 60.0,
                  nugget_grid=(0.05, 0.15, 0.5), donor_grid=(0.0, 0.3, 1.0, 3.0, 10.0),

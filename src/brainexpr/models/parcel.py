@@ -278,7 +278,7 @@ class ParcelKrigingRegressor(SampleInterpolator):
     >>> model.predict(coords, tissue=tissue_at_coords, genes=["APOE"])     # doctest: +SKIP
     """
 
-    capabilities = Capabilities(parcel_means=True, std="kriging")
+    capabilities = Capabilities(parcel_means=True, std="kriging", model_file=True)
 
     def __init__(self, variogram: str = "matern32", range_grid=(10.0, 20.0, 40.0, 80.0, 160.0),
                  nugget_grid=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0), share: str = "range",

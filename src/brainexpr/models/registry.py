@@ -8,8 +8,10 @@ and read what a model can do from :func:`capabilities` (declared on its class as
 :class:`~brainexpr.models.base.Capabilities`).
 
 The workflows (``brainexpr fit | predict | parcellate | run``) accept the models of
-:func:`workflow_models`: the INRs and the pure-numpy estimators that
-:mod:`brainexpr.models.checkpoint` can save. :func:`resolve_model` turns ``"auto"`` into
+:func:`workflow_models`: those whose class declares ``Capabilities(model_file=True)`` and
+so saves its state to a model file. :func:`save_model` and :func:`load_model` write and
+read those files (the format is :mod:`brainexpr.models.checkpoint`, which knows no model
+class: loading looks the class up here). :func:`resolve_model` turns ``"auto"`` into
 a model for the kind of training data (:data:`AUTO_MODELS`: donor kriging for sample
 sites, the factorized INR for parcel means) and checks that a named model can fit it.
 """
@@ -23,6 +25,7 @@ from typing import Callable
 from ..datasets.validate import check_choice
 from ..errors import InputError
 from .base import Capabilities
+from .checkpoint import read_model_file, restore, save_state
 from .baselines import KNNInterpolator, KrigingInterpolator, NearestSampleInterpolator
 from .inr import INRRegressor
 from .parcel import ParcelKrigingRegressor
@@ -120,15 +123,12 @@ def gives_std(name: str, n_ensemble: int = 1) -> bool:
 
 
 def workflow_models() -> list[str]:
-    """Models that ``brainexpr fit | predict | parcellate | run`` accept: the INRs and the
-    pure-numpy estimators that :mod:`brainexpr.models.checkpoint` saves."""
-    from .checkpoint import NUMPY_ESTIMATORS
-
+    """Models that ``brainexpr fit | predict | parcellate | run`` accept: those that save
+    their state to a model file (``capabilities.model_file``)."""
     names = []
     for name in MODELS:
         cls = model_class(name)
-        if cls is not None and (cls.capabilities.network or
-                                NUMPY_ESTIMATORS.get(cls.__name__) == cls.__module__):
+        if cls is not None and cls.capabilities.model_file:
             names.append(name)
     return names
 
@@ -185,3 +185,88 @@ def model_name(estimator) -> str:
         if model_class(name) is type(estimator):
             return name
     return type(estimator).__name__
+
+
+def saved_model_class(model: str | None, class_name: str):
+    """The class that loads a model file: the registry entry ``model`` (or, for files
+    that name no model, the registered class called ``class_name``).
+
+    Only classes of :func:`workflow_models` are ever returned, so a file can build
+    nothing else.
+
+    Raises
+    ------
+    InputError
+        When the file names a class that brainexpr does not load.
+    """
+    classes = {}
+    for name in workflow_models():
+        classes.setdefault(name, model_class(name))
+    if isinstance(model, str) and model in classes:
+        cls = classes[model]
+        if cls.__name__ == class_name:
+            return cls
+    elif model is None:
+        for cls in classes.values():
+            if cls.__name__ == class_name:
+                return cls
+    known = sorted({cls.__name__ for cls in classes.values()})
+    raise InputError(f"names estimator class {class_name!r} (model {model!r}), which brainexpr "
+                     f"does not load (known: {', '.join(known)})")
+
+
+def save_model(estimator, path, name: str | None = None, provenance: dict | None = None):
+    """Write any fitted model the workflows use to one model file, atomically.
+
+    Parameters
+    ----------
+    estimator : fitted estimator of a model of :func:`workflow_models`
+    path : path-like
+    name : str, optional
+        Registry name, kept in the file (default: :func:`model_name`).
+    provenance : dict, optional
+        JSON-compatible description of the training data (default: the estimator's
+        ``provenance_`` when it has one).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    InputError
+        For an estimator whose class has no model file (``capabilities.model_file``).
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    cls = type(estimator)
+    if not cls.capabilities.model_file:
+        known = sorted({model_class(n).__name__ for n in workflow_models()})
+        raise InputError(f"cannot save a {cls.__name__} to a model file; models that have one: "
+                         f"{', '.join(known)}")
+    check_is_fitted(estimator)
+    return save_state(estimator, path, model=name or model_name(estimator),
+                      provenance=provenance)
+
+
+def load_model(path, device: str | None = None):
+    """Load a fitted model from a model file (any layout brainexpr wrote).
+
+    Parameters
+    ----------
+    path : path-like
+    device : str, optional
+        Overrides the saved ``device`` parameter of an INR (``"auto"``, ``"cpu"``,
+        ``"cuda"``); the numpy estimators run on the CPU.
+
+    Returns
+    -------
+    estimator
+        Of the class the file names, looked up by :func:`saved_model_class`.
+    """
+    model_file = read_model_file(path)
+    try:
+        cls = saved_model_class(model_file.model, model_file.class_name)
+    except InputError as exc:
+        raise InputError(f"{path} {exc}") from None
+    return restore(model_file, cls, device=device)

@@ -51,7 +51,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -60,10 +60,10 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from .._version import __version__
 from ..datasets.validate import check_choice
 from ..errors import InputError
 from ..utils import progress
+from .checkpoint import read_model_file, restore, save_state
 
 logger = logging.getLogger(__name__)
 
@@ -905,22 +905,17 @@ class GraphVAERegressor(RegressorMixin, BaseEstimator):
         return pd.Series(weights.astype(float), index=self.program_names(), name="head_weight")
 
     # ------------------------------------------------------------------ checkpoints
-    def save(self, path) -> None:
-        """Write one checkpoint with everything needed to predict (atomically).
+    def _state(self) -> dict:
+        """The fitted state (protocol of :mod:`brainexpr.models.base`): network weights,
+        scalers, span basis, gene names and loss terms.
 
-        Holds the parameters, network weights, scalers, span basis, gene names, loss
-        terms, package version and seed.
+        The names are those of the ``brainexpr.GraphVAERegressor/1`` layout (module
+        docstring of :mod:`brainexpr.models.checkpoint`), so files of that layout load.
         """
-        from ..utils import atomic_path
-
         check_is_fitted(self, "module_")
-        state = {
-            "format": "brainexpr.GraphVAERegressor/1",
-            "version": __version__,
-            "params": {k: (list(map(int, v)) if isinstance(v, (tuple, list))
-                           else v.item() if isinstance(v, np.generic) else v)
-                       for k, v in self.get_params().items()},
-            "state_dict": self.module_.state_dict(),
+        return {
+            "state_dict": {k: v.detach().cpu().clone()
+                           for k, v in self.module_.state_dict().items()},
             "arrays": {name: torch.as_tensor(np.asarray(getattr(self, name), dtype=float))
                        for name in ("gene_mean_", "gene_scale_", "basis_", "target_mean_",
                                     "target_scale_")},
@@ -932,22 +927,12 @@ class GraphVAERegressor(RegressorMixin, BaseEstimator):
             "loss_terms": {c: [float(v) for v in self.loss_terms_[c]]
                            for c in self.loss_terms_.columns},
         }
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
 
     @classmethod
-    def load(cls, path) -> "GraphVAERegressor":
-        """Load a checkpoint written by :meth:`save`."""
-        if not os.path.exists(path):
-            raise InputError(f"checkpoint {path} does not exist")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any unpickling problem is a bad file
-            raise InputError(f"{path} is not a brainexpr GraphVAE checkpoint ({exc})") from None
-        if not isinstance(state, dict) or state.get("format") != "brainexpr.GraphVAERegressor/1":
-            raise InputError(f"{path} is not a brainexpr GraphVAE checkpoint")
-        params = dict(state["params"])
-        params["hidden_sizes"] = tuple(params["hidden_sizes"])
+    def _from_state(cls, params: dict, state: dict) -> "GraphVAERegressor":
+        """A fitted model from its parameters and a :meth:`_state`."""
+        params = dict(params)
+        params["hidden_sizes"] = tuple(int(h) for h in params["hidden_sizes"])
         model = cls(**params)
         for name, tensor in state["arrays"].items():
             setattr(model, name, tensor.numpy().astype(float))
@@ -967,3 +952,17 @@ class GraphVAERegressor(RegressorMixin, BaseEstimator):
         loadings = decoder @ model.basis_.T
         model.components_ = loadings[0] if model._single_target else loadings
         return model
+
+    def save(self, path) -> Path:
+        """Write one model file with everything needed to predict (atomically).
+
+        The container of :mod:`brainexpr.models.checkpoint`: the parameters, the
+        :meth:`_state`, package version and checksums.
+        """
+        check_is_fitted(self, "module_")
+        return save_state(self, path)
+
+    @classmethod
+    def load(cls, path) -> "GraphVAERegressor":
+        """Load a model file written by :meth:`save` (or by an earlier brainexpr)."""
+        return restore(read_model_file(path), cls)

@@ -585,7 +585,7 @@ def build_atlas(*, out="atlas.zarr", source: str = "regional", model: str = "aut
     -------
     BuildResult
     """
-    from ..models.checkpoint import load_model
+    from ..models.registry import load_model
     from ..outputs import folder_lock
 
     start = time.perf_counter()
@@ -654,7 +654,7 @@ def _create(out, settings, source, model, model_file, genes, gene_set, atlas, re
     import tempfile
 
     from ..maps.dense import model_trust, voxel_grid
-    from ..models.checkpoint import load_model, save_model
+    from ..models.registry import load_model, save_model
     from ..models.parcel import ParcelKrigingRegressor
     from ..models.registry import model_name
     from ..workflows.inr import _tissue_image_for

@@ -424,7 +424,7 @@ def fit_model(*, source: str = "celltypes", genes=None, gene_set: str = "ad", at
         sites only).
     out : path-like
         Model file (an INR writes it during training too, so ``resume`` can continue it),
-        plus a ``.json`` summary beside it. :func:`brainexpr.models.checkpoint.load_model`
+        plus a ``.json`` summary beside it. :func:`brainexpr.models.registry.load_model`
         reads either kind safely.
     affinity : str
         Affinity of the gene axis (:func:`brainexpr.geneaxis.spectral_gene_axis`), for
@@ -446,7 +446,7 @@ def fit_model(*, source: str = "celltypes", genes=None, gene_set: str = "ad", at
     """
     from ..geneaxis import spectral_gene_axis
     from ..models.base import fit_samples
-    from ..models.checkpoint import save_model
+    from ..models.registry import save_model
     from ..models.checkpoint import is_model_file
     from ..models.registry import resolve_model
 
@@ -556,7 +556,7 @@ def fit_summary(estimator) -> dict:
 def _load(model, device):
     """A fitted estimator from a model file, or the fitted estimator given."""
     if isinstance(model, (str, os.PathLike)):
-        from ..models.checkpoint import load_model
+        from ..models.registry import load_model
 
         return load_model(model, device=device)
     if model.capabilities.network:

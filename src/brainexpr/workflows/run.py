@@ -416,9 +416,9 @@ class _FittedModel:
 
     @property
     def model(self):
-        """The fitted estimator (:func:`~brainexpr.models.checkpoint.load_model` of the file)."""
+        """The fitted estimator (:func:`~brainexpr.models.registry.load_model` of the file)."""
         if self._model is None:
-            from ..models.checkpoint import load_model
+            from ..models.registry import load_model
 
             self._model = load_model(self.path)
         return self._model
