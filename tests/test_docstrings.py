@@ -35,7 +35,7 @@ def test_fill_doc_refuses_unknown_entries():
 
 
 def test_workflow_docstrings_are_filled():
-    from brainexpr.workflows.inr import predict_maps
+    from brainexpr.workflows.models import predict_maps
     from brainexpr.workflows.run import run_main
 
     for func in (predict_maps, run_main):

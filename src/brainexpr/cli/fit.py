@@ -1,7 +1,7 @@
 """``brainexpr fit``: fit a model to sample sites or to a regional table; one model file.
 
 ``--model auto`` (the default) fits donor kriging to sample sites and the factorized INR
-to parcel means (see :func:`brainexpr.workflows.inr.fit_model` and BENCHMARKS.md).
+to parcel means (see :func:`brainexpr.workflows.models.fit_model` and BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import argparse
 
 from ..models.inr import VALUE_SCALINGS
 from ..models.registry import model_name, workflow_models
-from ..workflows.inr import fit_model
+from ..workflows.models import fit_model
 
 HELP = ("fit a model to AHBA samples (default: donor kriging) or a regional table (default: "
         "factorized INR)")

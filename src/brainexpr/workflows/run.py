@@ -150,7 +150,7 @@ def run_fit_params(source, *, model="auto", **settings) -> tuple[dict, str]:
     -------
     params : dict
         ``model`` (resolved) and, for an INR, its settings; any other model gets only
-        ``random_state``. The dict is what :func:`~brainexpr.workflows.inr.fit_model`
+        ``random_state``. The dict is what :func:`~brainexpr.workflows.models.fit_model`
         receives and what the fit step's hash covers, so INR settings do not refit a
         donor kriging.
     reason : str
@@ -162,7 +162,7 @@ def run_fit_params(source, *, model="auto", **settings) -> tuple[dict, str]:
         For an unknown model, one that cannot fit the source, or bad INR settings.
     """
     from ..models.registry import is_network, resolve_model
-    from .inr import build_model, source_kind
+    from .models import build_model, source_kind
 
     kind = "samples" if Path(str(source)).is_dir() else source_kind(source)
     name, reason = resolve_model(model, kind)
@@ -199,14 +199,14 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
         Training data: the abagen-style DK-83 regional table (fitted through parcel means,
         the default), the cell-type fractions at the 3,702 real AHBA sites, a CSV file
         (sample table with ``mni_x, mni_y, mni_z`` or a regional table; see
-        :func:`brainexpr.workflows.inr.load_training_data`), or the output folder of
+        :func:`brainexpr.workflows.models.load_training_data`), or the output folder of
         ``brainexpr ahba`` (its sample-level expression of the requested genes).
     model : str
         ``"auto"`` (default): the factorized INR ensemble for the regional table and
         ``donor-kriging`` for sample-level sources (cell types, a sample CSV, a processed
         AHBA folder), the most accurate on held-out data
         (:data:`brainexpr.models.registry.AUTO_MODELS`); or a model name, as in
-        :func:`brainexpr.workflows.inr.fit_model`.
+        :func:`brainexpr.workflows.models.fit_model`.
     n_layers, hidden_features, n_features, omega_0, n_frequencies, learning_rate, max_steps :
         INR only (ignored by the other models): network and training settings
         (:class:`brainexpr.models.inr.INRRegressor`); the defaults are sized for a 2-core
@@ -258,7 +258,7 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
     """
     from ..models.registry import gives_std
     from .associate import associate
-    from .inr import embed_genes, fit_model, parcellate_maps, predict_maps
+    from .models import embed_genes, fit_model, parcellate_maps, predict_maps
 
     started = time.perf_counter()
     prepare_data(atlas, data_dir)
@@ -382,7 +382,7 @@ def _step_processed_samples(folder, processed_dir, gene_args, data_dir) -> dict:
     """Write the sample table of a ``brainexpr ahba`` output for the requested genes."""
     from ..ahba import load_processed
     from ..datasets import load_gene_set
-    from .inr import processed_training_data
+    from .models import processed_training_data
 
     processed = load_processed(processed_dir)
     genes = gene_args["genes"] or load_gene_set(gene_args["gene_set"], data_dir)
@@ -399,7 +399,7 @@ def _step_processed_samples(folder, processed_dir, gene_args, data_dir) -> dict:
 
 
 def _step_fit(fit_model, folder, source, gene_args, fit_params, data_dir) -> dict:
-    from .inr import fit_summary
+    from .models import fit_summary
 
     estimator = fit_model(source=source, out=folder / "model.pt", data_dir=data_dir,
                           **gene_args, **fit_params)

@@ -1,6 +1,10 @@
-"""Model workflows: gene axis, fitting, dense maps, regional averages.
+"""Model workflows, for every registered model: training data, gene axis, fit, maps, regions.
 
-One function per user task; their keyword arguments are the whole configuration and the
+:func:`load_training_data` reads a source; :func:`embed_genes` computes its gene axis;
+:func:`fit_model` fits any model of :func:`brainexpr.models.registry.workflow_models`
+(INRs, kriging, baselines) and saves one model file; :func:`predict_maps` writes the
+fitted model's dense maps and :func:`parcellate_maps` their regional averages. One
+function per user task; their keyword arguments are the whole configuration and the
 ``brainexpr embed | fit | predict | parcellate`` subcommands mirror them one to one.
 
 Training data (``source``):
