@@ -15,9 +15,17 @@ TINY = dict(genes=["APOE", "MAPT", "APP", "TREM2"], genes_1mm=[], max_steps=5, n
 
 
 @pytest.mark.slow
-def test_run_writes_report_and_resumes(data_dir, tmp_path):
+def test_run_writes_report_and_resumes(data_dir, tmp_path, monkeypatch):
+    from brainexpr.models import checkpoint
+
+    reads = []
+    load_model = checkpoint.load_model
+    monkeypatch.setattr(checkpoint, "load_model",
+                        lambda *args, **kwargs: reads.append(args) or load_model(*args, **kwargs))
     out = tmp_path / "run"
     summary = run_main(out, data_dir=data_dir, **TINY)
+    assert reads == []  # the fitted model goes on to the maps and regional steps as it is
+    assert (out / "gene_axis" / "gene_axis_state.json").is_file()  # what the fit read
     names = [step.name for step in summary.steps]
     assert names == ["gene_axis", "fit", "maps", "regional", "associate"]
     assert summary.report.is_file()
@@ -35,6 +43,7 @@ def test_run_writes_report_and_resumes(data_dir, tmp_path):
     # a 1 mm gene is also mapped on the fsaverage5 surface, and the report shows it
     surface = run_main(out, data_dir=data_dir, **dict(TINY, n_surrogates=30, genes_1mm=["APOE"]))
     assert [s.name for s in surface.steps if not s.reused] == ["maps"]
+    assert len(reads) == 1  # a reused fit: its model file is read once, for the maps step
     for hemi in ("L", "R"):
         assert (out / "maps" / "fsaverage5" / f"gene-APOE_model-factorized_space-fsaverage_"
                                               f"den-10k_hemi-{hemi}_std.func.gii").is_file()

@@ -9,7 +9,7 @@
 * :func:`plot_target_map`: the regional target map painted into the atlas (brain slices).
 
 Every function draws on a matplotlib ``Axes`` (or returns a ``Figure``) and never shows it;
-:func:`save_figure` writes a figure atomically.
+:func:`brainexpr.reporting.figures.save_figure` writes a figure atomically.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from ..utils import atomic_path
+from .figures import pyplot as _pyplot
 
 logger = logging.getLogger(__name__)
 
@@ -27,25 +27,6 @@ logger = logging.getLogger(__name__)
 SOURCE_COLOURS = ("tab:blue", "tab:green")
 #: Colours of discordant genes: stronger in the first / in the second source.
 DISCORDANT_COLOURS = ("tab:purple", "tab:red")
-
-
-def _pyplot():
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo") \
-            and not matplotlib.is_interactive():
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_figure(figure, path, dpi: int = 200) -> None:
-    """Write ``figure`` to ``path`` (format from the suffix) atomically and close it."""
-    plt = _pyplot()
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, dpi=dpi, bbox_inches="tight")
-    plt.close(figure)
 
 
 def plot_axis_bars(correlations: pd.DataFrame, order, significant: pd.DataFrame | None = None,

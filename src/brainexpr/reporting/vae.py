@@ -10,7 +10,7 @@
 * :func:`plot_top_genes`: the genes with the largest loadings of every program.
 
 Every function returns a matplotlib ``Figure`` (or draws on given ``Axes``) and never shows
-it; :func:`brainexpr.reporting.slices.save_figure` writes figures atomically.
+it; :func:`brainexpr.reporting.figures.save_figure` writes figures atomically.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from .figures import pyplot as _pyplot
 from .surface import plot_surface_maps
 
 __all__ = ["plot_predicted_vs_observed", "plot_surface_maps", "plot_top_genes",
@@ -30,10 +31,6 @@ logger = logging.getLogger(__name__)
 
 
 
-def _pyplot():
-    from .slices import _pyplot as pyplot
-
-    return pyplot()
 
 
 def _scatter(ax, observed, predicted, groups, title):

@@ -327,12 +327,10 @@ def match_map(store, user_map, *, atlas: str = "dk83", column: str | None = None
 def write_matches(table: pd.DataFrame, out_dir, top: int = 20, overwrite: bool = False) -> None:
     """Write the ranked table (``matches.tsv``) and a figure of the top and bottom genes
     (``out_dir`` follows the rules of :mod:`brainexpr.outputs`)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from ..outputs import output_folder
+    from ..reporting.figures import pyplot, save_figure
+
+    plt = pyplot()
 
     with output_folder(out_dir, "atlas match", overwrite) as stage:
         table.to_csv(stage / "matches.tsv", sep="\t", float_format="%.6g")
@@ -348,6 +346,4 @@ def write_matches(table: pd.DataFrame, out_dir, top: int = 20, overwrite: bool =
                      f"({table.attrs.get('n_regions')} {table.attrs.get('atlas')} regions); "
                      f"red: spatial-null FDR q < 0.05", fontsize=8)
         fig.tight_layout()
-        for suffix in ("png", "svg"):
-            fig.savefig(stage / f"matches.{suffix}", dpi=150)
-        plt.close(fig)
+        save_figure(fig, stage / "matches", dpi=150, tight=False)

@@ -563,8 +563,9 @@ def _write_figures(stage, table, results, agreement, open_targets, summary, targ
                    target_name, figure_format, data_dir) -> None:
     from ..datasets import load_template
     from ..reporting import association as figures
+    from ..reporting.figures import pyplot, save_figure
 
-    plt = figures._pyplot()
+    plt = pyplot()
     names = list(results)
     correlations = pd.DataFrame({n: results[n]["pearson_r"] for n in names})
     significant = None
@@ -585,10 +586,10 @@ def _write_figures(stage, table, results, agreement, open_targets, summary, targ
                           f"gene-shuffle p = {gradient['p_permutation']:.4f}{spatial}")
     if titles:
         ax.set_title("\n".join(titles), fontsize=9)
-    figures.save_figure(ax.figure, stage / f"fig_axis_bars.{figure_format}")
+    save_figure(ax.figure, stage / "fig_axis_bars", formats=(figure_format,))
     if agreement is not None:
         ax = figures.plot_source_agreement(agreement, target_name=target_name)
-        figures.save_figure(ax.figure, stage / f"fig_sources_scatter.{figure_format}")
+        save_figure(ax.figure, stage / "fig_sources_scatter", formats=(figure_format,))
     if open_targets is not None:
         fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 4.2), squeeze=False)
         for k, name in enumerate(names):
@@ -597,12 +598,12 @@ def _write_figures(stage, table, results, agreement, open_targets, summary, targ
                                       target_name=target_name,
                                       colour=figures.SOURCE_COLOURS[k % 2], ax=axes[0, k])
         fig.tight_layout()
-        figures.save_figure(fig, stage / f"fig_open_targets.{figure_format}")
+        save_figure(fig, stage / "fig_open_targets", formats=(figure_format,))
     atlas = load_atlas("dk83", data_dir=data_dir)
     fig = figures.plot_target_map(target_values, atlas.image, atlas.regions,
                                   template=load_template(data_dir=data_dir),
                                   title=f"{target_name}, {len(target_values)} regions")
-    figures.save_figure(fig, stage / f"fig_target_map.{figure_format}")
+    save_figure(fig, stage / "fig_target_map", formats=(figure_format,))
 
 
 def _fmt(value, digits=2):

@@ -464,7 +464,7 @@ def _write_tables(stage, validation, model, programs, loadings, top_genes, y, fo
 def _write_figures(stage, validation, model, programs, loadings, y, target_name,
                    data_dir) -> None:
     from ..reporting import vae as figures
-    from ..reporting.slices import save_figure
+    from ..reporting.figures import save_figure
 
     folder = stage / "figures"
     save_figure(figures.plot_predicted_vs_observed(validation.predictions, MODEL_NAME,
