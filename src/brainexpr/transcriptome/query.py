@@ -31,6 +31,7 @@ PARCELLATIONS = "parcellations"
 
 
 # --------------------------------------------------------------------------- get
+@fill_doc
 def get_maps(store, genes, out_dir="maps", std: bool = False, compress: bool = True,
              overwrite: bool = False) -> list[Path]:
     """Write the NIfTI maps of some genes from an atlas.
@@ -45,8 +46,7 @@ def get_maps(store, genes, out_dir="maps", std: bool = False, compress: bool = T
     std : bool
         Also write the ``_std`` maps (atlases of models that give an uncertainty).
     compress : bool
-    overwrite : bool
-        Write into a folder holding other files (only brainexpr's own files are replaced).
+    %(overwrite)s
 
     Returns
     -------
@@ -274,8 +274,7 @@ def match_map(store, user_map, *, atlas: str = "dk83", column: str | None = None
         Writes ``matches.tsv`` (all genes, ranked) and ``matches.png`` / ``.svg``.
     top : int
         Genes shown in the figure.
-    overwrite : bool
-        Write into an ``out_dir`` holding other files (:mod:`brainexpr.outputs`).
+    %(overwrite)s
     %(data_dir)s
 
     Returns

@@ -260,6 +260,7 @@ def load_training_data(source: str = "celltypes", genes=None, gene_set: str = "a
                         provenance={"source": str(path), "atlas": atlas})
 
 
+@fill_doc
 def processed_training_data(folder, genes=None, gene_set: str = "all",
                             data_dir=None) -> TrainingData:
     """Sample-level training data of a ``brainexpr ahba`` output folder.
@@ -272,7 +273,7 @@ def processed_training_data(folder, genes=None, gene_set: str = "all",
         Genes to keep (unknown ones raise, naming the closest).
     gene_set : {"all", "ad", "ad114", "l1000"}
         Without ``genes``: every gene of the folder, or those of a gene set it holds.
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------
@@ -368,8 +369,7 @@ def embed_genes(*, source: str = "regional", genes=None, gene_set: str = "ad",
         reads with ``gene_axis=``) and, with ``figure``, ``gene_axis.png`` (spectrum,
         eigenvectors, correlation unsorted and sorted). ``None`` writes nothing.
     figure : bool
-    overwrite : bool
-        Write into a folder holding other files (:mod:`brainexpr.outputs`).
+    %(overwrite)s
     %(data_dir)s
 
     Returns
@@ -690,8 +690,7 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
         hemispheres, one GIFTI per gene and hemisphere
         (:func:`brainexpr.maps.surface.write_surface_maps`); ``resolution``, ``mask``,
         ``stack`` and ``compress`` apply to volumes only.
-    overwrite : bool
-        Write into a folder holding other files (:mod:`brainexpr.outputs`).
+    %(overwrite)s
     %(data_dir)s
 
     Returns
