@@ -147,7 +147,7 @@ def test_errors_are_one_line_with_exit_code_2(capsys, data_dir, tmp_path):
                          "--out", str(tmp_path / "x.pt"))
     assert code == 2 and "validation_fraction must lie in [0, 0.5]" in err
     code, out, err = run(capsys, "fit", "--data-dir", str(data_dir), "--source", "samples.xlsx")
-    assert code == 2 and "'celltypes', 'regional', a .csv/.tsv file or a 'brainexpr ahba'" in err
+    assert code == 2 and "'celltypes', 'regional' or a .csv/.tsv file or a 'brainexpr ahba'" in err
     with pytest.raises(SystemExit):
         main(["embed", "--affinity", "cosine"])
     assert not any(tmp_path.iterdir())

@@ -196,10 +196,7 @@ def _load_target(target, group, target_column, data_dir, hemisphere=None,
                              f"columns: {', '.join(map(str, table.columns[:8]))}")
         series = to_region_keys(table[target_column], "target map", hemisphere=hemisphere)
         return series, str(target_column), f"{target} (column {target_column})"
-    raise InputError(
-        f"target must be one of {', '.join(PATHOLOGY_MEASURES)} (ADNI group maps) or a CSV "
-        f"file of region -> value; got {target!r}"
-    )
+    check_choice(target, PATHOLOGY_MEASURES, "target", or_else="a CSV file of region -> value")
 
 
 def _resolve_distances(distances, keys, data_dir) -> tuple[pd.DataFrame, str]:
@@ -227,8 +224,8 @@ def _resolve_distances(distances, keys, data_dir) -> tuple[pd.DataFrame, str]:
         table.columns = to_region_keys(table.T, "distance table columns").index
         description = str(distances)
     else:
-        raise InputError(f"distances must be one of {', '.join(DISTANCE_SOURCES)} or a CSV "
-                         f"file of an (n, n) distance matrix; got {distances!r}")
+        check_choice(distances, DISTANCE_SOURCES, "distances",
+                     or_else="a CSV file of an (n, n) distance matrix")
     missing = [k for k in keys if k not in table.index or k not in table.columns]
     if missing:
         raise InputError(f"the distance table ({description}) lacks regions: "
@@ -376,9 +373,7 @@ def associate(out_dir=None, *, genes=None, expression=None, expression_name: str
     if null_method == "none":
         null_method = None
     check_choice(figure_format, ("png", "pdf", "svg"), "figure_format")
-    if open_targets_missing not in ("drop", "zero"):
-        raise InputError(f"open_targets_missing must be 'drop' or 'zero', got "
-                         f"{open_targets_missing!r}")
+    check_choice(open_targets_missing, ("drop", "zero"), "open_targets_missing")
     if compare is not None and compare_name == expression_name:
         raise InputError(f"expression_name and compare_name are both {compare_name!r}; give "
                          "the two sources different names")

@@ -107,8 +107,8 @@ def _source_file(source) -> Path:
     """The CSV/TSV file of a ``source`` that is not a built-in name (checked)."""
     path = Path(str(source))
     if path.suffix.lower() not in (".csv", ".tsv", ".txt"):
-        raise InputError(f"source must be one of {', '.join(map(repr, SOURCES))}, a .csv/.tsv "
-                         f"file or a 'brainexpr ahba' output folder, got {source!r}")
+        check_choice(source, SOURCES, "source",
+                     or_else="a .csv/.tsv file or a 'brainexpr ahba' output folder")
     if not path.is_file():
         raise InputError(f"source file {path} does not exist")
     return path

@@ -151,17 +151,16 @@ def plan_run(**options) -> RunPlan:
     options = {name: options.get(name, default) for name, default in defaults.items()}
     options["genes_1mm"] = list(options["genes_1mm"] or [])
     source, data_dir, genes_1mm = options["source"], options["data_dir"], options["genes_1mm"]
-    if source not in SOURCES and not Path(str(source)).exists():
-        raise InputError(f"source must be one of {', '.join(SOURCES)}, a sample/regional CSV file "
-                         f"or a 'brainexpr ahba' output folder, got {source!r}")
+    if not Path(str(source)).exists():
+        check_choice(source, SOURCES, "source",
+                     or_else="a sample/regional CSV file or a 'brainexpr ahba' output folder")
     fit_params, reason = run_fit_params(source, **{k: options[k] for k in _FIT_KEYS})
-    if options["resolution"] not in (1, 2):
-        raise InputError(f"resolution must be 1 or 2 (mm), got {options['resolution']!r}")
+    check_choice(options["resolution"], (1, 2), "resolution (mm)")
     check_choice(options["gene_atlas"], GENE_ATLAS_SETS, "gene_atlas")
     benchmark = options["benchmark"]
-    if benchmark not in BENCHMARK_MODES and not Path(str(benchmark)).is_dir():
-        raise InputError(f"benchmark must be one of {', '.join(BENCHMARK_MODES)} or an existing "
-                         f"benchmark output folder, got {benchmark!r}")
+    if not Path(str(benchmark)).is_dir():
+        check_choice(benchmark, BENCHMARK_MODES, "benchmark",
+                     or_else="an existing benchmark output folder")
     gene_args = _gene_arguments(options["genes"])
     if source == "regional":
         full = load_regional_expression(data_dir=data_dir).columns

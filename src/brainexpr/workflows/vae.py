@@ -143,8 +143,7 @@ def _load_target(target, group, target_column, data_dir, sheet=None,
     if isinstance(target, (str, os.PathLike)) and (Path(target).suffix or os.path.isfile(target)):
         series = read_region_map(target, target_column, sheet=sheet, hemisphere=hemisphere)
         return series, f"{Path(target).name} ({series.name})"
-    raise InputError(f"target must be one of {', '.join(PATHOLOGY_MEASURES)} (ADNI group maps) "
-                     f"or a CSV file of region -> value; got {target!r}")
+    check_choice(target, PATHOLOGY_MEASURES, "target", or_else="a CSV file of region -> value")
 
 
 def _genes(genes, data_dir) -> tuple[pd.DataFrame, str]:
@@ -158,8 +157,7 @@ def _genes(genes, data_dir) -> tuple[pd.DataFrame, str]:
             wanted = list(dict.fromkeys(line.strip() for line in handle if line.strip()))
         name = str(genes)
     else:
-        raise InputError(f"genes must be one of {', '.join(GENE_SETS)} or a file with one gene "
-                         f"symbol per line; got {genes!r}")
+        check_choice(genes, GENE_SETS, "genes", or_else="a file with one gene symbol per line")
     present = [g for g in wanted if g in table.columns]
     if len(present) < 2:
         raise InputError(f"only {len(present)} of the {len(wanted)} genes of {name} are in the "
