@@ -17,14 +17,18 @@ TINY = dict(genes=["APOE", "MAPT", "APP", "TREM2"], genes_1mm=[], max_steps=5, n
 @pytest.mark.slow
 def test_run_writes_report_and_resumes(data_dir, tmp_path, monkeypatch):
     from brainexpr.models import checkpoint
+    from brainexpr.workflows import run as run_module
 
-    reads = []
-    load_model = checkpoint.load_model
+    reads, checks = [], []
+    load_model, fit_params = checkpoint.load_model, run_module.run_fit_params
     monkeypatch.setattr(checkpoint, "load_model",
                         lambda *args, **kwargs: reads.append(args) or load_model(*args, **kwargs))
+    monkeypatch.setattr(run_module, "run_fit_params",
+                        lambda *args, **kwargs: checks.append(args) or fit_params(*args, **kwargs))
     out = tmp_path / "run"
     summary = run_main(out, data_dir=data_dir, **TINY)
     assert reads == []  # the fitted model goes on to the maps and regional steps as it is
+    assert len(checks) == 1  # the options are checked once
     assert (out / "gene_axis" / "gene_axis_state.json").is_file()  # what the fit read
     names = [step.name for step in summary.steps]
     assert names == ["gene_axis", "fit", "maps", "regional", "associate"]
@@ -65,6 +69,17 @@ def test_bad_options_write_nothing(data_dir, tmp_path, capsys):
     code = main(["run", "--data-dir", str(data_dir), "--out", str(out), "--source", "nowhere"])
     assert code == 2 and "source must be one of" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_plan_run_fills_defaults_and_refuses_unknown_options(data_dir):
+    from brainexpr.workflows.run import plan_run
+
+    plan = plan_run(data_dir=data_dir, **TINY)
+    assert plan.options["max_steps"] == 5 and plan.options["resolution"] == 2
+    assert plan.fit_params["model"] == "factorized" and plan.with_std  # an ensemble of 2
+    assert plan.gene_args == {"genes": TINY["genes"], "gene_set": "ad"}
+    with pytest.raises(InputError, match="unknown option.*max_step;"):
+        plan_run(data_dir=data_dir, max_step=5)
 
 
 def test_bad_network_settings_are_rejected_before_any_step(data_dir, tmp_path):
