@@ -6,6 +6,11 @@ inputs changed (:mod:`brainexpr.workflows.steps`). The keyword arguments of
 :func:`run_main` are the whole configuration; a TOML config file sets any of them.
 The fit step's model follows the source by default (``model="auto"``): the factorized INR
 for the regional table, donor kriging for sample-level sources (see :func:`run_main`).
+
+One pass: :func:`plan_run` checks the options once and resolves the model
+(:class:`RunPlan`); :func:`execute_run` runs the steps. The fit reads the gene axis that
+the gene-axis step wrote, and the fitted estimator goes on to the maps and regional steps
+as it is (its model file is read only when the fit step is reused).
 """
 
 from __future__ import annotations
