@@ -128,7 +128,7 @@ def _load() -> str:
 def part_choice(args, results):
     from brainexpr.datasets import load_atlas, load_regional_expression
     import parcel_scoring as P
-    from brainexpr.workflows.inr import _tissue_image_for
+    from brainexpr.workflows.models import _tissue_image_for
 
     table = load_regional_expression()
     rng = np.random.default_rng(args.random_state)

@@ -40,7 +40,7 @@ def timed(function, *args, **kwargs):
 
 def sample_rows(n_genes: int, grid) -> list[dict]:
     from brainexpr.models.registry import make_model
-    from brainexpr.workflows.inr import load_training_data
+    from brainexpr.workflows.models import load_training_data
 
     data = load_training_data("celltypes")
     values = np.random.default_rng(0).normal(size=(len(data.coords), n_genes))
@@ -63,7 +63,7 @@ def sample_rows(n_genes: int, grid) -> list[dict]:
 
 def parcel_rows(n_genes: int, grid) -> list[dict]:
     from brainexpr.models.registry import make_model
-    from brainexpr.workflows.inr import _tissue_image_for, load_training_data
+    from brainexpr.workflows.models import _tissue_image_for, load_training_data
 
     data = load_training_data("regional")
     table = data.values.iloc[:, :n_genes]

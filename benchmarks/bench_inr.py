@@ -67,7 +67,7 @@ def log(message: str) -> None:
 
 
 def load_celltypes():
-    from brainexpr.workflows.inr import load_training_data
+    from brainexpr.workflows.models import load_training_data
 
     data = load_training_data("celltypes")
     return data.coords, data.values, data.tissue

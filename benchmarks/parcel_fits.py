@@ -76,7 +76,7 @@ def _markdown(frame: pd.DataFrame, digits: int = 3) -> str:
 
 def real_data(args, methods, inr_params, sections, gene_rows):
     import parcel_scoring as P
-    from brainexpr.workflows.inr import _tissue_image_for, load_training_data
+    from brainexpr.workflows.models import _tissue_image_for, load_training_data
 
     data = load_training_data(source="regional", gene_set="ad")
     values = data.values.iloc[:, :args.n_genes] if args.n_genes else data.values
@@ -110,7 +110,7 @@ def phantom_data(args, methods, inr_params, sections, gene_rows):
     import parcel_scoring as P
     from brainexpr.evaluation.benchmark import _abagen_regional, phantom_data as as_benchmark
     from brainexpr.evaluation.phantom import make_phantom
-    from brainexpr.workflows.inr import _tissue_image_for
+    from brainexpr.workflows.models import _tissue_image_for
 
     phantom = make_phantom(args.n_genes or 100, random_state=args.random_state)
     atlas = load_atlas("dk83")

@@ -117,7 +117,7 @@ def test_region_mismatches_name_the_regions(cortex):
         to_region_keys(duplicated, "target map")
     with pytest.raises(InputError, match="unknown region names: not_a_region"):
         align_regions(genes, pd.concat([target, pd.Series({"not_a_region": 1.0})]), keys)
-    with pytest.raises(InputError, match="region_set must be one of cortex, subcortex"):
+    with pytest.raises(InputError, match="region_set must be one of 'cortex', 'subcortex'"):
         select_regions("neocortex")
 
 

@@ -131,9 +131,9 @@ def test_options_are_checked(data_dir, tmp_path, capsys):
         main(["associate", "--null-method", "spun"])
     out = ["--data-dir", str(data_dir), "--out", str(tmp_path / "out"), "--no-figures"]
     assert main(["associate", *out, "--region-set", "neocortex"]) == 2
-    assert "region_set must be one of cortex" in capsys.readouterr().err
+    assert "region_set must be one of 'cortex'" in capsys.readouterr().err
     assert main(["associate", *out, "--target", "pet"]) == 2
-    assert "target must be one of tau, abeta, met, atrophy" in capsys.readouterr().err
+    assert "target must be one of 'tau', 'abeta', 'met', 'atrophy' or a CSV file" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- users' tables

@@ -147,14 +147,14 @@ def test_errors_are_one_line_with_exit_code_2(capsys, data_dir, tmp_path):
                          "--out", str(tmp_path / "x.pt"))
     assert code == 2 and "validation_fraction must lie in [0, 0.5]" in err
     code, out, err = run(capsys, "fit", "--data-dir", str(data_dir), "--source", "samples.xlsx")
-    assert code == 2 and "'celltypes', 'regional', a .csv/.tsv file or a 'brainexpr ahba'" in err
+    assert code == 2 and "'celltypes', 'regional' or a .csv/.tsv file or a 'brainexpr ahba'" in err
     with pytest.raises(SystemExit):
         main(["embed", "--affinity", "cosine"])
     assert not any(tmp_path.iterdir())
 
 
 def test_user_csv_sources_are_checked(capsys, data_dir, tmp_path):
-    from brainexpr.workflows.inr import load_training_data
+    from brainexpr.workflows.models import load_training_data
 
     celltypes = load_training_data("celltypes", data_dir=data_dir)
     table = pd.DataFrame(celltypes.coords[:300], columns=["mni_x", "mni_y", "mni_z"])
@@ -224,7 +224,7 @@ def test_sample_sources_default_to_donor_kriging(capsys, data_dir, tmp_path):
 
 
 def test_sample_csv_with_donors_parcellates(capsys, data_dir, tmp_path):
-    from brainexpr.workflows.inr import load_training_data
+    from brainexpr.workflows.models import load_training_data
 
     celltypes = load_training_data("celltypes", data_dir=data_dir)
     rows = np.arange(0, 3702, 20)  # 186 sites: parcellating 819,621 voxels stays fast

@@ -295,7 +295,7 @@ CASES = [
     ("run-broken-config", "run --config IN/broken.toml --out OUT/r", "not valid TOML"),
     ("run-unknown-config-key", "run --config IN/unknown_key.toml --out OUT/r",
      "unknown config keys"),
-    ("run-bad-resolution", "run --resolution 3 --out OUT/r", "resolution must be 1 or 2"),
+    ("run-bad-resolution", "run --resolution 3 --out OUT/r", "resolution (mm) must be one of 1, 2, got 3"),
     ("unknown-subcommand", "frobnicate", "invalid choice"),
 ]
 

@@ -90,7 +90,7 @@ def test_plain_names_need_a_hemisphere():
         ["R_caudalanteriorcingulate"], ["R_precuneus"], ["R_thalamus"]]
     assert regions.resolve_names(names[:1], "both") == [
         ["L_caudalanteriorcingulate", "R_caudalanteriorcingulate"]]
-    with pytest.raises(InputError, match="hemisphere must be one of left, right, both"):
+    with pytest.raises(InputError, match="hemisphere must be one of 'left', 'right', 'both'"):
         regions.resolve_names(names, "up")
 
 

@@ -35,8 +35,31 @@ def test_fill_doc_refuses_unknown_entries():
 
 
 def test_workflow_docstrings_are_filled():
-    from brainexpr.workflows.inr import predict_maps
+    from brainexpr.workflows.models import predict_maps
     from brainexpr.workflows.run import run_main
 
     for func in (predict_maps, run_main):
         assert "%(data_dir)s" not in func.__doc__ and "BRAINEXPR_DATA" in func.__doc__
+
+
+def test_no_docstring_of_the_package_is_left_unfilled():
+    """Every ``%(name)s`` line of a docstring is filled (its function has ``@fill_doc``)."""
+    import importlib
+    import inspect
+    import pkgutil
+    import re
+
+    import brainexpr
+
+    field = re.compile(r"^\s*%\(\w+\)s\s*$", re.M)
+    unfilled = []
+    for info in pkgutil.walk_packages(brainexpr.__path__, "brainexpr."):
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if getattr(obj, "__module__", None) != module.__name__:
+                continue
+            members = [obj] + [m for m in vars(obj).values() if callable(m)] \
+                if inspect.isclass(obj) else [obj]
+            unfilled += [f"{module.__name__}.{name}" for m in members
+                         if isinstance(getattr(m, "__doc__", None), str) and field.search(m.__doc__)]
+    assert unfilled == []

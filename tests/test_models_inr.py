@@ -375,7 +375,7 @@ def test_gpu_reduced_precision_is_checked_against_fp32(samples):
 # --------------------------------------------------------------------------- real data
 @pytest.mark.realdata
 def test_real_celltypes_tiny_fit_learns_held_out_structure(data_dir):
-    from brainexpr.workflows.inr import load_training_data
+    from brainexpr.workflows.models import load_training_data
 
     data = load_training_data("celltypes", data_dir=data_dir)
     assert data.values.shape == (3702, 8)

@@ -12,7 +12,8 @@ import pytest  # noqa: E402
 
 from brainexpr.atlas import mni_grid, voxel_to_mni  # noqa: E402
 from brainexpr.errors import InputError  # noqa: E402
-from brainexpr.reporting.slices import plot_gene_panel, plot_map_slices, save_figure  # noqa: E402
+from brainexpr.reporting.figures import save_figure  # noqa: E402
+from brainexpr.reporting.slices import plot_gene_panel, plot_map_slices  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -119,7 +119,7 @@ def test_viewer_serves_any_gene_of_a_store_on_demand(store, data_dir):
 
 def test_get_equals_predict_with_std_for_an_inr_ensemble(tmp_path, atlas_inputs, data_dir,
                                                          torch_one_thread):
-    from brainexpr.workflows.inr import fit_model
+    from brainexpr.workflows.models import fit_model
 
     model = tmp_path / "inr.pt"
     fit_model(source="regional", genes=GENES[:3], model="factorized", out=model, n_layers=2,

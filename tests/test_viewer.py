@@ -140,9 +140,9 @@ def test_find_and_select_maps(tmp_path, caplog):
     assert set(select_maps(maps)["resolution"]) == {2}  # 2 mm preferred
     assert list(select_maps(maps, resolution=1)["gene"]) == ["APOE"]
     assert list(select_maps(maps, genes=["TREM2", "APOE"])["gene"]) == ["TREM2", "APOE"]
-    with pytest.raises(InputError, match=r"available map resolutions \[2\] \(mm\), got 1"):
+    with pytest.raises(InputError, match=r"resolution \(mm\) of the available maps must be one of 2, got 1"):
         select_maps(select_maps(maps, resolution=2), resolution=1)
-    with pytest.raises(InputError, match=r"model must be one of \['factorized'\].*got 'siren'"):
+    with pytest.raises(InputError, match=r"model of the 2 mm maps must be one of 'factorized', got 'siren'"):
         select_maps(maps, model="siren")
     with pytest.raises(InputError, match="genes without 2 mm maps: GFAP"):
         select_maps(maps, genes=["GFAP"])

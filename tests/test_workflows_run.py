@@ -15,9 +15,21 @@ TINY = dict(genes=["APOE", "MAPT", "APP", "TREM2"], genes_1mm=[], max_steps=5, n
 
 
 @pytest.mark.slow
-def test_run_writes_report_and_resumes(data_dir, tmp_path):
+def test_run_writes_report_and_resumes(data_dir, tmp_path, monkeypatch):
+    from brainexpr.models import registry
+    from brainexpr.workflows import run as run_module
+
+    reads, checks = [], []
+    load_model, fit_params = registry.load_model, run_module.run_fit_params
+    monkeypatch.setattr(registry, "load_model",
+                        lambda *args, **kwargs: reads.append(args) or load_model(*args, **kwargs))
+    monkeypatch.setattr(run_module, "run_fit_params",
+                        lambda *args, **kwargs: checks.append(args) or fit_params(*args, **kwargs))
     out = tmp_path / "run"
     summary = run_main(out, data_dir=data_dir, **TINY)
+    assert reads == []  # the fitted model goes on to the maps and regional steps as it is
+    assert len(checks) == 1  # the options are checked once
+    assert (out / "gene_axis" / "gene_axis_state.json").is_file()  # what the fit read
     names = [step.name for step in summary.steps]
     assert names == ["gene_axis", "fit", "maps", "regional", "associate"]
     assert summary.report.is_file()
@@ -35,6 +47,7 @@ def test_run_writes_report_and_resumes(data_dir, tmp_path):
     # a 1 mm gene is also mapped on the fsaverage5 surface, and the report shows it
     surface = run_main(out, data_dir=data_dir, **dict(TINY, n_surrogates=30, genes_1mm=["APOE"]))
     assert [s.name for s in surface.steps if not s.reused] == ["maps"]
+    assert len(reads) == 1  # a reused fit: its model file is read once, for the maps step
     for hemi in ("L", "R"):
         assert (out / "maps" / "fsaverage5" / f"gene-APOE_model-factorized_space-fsaverage_"
                                               f"den-10k_hemi-{hemi}_std.func.gii").is_file()
@@ -56,6 +69,17 @@ def test_bad_options_write_nothing(data_dir, tmp_path, capsys):
     code = main(["run", "--data-dir", str(data_dir), "--out", str(out), "--source", "nowhere"])
     assert code == 2 and "source must be one of" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_plan_run_fills_defaults_and_refuses_unknown_options(data_dir):
+    from brainexpr.workflows.run import plan_run
+
+    plan = plan_run(data_dir=data_dir, **TINY)
+    assert plan.options["max_steps"] == 5 and plan.options["resolution"] == 2
+    assert plan.fit_params["model"] == "factorized" and plan.with_std  # an ensemble of 2
+    assert plan.gene_args == {"genes": TINY["genes"], "gene_set": "ad"}
+    with pytest.raises(InputError, match="unknown option.*max_step;"):
+        plan_run(data_dir=data_dir, max_step=5)
 
 
 def test_bad_network_settings_are_rejected_before_any_step(data_dir, tmp_path):

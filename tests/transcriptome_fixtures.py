@@ -23,7 +23,7 @@ def atlas_inputs(tmp_path_factory, data_dir):
     """(model file, sparse mask file), made once per test process."""
     from brainexpr.datasets import load_brain_mask
     from brainexpr.atlas.space import resample_to_grid
-    from brainexpr.workflows.inr import fit_model
+    from brainexpr.workflows.models import fit_model
 
     folder = tmp_path_factory.mktemp("atlas_inputs")
     model = folder / "model.pt"

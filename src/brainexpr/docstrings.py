@@ -28,6 +28,16 @@ docdict = {
     "data_dir": """data_dir : path-like, optional
     Reference data folder; default: the first of ``$BRAINEXPR_DATA``, ``../shared/data``
     beside the checkout and ``~/brainexpr-data`` (:func:`brainexpr.config.get_data_dir`).""",
+    "overwrite": """overwrite : bool
+    Write into a folder holding other files (:mod:`brainexpr.outputs`: only brainexpr's
+    own files there are replaced).""",
+    "figures": """figures : bool
+    Write the figures.""",
+    "fitted_model": """model : fitted estimator
+    An INR or any estimator with ``predict(coords, tissue, genes)`` (see
+    :mod:`brainexpr.models.base`).""",
+    "model_genes": """genes : sequence of str, optional
+    Genes to map (default: every gene of the model).""",
 }
 
 _FIELD = re.compile(r"^(?P<indent>[ \t]*)%\((?P<name>\w+)\)s[ \t]*$", re.M)

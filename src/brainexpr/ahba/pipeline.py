@@ -160,8 +160,7 @@ def resolve_atlas(atlas="dk83", atlas_info=None, data_dir=None):
         name = descriptions.get(atlas, atlas)
     else:
         if isinstance(atlas, str) and not Path(atlas).expanduser().is_file():
-            raise InputError(f"atlas must be one of {', '.join(ATLASES)} or an existing NIfTI "
-                             f"file; got {atlas!r}")
+            check_choice(atlas, ATLASES, "atlas", or_else="an existing NIfTI file")
         image = check_mni_image(atlas if not isinstance(atlas, (str, os.PathLike))
                                 else str(Path(atlas).expanduser()), "atlas", ndim=(3,))
         if atlas_info is None:

@@ -156,11 +156,7 @@ def select_regions(region_set="cortex", hemisphere: str = "both") -> list[str]:
     check_choice(hemisphere, HEMISPHERES, "hemisphere")
     table = region_table()
     if isinstance(region_set, str):
-        if region_set not in REGION_SETS:
-            raise InputError(
-                f"region_set must be one of {', '.join(REGION_SETS)} or a list of region "
-                f"names, got {region_set!r}"
-            )
+        check_choice(region_set, REGION_SETS, "region_set", or_else="a list of region names")
         chosen = table["structure"].isin(REGION_SETS[region_set])
         keys = list(table.index[chosen])
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..geneaxis import AFFINITIES, CORRELATIONS
-from ..workflows.inr import embed_genes
+from ..workflows.models import embed_genes
 from . import add_overwrite_argument
 from .fit import add_source_arguments, flatten_genes
 

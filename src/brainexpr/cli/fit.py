@@ -1,7 +1,7 @@
 """``brainexpr fit``: fit a model to sample sites or to a regional table; one model file.
 
 ``--model auto`` (the default) fits donor kriging to sample sites and the factorized INR
-to parcel means (see :func:`brainexpr.workflows.inr.fit_model` and BENCHMARKS.md).
+to parcel means (see :func:`brainexpr.workflows.models.fit_model` and BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import argparse
 
 from ..models.inr import VALUE_SCALINGS
 from ..models.registry import model_name, workflow_models
-from ..workflows.inr import fit_model
+from ..workflows.models import fit_model
 
 HELP = ("fit a model to AHBA samples (default: donor kriging) or a regional table (default: "
         "factorized INR)")
@@ -73,6 +73,9 @@ def add_arguments(parser):
                         help="model file, written during training too (default: model.pt)")
     parser.add_argument("--affinity", default="shifted",
                         help="gene-axis affinity (see brainexpr embed; default: shifted)")
+    parser.add_argument("--gene-axis", default=None,
+                        help="output folder of 'brainexpr embed' on the same training data: its "
+                             "gene axis is used instead of computing it again")
     arch = parser.add_argument_group("INR network (INR models only; defaults: the paper's "
                                      "12 x 512 SIREN)")
     arch.add_argument("--n-layers", type=int, default=12, help="linear maps per SIREN (12)")
@@ -116,6 +119,7 @@ def run(args) -> int:
     model = fit_model(
         source=args.source, genes=flatten_genes(args.genes), gene_set=args.gene_set,
         atlas=args.atlas, model=args.model, out=args.out, affinity=args.affinity,
+        gene_axis=args.gene_axis,
         n_layers=args.n_layers, hidden_features=args.hidden_features, omega_0=args.omega_0,
         n_frequencies=args.n_frequencies, n_features=args.n_features,
         gene_hidden=args.gene_hidden, gene_layers=args.gene_layers,

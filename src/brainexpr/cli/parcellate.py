@@ -6,7 +6,7 @@ import argparse
 
 from ..datasets import ATLASES
 from ..maps.surface import SURFACE_SPACES
-from ..workflows.inr import parcellate_maps
+from ..workflows.models import parcellate_maps
 from .fit import add_genes_argument, flatten_genes
 
 HELP = "average a model's dense maps within atlas parcels (DK-83, Brainnetome-246) into a CSV"

@@ -7,7 +7,7 @@ import argparse
 from ..maps import NAMED_MASKS
 from ..maps.surface import SURFACE_SPACES
 from ..models.inr import PRECISIONS
-from ..workflows.inr import predict_maps
+from ..workflows.models import predict_maps
 from . import add_overwrite_argument
 from .fit import add_genes_argument, flatten_genes, optional_int
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 
 from ..datasets.fetch import OFFLINE_ENV
 from ..workflows.config import load_config, workflow_defaults
 from ..outputs import claimed_folder
-from ..workflows.run import OUTPUT_ENTRIES, prepare_data, run_main, validate_run_options
+from ..workflows.run import OUTPUT_ENTRIES, execute_run, plan_run, prepare_data, run_main
 
 HELP = ("the main job: gene axis, model fit (auto: factorized INR for parcel means, donor "
         "kriging for samples), dense maps, regional tables, abagen comparison, tau association "
@@ -60,16 +61,17 @@ def run(args) -> int:
                     if name not in _SKIP and hasattr(args, name)})
     from pathlib import Path
 
+    started = time.perf_counter()
     prepare_data(options.get("atlas", defaults["atlas"]), args.data_dir, args.offline)
-    validate_run_options(data_dir=args.data_dir, **options)  # before anything is written
+    plan = plan_run(data_dir=args.data_dir, **options)  # checked once, before anything is written
     out = Path(args.out)
     # the lock is held from before run.log is opened: a second run gets one line, no log
-    with claimed_folder(out, "run", OUTPUT_ENTRIES, overwrite=options.get("overwrite", False)):
+    with claimed_folder(out, "run", OUTPUT_ENTRIES, overwrite=plan.options["overwrite"]):
         handler = logging.FileHandler(out / "run.log")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logging.getLogger("brainexpr").addHandler(handler)
         try:
-            summary = run_main(out, data_dir=args.data_dir, **options)
+            summary = execute_run(out, plan, started=started)
         finally:
             logging.getLogger("brainexpr").removeHandler(handler)
             handler.close()

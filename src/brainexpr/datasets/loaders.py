@@ -430,8 +430,10 @@ def load_pathology(data_dir=None) -> pd.DataFrame:
 def load_pathology_map(measure: str = "tau", group: str = "ad", data_dir=None) -> pd.Series:
     """Return one regional ADNI group map (e.g. AD tau) as a Series over 86 region keys."""
     check_choice(measure, PATHOLOGY_MEASURES, "measure")
-    if group not in PATHOLOGY_GROUPS or (measure == "atrophy" and group == "nc"):
-        raise InputError(f"group must be one of {PATHOLOGY_GROUPS} (no nc atrophy), got {group!r}")
+    check_choice(group, PATHOLOGY_GROUPS, "group")
+    if measure == "atrophy" and group == "nc":
+        raise InputError("there is no nc atrophy map (atrophy is measured against the nc group); "
+                         "choose group ad, lmci or emci")
     table = load_pathology(data_dir)
     series = table[f"{group}_{measure}"].astype(float)
     series.name = f"{group}_{measure}"

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from .validate import check_choice
 
 #: The 34 cortical Desikan-Killiany regions in FreeSurfer / abagen order with their
 #: FreeSurfer code offsets and the abbreviations of the ``LT_``/``RT_`` scheme.
@@ -328,9 +329,8 @@ def resolve_names(names, hemisphere: str | None = None) -> list[list[str]]:
     names = list(names)
     if names and all(_integer(n) is not None for n in names):
         return [[k] for k in to_keys([_integer(n) for n in names], scheme="dk83_id")]
-    if hemisphere is not None and hemisphere not in PLAIN_HEMISPHERES:
-        raise InputError(f"hemisphere must be one of {', '.join(PLAIN_HEMISPHERES)}, got "
-                         f"{hemisphere!r}")
+    if hemisphere is not None:
+        check_choice(hemisphere, PLAIN_HEMISPHERES, "hemisphere")
     sided, plain = spelling_table()
     out, unknown, unsided = [], [], []
     for name in names:

@@ -8,27 +8,18 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 
-from ..utils import atomic_path
+from ..reporting.figures import pyplot as _pyplot
+from ..reporting.figures import save_figure
 from .embedding import GeneAxis
 
 logger = logging.getLogger(__name__)
 
 #: Label genes on the axes when there are at most this many.
 MAX_LABELLED_GENES = 40
-
-
-def _pyplot():
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo") \
-            and not matplotlib.is_interactive():
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot_spectrum(axis: GeneAxis, ax=None, n_show: int = 30):
@@ -112,7 +103,7 @@ def plot_gene_axis(axis: GeneAxis, path=None, title: str | None = None, dpi: int
                           f"'{axis.affinity}'")
     fig.tight_layout()
     if path is not None:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=dpi)
+        save_figure(fig, path, formats=(Path(path).suffix.lstrip("."),), dpi=dpi, tight=False,
+                    close=False)
         logger.info("wrote %s", path)
     return fig

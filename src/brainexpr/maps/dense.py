@@ -303,18 +303,16 @@ def predict_prepared(model, points, genes, return_std: bool = False,
     return out
 
 
+@fill_doc
 def predict_dense(model, grid: VoxelGrid, genes=None, return_std: bool = False,
                   chunk_size: int | None = None, buffer_dir=None):
     """Predict genes on every voxel of ``grid`` in chunks.
 
     Parameters
     ----------
-    model : fitted estimator
-        An :class:`~brainexpr.models.inr.INRRegressor` or any estimator with
-        ``predict(coords, tissue, genes)`` (see :mod:`brainexpr.models.base`).
+    %(fitted_model)s
     grid : VoxelGrid
-    genes : sequence of str, optional
-        Default: every gene of the model.
+    %(model_genes)s
     return_std : bool
         Also predict the ensemble standard deviation (INR ensembles only).
     chunk_size : int, optional
@@ -383,10 +381,8 @@ def write_maps(model, genes=None, mask="brain", resolution: int | None = 2, out_
 
     Parameters
     ----------
-    model : fitted estimator
-        An INR or any estimator with ``predict(coords, tissue, genes)``.
-    genes : sequence of str, optional
-        Genes to map (default: every gene of the model).
+    %(fitted_model)s
+    %(model_genes)s
     mask, resolution :
         See :func:`resolve_mask`.
     out_dir : path-like
@@ -406,9 +402,7 @@ def write_maps(model, genes=None, mask="brain", resolution: int | None = 2, out_
     %(data_dir)s
     grid : VoxelGrid, optional
         Precomputed voxels (overrides ``mask`` and ``resolution``).
-    overwrite : bool
-        Write into a folder holding other files (see :mod:`brainexpr.outputs`: only
-        brainexpr's own files there are replaced).
+    %(overwrite)s
 
     Returns
     -------

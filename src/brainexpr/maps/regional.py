@@ -48,14 +48,12 @@ def parcellate_model(model, atlas_image, regions: pd.DataFrame, genes=None, tabl
 
     Parameters
     ----------
-    model : fitted estimator
-        An INR or any estimator with ``predict(coords, tissue, genes)``.
+    %(fitted_model)s
     atlas_image : nibabel.Nifti1Image
         Integer parcel ids (0 = background), MNI152.
     regions : pandas.DataFrame
         Atlas table with column ``id``; its index names the rows of the result.
-    genes : sequence of str, optional
-        Default: every gene of the model.
+    %(model_genes)s
     table : pandas.DataFrame, optional
         A regional table (regions x genes, indexed like ``regions``) to compare with;
         genes absent from it are averaged but not compared.

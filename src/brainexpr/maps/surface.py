@@ -56,15 +56,14 @@ def _vertex_points(model, hemi: str, data_dir):
     return prepare_points(model, coords, tissue_class_at(coords, data_dir=data_dir))
 
 
+@fill_doc
 def predict_surface(model, genes=None, return_std: bool = False, data_dir=None) -> dict:
     """Evaluate a model at the fsaverage5 vertices of both hemispheres.
 
     Parameters
     ----------
-    model : fitted estimator
-        An INR or any estimator with ``predict(coords, tissue, genes)``.
-    genes : sequence of str, optional
-        Default: every gene of the model.
+    %(fitted_model)s
+    %(model_genes)s
     return_std : bool
         Also the ensemble standard deviation (INR ensembles only).
     data_dir : path-like, optional
@@ -104,9 +103,8 @@ def write_surface_maps(model, genes=None, out_dir="maps", std: bool = False,
 
     Parameters
     ----------
-    model : fitted estimator
-    genes : sequence of str, optional
-        Default: every gene of the model.
+    %(fitted_model)s
+    %(model_genes)s
     out_dir : path-like
         Output folder, built in a staging folder and moved into place when complete; it
         also gets ``maps.tsv`` (file, gene, hemisphere, kind).

@@ -5,7 +5,8 @@ Submodules are imported on first use (``brainexpr.reporting.build_report`` impor
 
 * :mod:`.html`: :class:`ReportSection`, :func:`build_report` (self-contained HTML).
 * :mod:`.methods`: :func:`build_methods` (Methods paragraph, citations, package versions).
-* :mod:`.slices`: :func:`plot_map_slices`, :func:`plot_gene_panel`, :func:`save_figure`.
+* :mod:`.slices`: :func:`plot_map_slices`, :func:`plot_gene_panel`.
+* :mod:`.figures`: :func:`save_figure` (every figure of the package), :func:`pyplot`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ _EXPORTS = {
     "ReportFigure": "html", "ReportSection": "html", "ReportTable": "html", "build_report": "html",
     "Methods": "methods", "build_methods": "methods", "package_versions": "methods",
     "REFERENCES": "methods",
-    "plot_map_slices": "slices", "plot_gene_panel": "slices", "save_figure": "slices",
+    "plot_map_slices": "slices", "plot_gene_panel": "slices", "save_figure": "figures",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -21,7 +21,9 @@ import numpy as np
 
 from ..evaluation.ablation import PAPER_INR, base_value
 from ..utils import atomic_write
-from .benchmark import _markdown_table, _pyplot, _save, write_tables
+from .benchmark import FIGURE_DPI, _markdown_table, write_tables
+from .figures import pyplot as _pyplot
+from .figures import save_figure
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +72,7 @@ def plot_ablation(result, dataset: str, path) -> list[Path]:
         bottom.legend(fontsize=7)
     figure.suptitle(f"{dataset}: the paper's Fig. 3 axes, training loss vs held-out accuracy")
     figure.tight_layout()
-    return _save(figure, Path(path))
+    return save_figure(figure, path, dpi=FIGURE_DPI)
 
 
 def ablation_markdown(result) -> str:

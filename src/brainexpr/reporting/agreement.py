@@ -5,14 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .figures import pyplot as _pyplot
 
-def _pyplot():
-    import matplotlib
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def aggregate_agreement(inr: pd.DataFrame, reference: pd.DataFrame) -> dict:

@@ -8,8 +8,11 @@
 * :func:`plot_open_targets`: gene-target correlation against the Open Targets score (Fig. 6c,d).
 * :func:`plot_target_map`: the regional target map painted into the atlas (brain slices).
 
-Every function draws on a matplotlib ``Axes`` (or returns a ``Figure``) and never shows it;
-:func:`save_figure` writes a figure atomically.
+* :func:`association_markdown`, :func:`association_methods`: the summary and Methods
+  text of a run, for exactly the options it used.
+
+Every figure function draws on a matplotlib ``Axes`` (or returns a ``Figure``) and never shows it;
+:func:`brainexpr.reporting.figures.save_figure` writes a figure atomically.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from ..utils import atomic_path
+from .figures import pyplot as _pyplot
 
 logger = logging.getLogger(__name__)
 
@@ -27,25 +30,6 @@ logger = logging.getLogger(__name__)
 SOURCE_COLOURS = ("tab:blue", "tab:green")
 #: Colours of discordant genes: stronger in the first / in the second source.
 DISCORDANT_COLOURS = ("tab:purple", "tab:red")
-
-
-def _pyplot():
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo") \
-            and not matplotlib.is_interactive():
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_figure(figure, path, dpi: int = 200) -> None:
-    """Write ``figure`` to ``path`` (format from the suffix) atomically and close it."""
-    plt = _pyplot()
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, dpi=dpi, bbox_inches="tight")
-    plt.close(figure)
 
 
 def plot_axis_bars(correlations: pd.DataFrame, order, significant: pd.DataFrame | None = None,
@@ -252,3 +236,151 @@ def plot_target_map(target: pd.Series, atlas_image, regions: pd.DataFrame, templ
     cax.tick_params(labelsize=7)
     figure.suptitle(title, fontsize=10, x=0.02, ha="left")
     return figure
+
+
+# --------------------------------------------------------------------------- text
+def _fmt(value, digits=2):
+    if value is None:
+        return "n/a"
+    if abs(value) < 10 ** -(digits + 1) and value != 0:
+        return f"{value:.1e}"
+    return f"{value:.{digits}f}"
+
+
+def association_markdown(summary: dict, first: str, second: str | None) -> str:
+    """The ``association_summary.md`` of ``associate``: our numbers next to the paper's,
+    then a Methods paragraph (:func:`association_methods`).
+
+    Parameters
+    ----------
+    summary : dict
+        The summary of :func:`brainexpr.workflows.associate.associate`.
+    first, second : str
+        Names of the first and (None without one) second source.
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
+    null = summary["null"]
+    lines = [
+        f"# Gene maps vs {summary['target']['name']}",
+        "",
+        f"Target: {summary['target']['source']}; {summary['regions']['n']} regions "
+        f"({summary['regions']['set']}, {summary['regions']['hemisphere']} hemispheres).",
+        f"Spatial null: {null['method'] or 'none'}"
+        + (f", {null['n_surrogates']} surrogates, distances {null['distances']}, seed "
+           f"{null['random_state']}." if null["method"] else "."),
+        f"Gene axis: {summary['gene_axis']}.",
+        "",
+        "| quantity | " + " | ".join([first] + ([second] if second else [])) + " | paper |",
+        "|---|" + "---|" * (2 + bool(second)),
+    ]
+    sources = [summary["sources"][first]] + ([summary["sources"][second]] if second else [])
+
+    def row(label, values, paper=""):
+        lines.append(f"| {label} | " + " | ".join(values) + f" | {paper} |")
+
+    row("genes", [str(s["n_genes"]) for s in sources], "100")
+    row("p < 0.05 (parametric)", [str(s["pearson_p<0.05"]) for s in sources])
+    row("FDR q < 0.05 (parametric)", [str(s["pearson_q<0.05"]) for s in sources])
+    if null["method"]:
+        row("p < 0.05 (spatial null)", [str(s["pearson_p_spatial<0.05"]) for s in sources])
+        row("FDR q < 0.05 (spatial null)", [str(s["pearson_q_spatial<0.05"]) for s in sources])
+    if "axis_gradient" in sources[0]:
+        row("axis gradient: Spearman r", [_fmt(s["axis_gradient"]["r"]) for s in sources],
+            "claimed, no statistic")
+        row("axis gradient: gene-shuffle p",
+            [_fmt(s["axis_gradient"]["p_permutation"], 4) for s in sources])
+        row("axis gradient: spatial-null p",
+            [_fmt(s["axis_gradient"]["p_spatial"], 3) for s in sources])
+    paper_ot = summary["paper"]["open_targets"]
+    for key in ("open_targets", "open_targets_other") if "open_targets" in sources[0] else ():
+        kind = "absolute r" if sources[0][key]["absolute"] else "signed r"
+        paper = (f"{paper_ot['abagen']['r']} (abagen) / {paper_ot['inr']['r']} (INR)"
+                 if not sources[0][key]["absolute"] else "")
+        row(f"Open Targets vs {kind}: R (p)",
+            [f"{_fmt(s[key]['r'])} ({_fmt(s[key]['p'], 3)})" for s in sources],
+            paper + (f", p {paper_ot['abagen']['p']} / {paper_ot['inr']['p']}" if paper else ""))
+    if "open_targets" in sources[0]:
+        row("Open Targets: genes scored", [str(s["open_targets"]["n_genes"]) for s in sources])
+    if second:
+        agreement = summary["agreement"]
+        lines += [
+            "",
+            f"Agreement of the gene-target correlations of {first} and {second}: "
+            f"R = {_fmt(agreement['r'])}, p = {agreement['p']:.1e}, {agreement['n_genes']} genes "
+            f"(paper: R = {summary['paper']['agreement_r']}).",
+            "",
+            "Most discordant genes (largest difference in |r|): "
+            + ", ".join(f"{d['gene']} ({first} {d[first]:.2f}, {second} {d[second]:.2f})"
+                        for d in agreement["discordant"])
+            + ". Paper: NEAT1, JAZF1, HSPH1 stronger under INR; TMEM41A, PTK2B, ZNF184 "
+              "stronger under abagen.",
+        ]
+    lines += [
+        "",
+        "## Methods",
+        "",
+        association_methods(summary, first, second),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def association_methods(summary: dict, first: str, second: str | None) -> str:
+    """Methods paragraph of an ``associate`` run, for exactly the options it used
+    (correlations, the spatial null, the gene-axis gradient, Open Targets)."""
+    null = summary["null"]
+    text = (
+        f"Regional gene expression ({first}"
+        + (f" and {second}" if second else "")
+        + f") was correlated with the {summary['target']['name']} map over "
+        f"{summary['regions']['n']} Desikan-Killiany regions ({summary['regions']['set']}, "
+        f"{summary['regions']['hemisphere']} hemispheres) with Pearson and Spearman "
+        "correlations (parametric two-sided p-values, t distribution)."
+    )
+    if null["method"] == "variogram":
+        text += (
+            f" Spatial autocorrelation was accounted for with {null['n_surrogates']} "
+            "variogram-matched surrogate target maps (Burt et al. 2020; brainexpr's "
+            "vectorised implementation of the brainsmash algorithm: exponential kernel, "
+            "neighbourhood fractions 0.1-0.9, variograms matched up to the 25th percentile "
+            f"of distances) computed from {null['distances']} inter-region distances."
+        )
+    elif null["method"] == "moran":
+        text += (
+            f" Spatial autocorrelation was accounted for with {null['n_surrogates']} Moran "
+            "spectral randomisation surrogates (Wagner & Dray 2015; singleton procedure on "
+            f"inverse-distance weights from {null['distances']} distances)."
+        )
+    elif null["method"] == "spin":
+        text += (
+            f" Spatial autocorrelation was accounted for with {null['n_surrogates']} spin "
+            "permutations (Alexander-Bloch et al. 2018): random rotations of the fsaverage5 "
+            "sphere, the left hemisphere's rotation mirrored for the right, each region "
+            "reassigned to the region whose rotated centroid it receives (Hungarian "
+            "assignment, Vazquez-Rodriguez et al. 2019)."
+        )
+    elif null["method"] == "permutation":
+        text += (f" Null p-values came from {null['n_surrogates']} random permutations of the "
+                 "target (which ignore spatial autocorrelation).")
+    if null["method"]:
+        text += (
+            " Spatial-null p-values are two-sided, (1 + #|r_null| >= |r|) / (1 + n); "
+            "Benjamini-Hochberg FDR was applied across genes to each p-value column."
+        )
+    if "axis_gradient" in summary["sources"][first]:
+        text += (
+            " The gradient along the gene axis is the Spearman correlation between axis "
+            "position and gene-target correlation, tested by shuffling genes and against the "
+            "same statistic for the surrogate target maps (spatial null)."
+        )
+    if "open_targets" in summary["sources"][first]:
+        text += (
+            " Gene-target correlations (absolute and signed) were compared with the Open "
+            "Targets AD global score (MONDO_0004975) across the genes that have a score "
+            "(Pearson)."
+        )
+    return text

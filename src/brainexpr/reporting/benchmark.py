@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 
 from ..utils import atomic_path, atomic_write
+from .figures import pyplot as _pyplot
+from .figures import save_figure
 
 logger = logging.getLogger(__name__)
 
@@ -39,31 +41,11 @@ HEADLINE = [
                                                   "held-out parcels with their observed means"),
 ]
 
+#: Resolution of the benchmark and ablation figures (dots per inch).
+FIGURE_DPI = 150
+
 #: Two methods tie when their per-gene mean difference is below this (Pearson r units).
 TIE_MARGIN = 0.005
-
-
-def _pyplot():
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo") \
-            and not matplotlib.is_interactive():
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(figure, path: Path, formats=("png", "svg")) -> list[Path]:
-    plt = _pyplot()
-    written = []
-    for fmt in formats:
-        target = path.with_suffix(f".{fmt}")
-        with atomic_path(target) as tmp:
-            figure.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
-        written.append(target)
-    plt.close(figure)
-    return written
 
 
 def _methods_in_order(result) -> list[str]:
@@ -90,7 +72,7 @@ def plot_accuracy_distributions(result, path) -> list[Path]:
         ax.set_ylabel("Pearson r per gene")
         ax.set_title(title, fontsize=9)
     figure.tight_layout()
-    return _save(figure, Path(path))
+    return save_figure(figure, path, dpi=FIGURE_DPI)
 
 
 def plot_held_out_scatter(result, path) -> list[Path]:
@@ -120,7 +102,7 @@ def plot_held_out_scatter(result, path) -> list[Path]:
             ax.set_xlabel("truth" if part["truth"].notna().any() else "observed", fontsize=8)
             ax.tick_params(labelsize=7)
     figure.tight_layout()
-    return _save(figure, Path(path))
+    return save_figure(figure, path, dpi=FIGURE_DPI)
 
 
 def plot_slices(result, path) -> list[Path]:
@@ -157,7 +139,7 @@ def plot_slices(result, path) -> list[Path]:
     if methods:
         figure.colorbar(error, ax=axes[:, len(views):].ravel().tolist(), shrink=0.5, label="prediction - truth")
     figure.suptitle(f"phantom gene {result.slices.get('gene', '')}: truth, maps and errors (2 mm)", fontsize=9)
-    return _save(figure, Path(path))
+    return save_figure(figure, path, dpi=FIGURE_DPI)
 
 
 # --------------------------------------------------------------------------- tables

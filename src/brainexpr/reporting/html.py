@@ -161,9 +161,7 @@ def _check_section(section: ReportSection, on_missing: str) -> ReportSection:
     """Validate a section; turn one with absent figure files into a "not run" section."""
     if not isinstance(section, ReportSection):
         raise InputError(f"report sections must be ReportSection objects, got {type(section).__name__}")
-    if section.status not in STATUSES:
-        raise InputError(f"status of section {section.title!r} must be one of {STATUSES}, "
-                         f"got {section.status!r}")
+    check_choice(section.status, STATUSES, f"status of section {section.title!r}")
     if section.status != "ok":
         return ReportSection.not_run(section.title, section.reason or "the step did not run")
     figures = [_as_figure(item) for item in section.figures]

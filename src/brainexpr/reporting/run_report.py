@@ -141,7 +141,8 @@ def _map_section(maps_folder: Path, data_dir=None, fit_summary: dict | None = No
 
     from ..datasets import load_brain_mask, load_template
     from ..viewer.maps import find_maps
-    from .slices import plot_map_slices, save_figure
+    from .figures import save_figure
+    from .slices import plot_map_slices
 
     title = SECTIONS["maps"][0]
     fit_summary = fit_summary or {}
@@ -192,7 +193,7 @@ def _surface_figure(maps_folder: Path, figures_dir: Path, data_dir=None,
     import matplotlib.pyplot as plt
     import nibabel as nib
 
-    from .slices import save_figure
+    from .figures import save_figure
     from .surface import plot_vertex_maps
 
     listings = sorted(maps_folder.rglob("maps.tsv"))

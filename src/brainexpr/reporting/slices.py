@@ -4,7 +4,7 @@
   given) its uncertainty map, each with its colour bar.
 * :func:`plot_gene_panel`: several genes side by side, one slice each (expression row and
   optional uncertainty row), for an overview figure.
-* :func:`save_figure`: write a figure as PNG and SVG, atomically.
+* figures are saved with :func:`brainexpr.reporting.figures.save_figure`.
 
 Voxels outside the brain mask, non-finite voxels and exact zeros (the writer's fill value)
 are transparent, so the template shows around the brain.
@@ -13,15 +13,14 @@ are transparent, so the template shows around the brain.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
 from ..atlas.space import check_mni_image
-from ..datasets.validate import check_choice, check_choices
+from ..datasets.validate import check_choice
 from ..errors import InputError
-from ..utils import atomic_path
+from .figures import pyplot as _pyplot
 
 logger = logging.getLogger(__name__)
 
@@ -32,17 +31,6 @@ DISPLAY_MODES = ("ortho", "x", "y", "z")
 OVERLAY_OPACITY = 0.85
 #: nilearn draws values with ``|v|`` below this as transparent: the zero/NaN background.
 _TRANSPARENT_BELOW = 1e-9
-
-
-def _pyplot():
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo") \
-            and not matplotlib.is_interactive():
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _load(image, name: str) -> nib.Nifti1Image:
@@ -201,34 +189,3 @@ def plot_gene_panel(maps: dict, *, bg_img=None, mask=None, display_mode: str = "
             _draw(std, std_values, axes[row * rows_per_gene + 1, col], figure, bg_img, "std",
                   cut_coords, display_mode, f"{gene} SD", None, None, title_size=10)
     return figure
-
-
-def save_figure(figure, path, formats=("png", "svg"), dpi: int = 200, close: bool = True) -> list[Path]:
-    """Save a figure in several formats beside each other, atomically.
-
-    Parameters
-    ----------
-    figure : matplotlib.figure.Figure
-    path : path-like
-        File name; its suffix is replaced by each format (``maps/APOE.png``, ``maps/APOE.svg``).
-    formats : sequence of {"png", "svg", "pdf"}
-    dpi : int
-        Resolution of raster formats.
-    close : bool
-        Close the figure afterwards.
-
-    Returns
-    -------
-    list of Path
-    """
-    check_choices(formats, ("png", "svg", "pdf"), "formats")
-    path = Path(path)
-    written = []
-    for fmt in formats:
-        target = path.with_suffix(f".{fmt}")
-        with atomic_path(target) as tmp:
-            figure.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
-        written.append(target)
-    if close:
-        _pyplot().close(figure)
-    return written

@@ -17,6 +17,7 @@ import pandas as pd
 from ..atlas.surface import N_VERTICES, dk_vertex_labels, fsaverage5_mesh
 from ..docstrings import fill_doc
 from ..errors import InputError
+from .figures import pyplot as _pyplot
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +31,6 @@ VIEWS = {("L", "lateral"): (-1, -1.0), ("L", "medial"): (1, 1.0),
 PANELS = [("L", "lateral"), ("L", "medial"), ("R", "medial"), ("R", "lateral")]
 
 
-def _pyplot():
-    from .slices import _pyplot as pyplot
-
-    return pyplot()
 
 
 @lru_cache(maxsize=2)

@@ -8,9 +8,11 @@
   (e.g. program scores) on the fsaverage5 inflated cortex, lateral and medial views of both
   hemispheres.
 * :func:`plot_top_genes`: the genes with the largest loadings of every program.
+* :func:`vae_markdown`: the report text of a run (validation table, the paper's numbers,
+  what they mean).
 
 Every function returns a matplotlib ``Figure`` (or draws on given ``Axes``) and never shows
-it; :func:`brainexpr.reporting.slices.save_figure` writes figures atomically.
+it; :func:`brainexpr.reporting.figures.save_figure` writes figures atomically.
 """
 
 from __future__ import annotations
@@ -21,19 +23,16 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from .figures import pyplot as _pyplot
 from .surface import plot_surface_maps
 
 __all__ = ["plot_predicted_vs_observed", "plot_surface_maps", "plot_top_genes",
-           "plot_validation_summary"]
+           "plot_validation_summary", "vae_markdown"]
 
 logger = logging.getLogger(__name__)
 
 
 
-def _pyplot():
-    from .slices import _pyplot as pyplot
-
-    return pyplot()
 
 
 def _scatter(ax, observed, predicted, groups, title):
@@ -164,3 +163,92 @@ def plot_top_genes(loadings: pd.DataFrame, n_top: int = 10, head_weights=None):
         ax.axis("off")
     figure.supxlabel("loading (z-scored expression per unit program score)", fontsize=8)
     return figure
+
+
+# --------------------------------------------------------------------------- text
+def _fmt(value, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
+def vae_markdown(summary: dict, model: str = "graph_vae") -> str:
+    """The ``vae_report.md`` of ``vae``: the validation table, the paper's numbers, and what
+    they mean.
+
+    Parameters
+    ----------
+    summary : dict
+        The summary of :func:`brainexpr.workflows.vae.fit_vae`.
+    model : str
+        Name of the VAE's row in ``summary["validation"]``.
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
+    validation = summary["validation"]
+    vae = validation[model]
+    lines = [
+        "# Cross-scale graph VAE: regional expression -> vulnerability", "",
+        f"- Target: {summary['target']} on {summary['regions']['n']} cortical regions",
+        f"- Genes: {summary['genes']['source']}",
+        f"- Region graph: {summary['graph']['method']} ({summary['graph']['edges']} edges, "
+        f"{summary['graph']['laplacian']} Laplacian)",
+        f"- Blocked CV: {summary['cv']['scheme']}, {summary['cv']['groups']} held-out groups",
+        f"- Spatial null: {summary['null']['method']} surrogates of the target "
+        f"({summary['null']['n_vae']} for the VAE, {summary['null']['n_baselines']} for the "
+        "baselines), each put through the same blocked CV",
+        "",
+        "| model | in-sample r | in-sample R² | blocked-CV r | blocked-CV R² | spatial-null p "
+        "(CV r) | null r 95th pct |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, row in validation.items():
+        lines.append(f"| {name} | {_fmt(row['in_sample_r'])} | {_fmt(row['in_sample_r2'])} | "
+                     f"{_fmt(row['cv_r'])} | {_fmt(row['cv_r2'])} | {_fmt(row['null_p'], 3)} "
+                     f"(n={int(row['n_nulls'])}) | {_fmt(row['null_r_95'])} |")
+    paper = summary["paper"]
+    ridge = validation.get("ridge")
+    ridge_sentence = (
+        f"A plain ridge regression on the same genes reaches r = {_fmt(ridge['in_sample_r'])} "
+        f"(R² = {_fmt(ridge['in_sample_r2'])}) in-sample in this run, so an in-sample fit of "
+        f"{summary['regions']['n']} regions from {summary['genes']['n']} genes is no evidence "
+        "for a model or for the biology: with more genes than regions almost any map can be "
+        "fitted. " if ridge else
+        f"With more genes ({summary['genes']['n']}) than regions ({summary['regions']['n']}) "
+        "almost any map can be fitted in-sample, so such a fit is no evidence for a model or "
+        "for the biology. ")
+    lines += [
+        f"| paper (Vaithianathan 2026) | {paper['r']} | {paper['r2']} | not reported | "
+        "not reported | not reported | - |",
+        "",
+        "## Reading these numbers",
+        "",
+        f"The paper reports r = {paper['r']} and explained variance {paper['r2']} *in-sample* "
+        f"(p {paper['p']}) on {paper['target'].split(';')[0]}, which is not public; this run "
+        f"uses {summary['target']}, so the numbers are not directly comparable. In-sample, "
+        f"our graph VAE reaches r = {_fmt(vae['in_sample_r'])} "
+        f"(R² = {_fmt(vae['in_sample_r2'])}). " + ridge_sentence
+        + f"When whole {'lobes' if summary['cv']['scheme'] == 'lobe' else 'groups of regions'} "
+        f"are held out and the model is refitted without them, the predicted map correlates "
+        f"with the observed one at r = {_fmt(vae['cv_r'])} (R² = {_fmt(vae['cv_r2'])}); this "
+        "is the number to compare between models.",
+        "",
+        _null_sentence(vae, summary),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _null_sentence(vae: dict, summary: dict) -> str:
+    if not vae.get("n_nulls"):
+        return "No spatial-null test was run (null_method='none' or n_nulls_vae=0)."
+    verdict = "exceeds" if vae["null_p"] < 0.05 else "does not exceed"
+    return (f"Surrogate targets with the same spatial autocorrelation as the observed map, "
+            f"unrelated to expression by construction, reach a blocked-CV r of "
+            f"{_fmt(vae['null_r_mean'])} on average (95th percentile {_fmt(vae['null_r_95'])}): "
+            f"smooth maps are partly predictable from smooth expression gradients whatever "
+            f"they show. The VAE's cross-validated r {verdict} this spatial null at the 5 % "
+            f"level (p = {_fmt(vae['null_p'], 3)}, {int(vae['n_nulls'])} surrogates).")

@@ -488,7 +488,7 @@ class BuildResult:
 def _fit_for_atlas(source, model, genes, gene_set, atlas, stage, random_state, data_dir):
     """Fit the atlas model on a source; returns (estimator, training data of a regional
     source or None, source used)."""
-    from ..workflows.inr import fit_model, load_training_data, source_kind
+    from ..workflows.models import fit_model, load_training_data, source_kind
 
     kind = source_kind(source)
     name, reason = ATLAS_MODELS[kind] if model == "auto" else (model, "requested")
@@ -512,7 +512,7 @@ def _fit_for_atlas(source, model, genes, gene_set, atlas, stage, random_state, d
 
 def _source_files(source, data_dir) -> dict:
     """Checksums of the files a source reads."""
-    from ..workflows.inr import _source_file
+    from ..workflows.models import _source_file
 
     if source == "regional":
         from ..datasets.loaders import REGIONAL, _file
@@ -546,7 +546,7 @@ def build_atlas(*, out="atlas.zarr", source: str = "regional", model: str = "aut
         build is refused, never overwritten.
     source : str
         ``regional`` (the DK-83 table), ``celltypes``, a sample or regional CSV, or a
-        ``brainexpr ahba`` output folder (see :func:`brainexpr.workflows.inr.load_training_data`).
+        ``brainexpr ahba`` output folder (see :func:`brainexpr.workflows.models.load_training_data`).
         Ignored with ``model_file``.
     model : str
         ``auto`` (:data:`ATLAS_MODELS`: parcel kriging for parcel means, donor kriging
@@ -641,7 +641,7 @@ def build_atlas(*, out="atlas.zarr", source: str = "regional", model: str = "aut
 
 
 def _summary(estimator) -> dict:
-    from ..workflows.inr import fit_summary
+    from ..workflows.models import fit_summary
 
     return fit_summary(estimator)
 
@@ -657,7 +657,7 @@ def _create(out, settings, source, model, model_file, genes, gene_set, atlas, re
     from ..models.registry import load_model, save_model
     from ..models.parcel import ParcelKrigingRegressor
     from ..models.registry import model_name
-    from ..workflows.inr import _tissue_image_for
+    from ..workflows.models import _tissue_image_for
 
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))

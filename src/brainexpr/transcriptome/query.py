@@ -31,6 +31,7 @@ PARCELLATIONS = "parcellations"
 
 
 # --------------------------------------------------------------------------- get
+@fill_doc
 def get_maps(store, genes, out_dir="maps", std: bool = False, compress: bool = True,
              overwrite: bool = False) -> list[Path]:
     """Write the NIfTI maps of some genes from an atlas.
@@ -45,8 +46,7 @@ def get_maps(store, genes, out_dir="maps", std: bool = False, compress: bool = T
     std : bool
         Also write the ``_std`` maps (atlases of models that give an uncertainty).
     compress : bool
-    overwrite : bool
-        Write into a folder holding other files (only brainexpr's own files are replaced).
+    %(overwrite)s
 
     Returns
     -------
@@ -274,8 +274,7 @@ def match_map(store, user_map, *, atlas: str = "dk83", column: str | None = None
         Writes ``matches.tsv`` (all genes, ranked) and ``matches.png`` / ``.svg``.
     top : int
         Genes shown in the figure.
-    overwrite : bool
-        Write into an ``out_dir`` holding other files (:mod:`brainexpr.outputs`).
+    %(overwrite)s
     %(data_dir)s
 
     Returns
@@ -327,12 +326,10 @@ def match_map(store, user_map, *, atlas: str = "dk83", column: str | None = None
 def write_matches(table: pd.DataFrame, out_dir, top: int = 20, overwrite: bool = False) -> None:
     """Write the ranked table (``matches.tsv``) and a figure of the top and bottom genes
     (``out_dir`` follows the rules of :mod:`brainexpr.outputs`)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from ..outputs import output_folder
+    from ..reporting.figures import pyplot, save_figure
+
+    plt = pyplot()
 
     with output_folder(out_dir, "atlas match", overwrite) as stage:
         table.to_csv(stage / "matches.tsv", sep="\t", float_format="%.6g")
@@ -348,6 +345,4 @@ def write_matches(table: pd.DataFrame, out_dir, top: int = 20, overwrite: bool =
                      f"({table.attrs.get('n_regions')} {table.attrs.get('atlas')} regions); "
                      f"red: spatial-null FDR q < 0.05", fontsize=8)
         fig.tight_layout()
-        for suffix in ("png", "svg"):
-            fig.savefig(stage / f"matches.{suffix}", dpi=150)
-        plt.close(fig)
+        save_figure(fig, stage / "matches", dpi=150, tight=False)

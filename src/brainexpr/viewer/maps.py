@@ -20,6 +20,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from ..datasets.validate import check_choice
 from ..errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -164,15 +165,12 @@ def select_maps(maps: pd.DataFrame, model: str | None = None, resolution: int | 
     available = sorted(maps["resolution"].unique().tolist())
     if resolution is None:
         resolution = 2 if 2 in available else available[0]
-    elif resolution not in available:
-        raise InputError(f"resolution must be one of the available map resolutions "
-                         f"{available} (mm), got {resolution!r}")
+    else:
+        check_choice(resolution, available, "resolution (mm) of the available maps")
     selected = maps[maps["resolution"] == resolution]
     if model is not None:
         models = sorted(selected["model"].unique())
-        if model not in models:
-            raise InputError(f"model must be one of {models} (the models with {resolution} mm "
-                             f"maps), got {model!r}")
+        check_choice(model, models, f"model of the {resolution} mm maps")
         selected = selected[selected["model"] == model]
     if genes is not None:
         genes = [genes] if isinstance(genes, str) else list(genes)

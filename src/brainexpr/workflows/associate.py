@@ -32,6 +32,7 @@ from ..datasets.validate import check_choice
 from ..docstrings import fill_doc
 from ..errors import InputError
 from ..outputs import check_output_folder, output_folder
+from ..reporting.association import association_markdown
 from ..utils import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -195,10 +196,7 @@ def _load_target(target, group, target_column, data_dir, hemisphere=None,
                              f"columns: {', '.join(map(str, table.columns[:8]))}")
         series = to_region_keys(table[target_column], "target map", hemisphere=hemisphere)
         return series, str(target_column), f"{target} (column {target_column})"
-    raise InputError(
-        f"target must be one of {', '.join(PATHOLOGY_MEASURES)} (ADNI group maps) or a CSV "
-        f"file of region -> value; got {target!r}"
-    )
+    check_choice(target, PATHOLOGY_MEASURES, "target", or_else="a CSV file of region -> value")
 
 
 def _resolve_distances(distances, keys, data_dir) -> tuple[pd.DataFrame, str]:
@@ -226,8 +224,8 @@ def _resolve_distances(distances, keys, data_dir) -> tuple[pd.DataFrame, str]:
         table.columns = to_region_keys(table.T, "distance table columns").index
         description = str(distances)
     else:
-        raise InputError(f"distances must be one of {', '.join(DISTANCE_SOURCES)} or a CSV "
-                         f"file of an (n, n) distance matrix; got {distances!r}")
+        check_choice(distances, DISTANCE_SOURCES, "distances",
+                     or_else="a CSV file of an (n, n) distance matrix")
     missing = [k for k in keys if k not in table.index or k not in table.columns]
     if missing:
         raise InputError(f"the distance table ({description}) lacks regions: "
@@ -361,12 +359,9 @@ def associate(out_dir=None, *, genes=None, expression=None, expression_name: str
         Gene-label shuffles of the gene-axis gradient test.
     random_state : int or None
         Seed of surrogates and permutations.
-    figures : bool
-        Write the figures.
+    %(figures)s
     figure_format : {"png", "pdf", "svg"}
-    overwrite : bool
-        Write into a folder holding other files (:mod:`brainexpr.outputs`: only brainexpr's
-        own files there are replaced).
+    %(overwrite)s
     %(data_dir)s
 
     Returns
@@ -378,9 +373,7 @@ def associate(out_dir=None, *, genes=None, expression=None, expression_name: str
     if null_method == "none":
         null_method = None
     check_choice(figure_format, ("png", "pdf", "svg"), "figure_format")
-    if open_targets_missing not in ("drop", "zero"):
-        raise InputError(f"open_targets_missing must be 'drop' or 'zero', got "
-                         f"{open_targets_missing!r}")
+    check_choice(open_targets_missing, ("drop", "zero"), "open_targets_missing")
     if compare is not None and compare_name == expression_name:
         raise InputError(f"expression_name and compare_name are both {compare_name!r}; give "
                          "the two sources different names")
@@ -528,8 +521,8 @@ def associate(out_dir=None, *, genes=None, expression=None, expression_name: str
             with atomic_write(stage / OUTPUT_MARKER) as handle:
                 json.dump(_jsonable(summary), handle, indent=1)
             with atomic_write(stage / "association_summary.md") as handle:
-                handle.write(_markdown(summary, expression_name,
-                                       compare_name if compare is not None else None))
+                handle.write(association_markdown(summary, expression_name,
+                                                  compare_name if compare is not None else None))
             if figures:
                 _write_figures(stage, table, results, agreement, open_targets, summary,
                                target_values, target_name, figure_format, data_dir)
@@ -563,8 +556,9 @@ def _write_figures(stage, table, results, agreement, open_targets, summary, targ
                    target_name, figure_format, data_dir) -> None:
     from ..datasets import load_template
     from ..reporting import association as figures
+    from ..reporting.figures import pyplot, save_figure
 
-    plt = figures._pyplot()
+    plt = pyplot()
     names = list(results)
     correlations = pd.DataFrame({n: results[n]["pearson_r"] for n in names})
     significant = None
@@ -585,10 +579,10 @@ def _write_figures(stage, table, results, agreement, open_targets, summary, targ
                           f"gene-shuffle p = {gradient['p_permutation']:.4f}{spatial}")
     if titles:
         ax.set_title("\n".join(titles), fontsize=9)
-    figures.save_figure(ax.figure, stage / f"fig_axis_bars.{figure_format}")
+    save_figure(ax.figure, stage / "fig_axis_bars", formats=(figure_format,))
     if agreement is not None:
         ax = figures.plot_source_agreement(agreement, target_name=target_name)
-        figures.save_figure(ax.figure, stage / f"fig_sources_scatter.{figure_format}")
+        save_figure(ax.figure, stage / "fig_sources_scatter", formats=(figure_format,))
     if open_targets is not None:
         fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 4.2), squeeze=False)
         for k, name in enumerate(names):
@@ -597,140 +591,9 @@ def _write_figures(stage, table, results, agreement, open_targets, summary, targ
                                       target_name=target_name,
                                       colour=figures.SOURCE_COLOURS[k % 2], ax=axes[0, k])
         fig.tight_layout()
-        figures.save_figure(fig, stage / f"fig_open_targets.{figure_format}")
+        save_figure(fig, stage / "fig_open_targets", formats=(figure_format,))
     atlas = load_atlas("dk83", data_dir=data_dir)
     fig = figures.plot_target_map(target_values, atlas.image, atlas.regions,
                                   template=load_template(data_dir=data_dir),
                                   title=f"{target_name}, {len(target_values)} regions")
-    figures.save_figure(fig, stage / f"fig_target_map.{figure_format}")
-
-
-def _fmt(value, digits=2):
-    if value is None:
-        return "n/a"
-    if abs(value) < 10 ** -(digits + 1) and value != 0:
-        return f"{value:.1e}"
-    return f"{value:.{digits}f}"
-
-
-def _markdown(summary: dict, first: str, second: str | None) -> str:
-    """Human-readable summary with the paper's numbers next to ours, and a Methods paragraph."""
-    null = summary["null"]
-    lines = [
-        f"# Gene maps vs {summary['target']['name']}",
-        "",
-        f"Target: {summary['target']['source']}; {summary['regions']['n']} regions "
-        f"({summary['regions']['set']}, {summary['regions']['hemisphere']} hemispheres).",
-        f"Spatial null: {null['method'] or 'none'}"
-        + (f", {null['n_surrogates']} surrogates, distances {null['distances']}, seed "
-           f"{null['random_state']}." if null["method"] else "."),
-        f"Gene axis: {summary['gene_axis']}.",
-        "",
-        "| quantity | " + " | ".join([first] + ([second] if second else [])) + " | paper |",
-        "|---|" + "---|" * (2 + bool(second)),
-    ]
-    sources = [summary["sources"][first]] + ([summary["sources"][second]] if second else [])
-
-    def row(label, values, paper=""):
-        lines.append(f"| {label} | " + " | ".join(values) + f" | {paper} |")
-
-    row("genes", [str(s["n_genes"]) for s in sources], "100")
-    row("p < 0.05 (parametric)", [str(s["pearson_p<0.05"]) for s in sources])
-    row("FDR q < 0.05 (parametric)", [str(s["pearson_q<0.05"]) for s in sources])
-    if null["method"]:
-        row("p < 0.05 (spatial null)", [str(s["pearson_p_spatial<0.05"]) for s in sources])
-        row("FDR q < 0.05 (spatial null)", [str(s["pearson_q_spatial<0.05"]) for s in sources])
-    if "axis_gradient" in sources[0]:
-        row("axis gradient: Spearman r", [_fmt(s["axis_gradient"]["r"]) for s in sources],
-            "claimed, no statistic")
-        row("axis gradient: gene-shuffle p",
-            [_fmt(s["axis_gradient"]["p_permutation"], 4) for s in sources])
-        row("axis gradient: spatial-null p",
-            [_fmt(s["axis_gradient"]["p_spatial"], 3) for s in sources])
-    paper_ot = summary["paper"]["open_targets"]
-    for key in ("open_targets", "open_targets_other") if "open_targets" in sources[0] else ():
-        kind = "absolute r" if sources[0][key]["absolute"] else "signed r"
-        paper = (f"{paper_ot['abagen']['r']} (abagen) / {paper_ot['inr']['r']} (INR)"
-                 if not sources[0][key]["absolute"] else "")
-        row(f"Open Targets vs {kind}: R (p)",
-            [f"{_fmt(s[key]['r'])} ({_fmt(s[key]['p'], 3)})" for s in sources],
-            paper + (f", p {paper_ot['abagen']['p']} / {paper_ot['inr']['p']}" if paper else ""))
-    if "open_targets" in sources[0]:
-        row("Open Targets: genes scored", [str(s["open_targets"]["n_genes"]) for s in sources])
-    if second:
-        agreement = summary["agreement"]
-        lines += [
-            "",
-            f"Agreement of the gene-target correlations of {first} and {second}: "
-            f"R = {_fmt(agreement['r'])}, p = {agreement['p']:.1e}, {agreement['n_genes']} genes "
-            f"(paper: R = {summary['paper']['agreement_r']}).",
-            "",
-            "Most discordant genes (largest difference in |r|): "
-            + ", ".join(f"{d['gene']} ({first} {d[first]:.2f}, {second} {d[second]:.2f})"
-                        for d in agreement["discordant"])
-            + ". Paper: NEAT1, JAZF1, HSPH1 stronger under INR; TMEM41A, PTK2B, ZNF184 "
-              "stronger under abagen.",
-        ]
-    lines += [
-        "",
-        "## Methods",
-        "",
-        _methods(summary, first, second),
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _methods(summary: dict, first: str, second: str | None) -> str:
-    null = summary["null"]
-    text = (
-        f"Regional gene expression ({first}"
-        + (f" and {second}" if second else "")
-        + f") was correlated with the {summary['target']['name']} map over "
-        f"{summary['regions']['n']} Desikan-Killiany regions ({summary['regions']['set']}, "
-        f"{summary['regions']['hemisphere']} hemispheres) with Pearson and Spearman "
-        "correlations (parametric two-sided p-values, t distribution)."
-    )
-    if null["method"] == "variogram":
-        text += (
-            f" Spatial autocorrelation was accounted for with {null['n_surrogates']} "
-            "variogram-matched surrogate target maps (Burt et al. 2020; brainexpr's "
-            "vectorised implementation of the brainsmash algorithm: exponential kernel, "
-            "neighbourhood fractions 0.1-0.9, variograms matched up to the 25th percentile "
-            f"of distances) computed from {null['distances']} inter-region distances."
-        )
-    elif null["method"] == "moran":
-        text += (
-            f" Spatial autocorrelation was accounted for with {null['n_surrogates']} Moran "
-            "spectral randomisation surrogates (Wagner & Dray 2015; singleton procedure on "
-            f"inverse-distance weights from {null['distances']} distances)."
-        )
-    elif null["method"] == "spin":
-        text += (
-            f" Spatial autocorrelation was accounted for with {null['n_surrogates']} spin "
-            "permutations (Alexander-Bloch et al. 2018): random rotations of the fsaverage5 "
-            "sphere, the left hemisphere's rotation mirrored for the right, each region "
-            "reassigned to the region whose rotated centroid it receives (Hungarian "
-            "assignment, Vazquez-Rodriguez et al. 2019)."
-        )
-    elif null["method"] == "permutation":
-        text += (f" Null p-values came from {null['n_surrogates']} random permutations of the "
-                 "target (which ignore spatial autocorrelation).")
-    if null["method"]:
-        text += (
-            " Spatial-null p-values are two-sided, (1 + #|r_null| >= |r|) / (1 + n); "
-            "Benjamini-Hochberg FDR was applied across genes to each p-value column."
-        )
-    if "axis_gradient" in summary["sources"][first]:
-        text += (
-            " The gradient along the gene axis is the Spearman correlation between axis "
-            "position and gene-target correlation, tested by shuffling genes and against the "
-            "same statistic for the surrogate target maps (spatial null)."
-        )
-    if "open_targets" in summary["sources"][first]:
-        text += (
-            " Gene-target correlations (absolute and signed) were compared with the Open "
-            "Targets AD global score (MONDO_0004975) across the genes that have a score "
-            "(Pearson)."
-        )
-    return text
+    save_figure(fig, stage / "fig_target_map", formats=(figure_format,))

