@@ -42,10 +42,12 @@ Usage (one thread; about 20-25 min per INR fit on the shared 2-core machine)::
         benchmarks/paper_config.py --protocols blocked,donor,map --out-dir /tmp/paper_config \\
         > /tmp/paper_config.log 2>&1 &
 
-On a GPU, the full run (five blocked folds, all six donors, full-batch steps)::
+On a GPU, the full run (all five blocked folds, all six donors, map vs truth, 24 phantom
+genes; 100,000 pairs per step hold every training site of 24 genes, i.e. full-batch steps
+as in the paper)::
 
     .venv/bin/python benchmarks/paper_config.py --protocols blocked,donor,map --n-genes 24 \\
-        --max-folds 6 --pairs-per-step 65536 --out-dir /tmp/paper_config_gpu
+        --max-folds 6 --pairs-per-step 100000 --out-dir /tmp/paper_config_gpu
 """
 
 from __future__ import annotations
