@@ -36,7 +36,7 @@ run. The paper sums its loss over all training data at every step; on a CPU each
 sites). The scale (genes, folds, pairs per step) is printed and must be stated with the
 numbers.
 
-Usage (one thread; 17-70 min per paper-selection fit on the shared 2-core machine, load 10-20)::
+Usage (one thread; 9-71 min per paper-selection fit on the shared 2-core machine, load 10-20)::
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 nohup .venv/bin/python \\
         benchmarks/paper_config.py --protocols blocked,donor,map --out-dir /tmp/paper_config \\
