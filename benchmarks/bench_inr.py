@@ -10,7 +10,19 @@ Sections (all by default, or a comma-separated subset with ``--sections``):
     are fitted on the rest and scored on the held-out sites (MSE, per-channel Pearson r).
 ``fit``
     Seconds per optimisation step of the paper-sized networks (12 x 512) on the 3,702
-    sites x 8 channels, per design (full batch), and the fit time of the baselines.
+    sites x 8 channels, per design (full batch), and the fit time of the baselines. By
+    default the time of one step is the difference of a 2-step and a 1-step fit, and 5,000
+    steps are extrapolated from it; ``--fit-steps N`` times whole fits of N full-batch
+    steps instead (``--fit-steps 5000``: the paper's training, measured, on a GPU).
+    ``--fit-designs`` picks the designs (``factorized`` is ours, ``paper`` the paper's).
+``precision``
+    Dense prediction on the 2 mm brain mask (``--precision-voxels`` of its voxels, default
+    all) by 12 x 512 networks fitted to the 8 cell types for ``--precision-steps``
+    full-batch steps, in fp32, TF32 and bf16: the largest absolute difference from fp32
+    (in the cell types' units and in SDs of the fp32 map) and the prediction time. On a
+    GPU the model's own ``precision`` path is measured (its probe check switched off with
+    a huge ``precision_tolerance``, so the raw error is seen); on the CPU, bf16 runs under
+    ``torch.autocast("cpu")`` and TF32 (a GPU format) is not applicable.
 ``dense2``
     Dense prediction of 100 genes on the 2 mm MNI152 brain mask (228,364 voxels), paper-
     sized networks: ``factorized`` on every voxel; ``paper`` and ``per_gene`` on a
@@ -22,8 +34,11 @@ Sections (all by default, or a comma-separated subset with ``--sections``):
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_inr.py [--sections accuracy,fit,dense2,dense1]
-        [--threads N] [--dense1-network paper|small] [--out results.json]
+    .venv/bin/python benchmarks/bench_inr.py [--sections accuracy,fit,dense2,dense1,precision]
+        [--threads N] [--dense1-network paper|small] [--fit-steps N] [--fit-designs ...]
+        [--precision-voxels N] [--precision-steps N] [--out results.json]
+
+``benchmarks/gpu_check.sh`` runs the GPU sections on a CUDA machine.
 
 Prints one Markdown table per section and, with ``--out``, writes all numbers as JSON.
 """
@@ -149,21 +164,32 @@ def _fitted(design, n_genes, network, coords, steps=1, **extra):
     return model.fit(coords, values, gene_axis=np.linspace(0, 1, n_genes))
 
 
-def section_fit(results: dict) -> None:
+def _timed_fit(design, steps, coords, values, tissue) -> float:
+    """Seconds of one full-batch fit of ``steps`` steps of a 12 x 512 network."""
     from brainexpr.models.inr import INRRegressor
 
+    started = time.perf_counter()
+    INRRegressor(design, max_steps=steps, validation_fraction=0, random_state=0,
+                 batch_size=len(coords), **PAPER_NETWORK).fit(coords, values, tissue)
+    return time.perf_counter() - started
+
+
+def section_fit(results: dict, fit_steps: int = 0,
+                designs=("factorized", "paper", "per_gene")) -> None:
     coords, values, tissue = load_celltypes()
     rows = []
-    for design in ("factorized", "paper", "per_gene"):
-        timings = []
-        for steps in (1, 2):  # the difference removes set-up costs
-            started = time.perf_counter()
-            INRRegressor(design, max_steps=steps, validation_fraction=0, random_state=0,
-                         batch_size=len(coords), **PAPER_NETWORK).fit(coords, values, tissue)
-            timings.append(time.perf_counter() - started)
-        per_step = timings[1] - timings[0]
-        rows.append({"model": f"INR {design} 12x512", "s_per_step": per_step,
-                     "fit_5000_steps_s": per_step * 5000, "extrapolated": True})
+    for design in designs:
+        if fit_steps > 2:
+            _timed_fit(design, 1, coords, values, tissue)  # warm-up (CUDA context, kernels)
+            seconds = _timed_fit(design, fit_steps, coords, values, tissue)
+            rows.append({"model": f"INR {design} 12x512", "s_per_step": seconds / fit_steps,
+                         "steps": fit_steps, "fit_s": seconds, "extrapolated": False})
+        else:
+            # the difference of a 2-step and a 1-step fit removes set-up costs
+            per_step = (_timed_fit(design, 2, coords, values, tissue)
+                        - _timed_fit(design, 1, coords, values, tissue))
+            rows.append({"model": f"INR {design} 12x512", "s_per_step": per_step,
+                         "steps": 5000, "fit_s": per_step * 5000, "extrapolated": True})
         log(f"  {rows[-1]}")
     for name, cls in baselines().items():
         started = time.perf_counter()
@@ -216,6 +242,66 @@ def section_dense2(results: dict) -> None:
         log(f"  {rows[-1]}")
     results["dense2"] = {"genes": N_GENES, "voxels": grid.n_voxels, "grid_build_s": grid_s,
                          "rows": rows}
+
+
+def _precision_run(model, precision: str, device: str, points: np.ndarray, tissue: np.ndarray):
+    """(prediction, seconds) in one precision, or None where it does not apply (TF32 on CPU)."""
+    import contextlib
+
+    import torch
+
+    context = contextlib.nullcontext()
+    if device == "cuda":
+        model.precision, model.precision_tolerance = precision, 1e9  # no fall-back to fp32
+    elif precision == "bf16":
+        context = torch.autocast("cpu", dtype=torch.bfloat16)
+    elif precision == "tf32":
+        return None
+    with context:
+        model.predict(points[:64], tissue[:64])  # warm-up
+        if device == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        prediction = np.asarray(model.predict(points, tissue), dtype=np.float64)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - started
+    model.precision = "fp32"
+    return prediction, seconds
+
+
+def section_precision(results: dict, n_voxels: int | None = None, steps: int = 100,
+                      designs=("factorized", "paper")) -> None:
+    from brainexpr.maps import voxel_grid
+    from brainexpr.models.inr import INRRegressor
+
+    coords, values, tissue = load_celltypes()
+    grid = voxel_grid("brain", 2)
+    take = np.arange(grid.n_voxels)
+    if n_voxels is not None and n_voxels < grid.n_voxels:
+        take = np.sort(np.random.default_rng(2).choice(grid.n_voxels, n_voxels, replace=False))
+    points, classes = grid.coords[take], grid.tissue[take]
+    rows = []
+    for design in designs:
+        model = INRRegressor(design, max_steps=steps, validation_fraction=0, random_state=0,
+                             batch_size=len(coords), **PAPER_NETWORK).fit(coords, values, tissue)
+        device = "cuda" if model.device_.startswith("cuda") else "cpu"
+        reference, reference_s = _precision_run(model, "fp32", device, points, classes)
+        spread = float(reference.std())
+        for precision in ("fp32", "tf32", "bf16"):
+            run = ((reference, reference_s) if precision == "fp32"
+                   else _precision_run(model, precision, device, points, classes))
+            row = {"model": f"INR {design} 12x512", "device": device, "precision": precision,
+                   "voxels": len(take), "channels": reference.shape[1], "steps": steps}
+            if run is None:
+                row.update({"max_abs_error": None, "max_error_sd": None, "seconds": None})
+            else:
+                error = float(np.abs(run[0] - reference).max())
+                row.update({"max_abs_error": error, "max_error_sd": error / spread,
+                            "seconds": run[1]})
+            rows.append(row)
+            log(f"  {row}")
+    results["precision"] = {"voxels": len(take), "rows": rows}
 
 
 DENSE1_CHILD = textwrap.dedent("""
@@ -288,8 +374,9 @@ def markdown(results: dict) -> str:
         lines += ["### Fit time, 3,702 sites x 8 channels", "", "| model | time |", "|---|---|"]
         for row in results["fit"]["rows"]:
             if "s_per_step" in row:
-                lines.append(f"| {row['model']} | {row['s_per_step']:.2f} s/step "
-                             f"(5000 steps: {row['fit_5000_steps_s'] / 60:.0f} min, extrapolated) |")
+                how = "extrapolated" if row["extrapolated"] else "measured"
+                lines.append(f"| {row['model']} | {row['s_per_step']:.4f} s/step "
+                             f"({row['steps']} steps: {row['fit_s']:.1f} s, {how}) |")
             else:
                 lines.append(f"| {row['model']} | {row['fit_s']:.2f} s |")
         lines.append("")
@@ -312,6 +399,20 @@ def markdown(results: dict) -> str:
                          f"{row['predict_s']:.1f} | {row['write_s']:.1f} | {row['total_s']:.1f} | "
                          f"{row['peak_gib']:.2f} |")
         lines.append("")
+    if "precision" in results:
+        lines += [f"### Dense prediction against fp32 ({results['precision']['voxels']:,} voxels "
+                  "of the 2 mm brain mask, 8 cell types)", "",
+                  "| model | device | precision | max abs error | max error / SD | seconds |",
+                  "|---|---|---|---|---|---|"]
+        for row in results["precision"]["rows"]:
+            if row["seconds"] is None:
+                lines.append(f"| {row['model']} | {row['device']} | {row['precision']} | "
+                             "n/a | n/a | n/a |")
+            else:
+                lines.append(f"| {row['model']} | {row['device']} | {row['precision']} | "
+                             f"{row['max_abs_error']:.3g} | {row['max_error_sd']:.3g} | "
+                             f"{row['seconds']:.2f} |")
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -322,6 +423,15 @@ def main(argv=None) -> int:
                         help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--dense1-network", choices=["paper", "small"], default="paper",
                         help="network size of the 1 mm run (paper: 12x512, small: 4x128)")
+    parser.add_argument("--fit-steps", type=int, default=0,
+                        help="fit section: time whole fits of this many steps (default: "
+                             "extrapolate 5000 steps from 1 and 2)")
+    parser.add_argument("--fit-designs", default="factorized,paper,per_gene",
+                        help="fit section: comma-separated designs")
+    parser.add_argument("--precision-voxels", type=int, default=None,
+                        help="precision section: voxels of the 2 mm mask (default all)")
+    parser.add_argument("--precision-steps", type=int, default=100,
+                        help="precision section: full-batch fit steps (default 100)")
     parser.add_argument("--out", default=None, help="write all numbers to this JSON file")
     args = parser.parse_args(argv)
     import torch
@@ -341,9 +451,11 @@ def main(argv=None) -> int:
         if section == "accuracy":
             section_accuracy(results)
         elif section == "fit":
-            section_fit(results)
+            section_fit(results, args.fit_steps, [d.strip() for d in args.fit_designs.split(",")])
         elif section == "dense2":
             section_dense2(results)
+        elif section == "precision":
+            section_precision(results, args.precision_voxels, args.precision_steps)
         elif section == "dense1":
             section_dense1(results, torch.get_num_threads(), args.dense1_network)
         else:

@@ -39,11 +39,11 @@ import torch
 
 from brainexpr.evaluation import metrics as M
 from brainexpr.evaluation.ablation import PAPER_INR
-from brainexpr.evaluation.benchmark import _abagen_regional, _map_points, phantom_data
+from brainexpr.evaluation.benchmark import phantom_data
 from brainexpr.evaluation.phantom import make_phantom
+from brainexpr.evaluation.protocols import map_voxels_for_scoring
 from brainexpr.models.base import fit_samples
 from brainexpr.models.inr import INRRegressor
-from brainexpr.utils import check_random_state
 from paper_config import PAPER_SELECTION, machine_line  # the same selection and machine line
 
 def paint(regional: pd.DataFrame, region_keys, genes) -> np.ndarray:
@@ -88,11 +88,11 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     data = phantom_data(make_phantom(args.n_genes, random_state=args.random_state))
     genes = data.genes
-    coords, tissue, regions, n_uniform, n_background, n_mask = _map_points(
-        data, args.map_voxels, 30, check_random_state(args.random_state), None)
+    coords, tissue, regions, n_uniform, n_background, n_mask = map_voxels_for_scoring(
+        args.map_voxels, 30, args.random_state)
     truth = data.phantom.truth(coords)
     truth_regional = data.phantom.regional_truth()
-    abagen_regional = _abagen_regional(data.values.to_numpy(float), data.donors, data.regions)
+    abagen_regional = M.abagen_regional(data.values.to_numpy(float), data.donors, data.regions)
     abagen_regional.columns = genes
     abagen_map = paint(abagen_regional, regions, genes)
     common = dict(PAPER_INR, max_steps=args.max_steps, eval_every=args.eval_every,

@@ -108,7 +108,8 @@ def real_data(args, methods, inr_params, sections, gene_rows):
 def phantom_data(args, methods, inr_params, sections, gene_rows):
     from brainexpr.datasets import load_atlas
     import parcel_scoring as P
-    from brainexpr.evaluation.benchmark import _abagen_regional, phantom_data as as_benchmark
+    from brainexpr.evaluation.benchmark import phantom_data as as_benchmark
+    from brainexpr.evaluation.metrics import abagen_regional
     from brainexpr.evaluation.phantom import make_phantom
     from brainexpr.workflows.models import _tissue_image_for
 
@@ -118,7 +119,7 @@ def phantom_data(args, methods, inr_params, sections, gene_rows):
     truth_table = phantom.regional_truth().loc[[k for k in atlas.regions.index
                                                 if k in phantom.regional_truth().index]]
     bench = as_benchmark(phantom)
-    abagen = _abagen_regional(bench.values.to_numpy(float), bench.donors, bench.regions)
+    abagen = abagen_regional(bench.values.to_numpy(float), bench.donors, bench.regions)
     abagen.columns = truth_table.columns
     abagen = abagen.loc[[k for k in truth_table.index if k in abagen.index]]
     params = dict(KRIGING_VARIANTS, inr=("inr", inr_params))

@@ -130,3 +130,13 @@ def test_calibration_metrics_on_known_gaussian_errors():
     scale = rng.uniform(0.2, 3.0, 5000)
     ranked = calibration_metrics(np.zeros(5000), scale, scale * rng.normal(size=5000))
     assert ranked["sd_error_spearman"].iloc[0] > 0.3
+
+
+def test_abagen_regional_weights_every_donor_equally():
+    # donor a: region r1 twice (values 0 and 2), r2 once (4); donor b: r1 once (10)
+    values = np.array([[0.0], [2.0], [4.0], [10.0]])
+    table = M.abagen_regional(values, ["a", "a", "a", "b"], ["r1", "r1", "r2", "r1"])
+    # r1: donor means 1 and 10, then their mean (not the site mean 4); r2 only seen by a
+    assert table.loc["r1", 0] == pytest.approx(5.5)
+    assert table.loc["r2", 0] == pytest.approx(4.0)
+    assert list(table.index) == ["r1", "r2"]

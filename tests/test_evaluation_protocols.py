@@ -1,6 +1,7 @@
 """Tests of brainexpr.evaluation.protocols (synthetic coordinates)."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.spatial.distance import cdist
 
@@ -85,3 +86,18 @@ def test_interpolate_along_axis_is_linear():
 
 def test_reproducibility_ceiling():
     assert np.allclose(P.reproducibility_ceiling([0.25, -0.1, 1.0]), [0.5, 0.0, 1.0])
+
+
+@pytest.mark.realdata
+def test_map_voxels_for_scoring_cover_every_parcel(data_dir):
+    from brainexpr.evaluation.phantom import brain_mask
+
+    coords, tissue, regions, n_uniform, n_background, n_mask = P.map_voxels_for_scoring(
+        500, min_per_region=5, random_state=0, data_dir=data_dir)
+    assert n_uniform == 500 and len(coords) == len(tissue) == len(regions) > 500
+    assert n_mask == int(brain_mask(2, data_dir).sum()) and n_background > n_mask
+    assert set(np.unique(tissue)) <= {-1.0, 0.0, 1.0}
+    counts = pd.Series(regions[pd.notna(regions)]).value_counts()
+    assert len(counts) >= 80 and counts.min() >= 5        # every DK-83 parcel has its voxels
+    again = P.map_voxels_for_scoring(500, min_per_region=5, random_state=0, data_dir=data_dir)
+    np.testing.assert_array_equal(again[0], coords)        # seeded

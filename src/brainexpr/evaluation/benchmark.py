@@ -49,7 +49,8 @@ from ..models.baselines import STD_KINDS
 from ..utils import check_random_state, progress
 from . import metrics as M
 from .protocols import (interpolate_along_axis, leave_genes_out, leave_one_donor_out,
-                        leave_parcels_out, reproducibility_ceiling, spatial_block_folds)
+                        leave_parcels_out, map_voxels_for_scoring, reproducibility_ceiling,
+                        spatial_block_folds)
 
 logger = logging.getLogger(__name__)
 
@@ -419,42 +420,6 @@ def _gene_frame(metric_table):
     return metric_table.reset_index().rename(columns={"index": "gene"})
 
 
-def _abagen_regional(values, donors, regions) -> pd.DataFrame:
-    """abagen-style regional values: mean per donor and region, then mean over donors."""
-    per_donor = [M.regional_means(values[donors == d], regions[donors == d])
-                 for d in pd.unique(donors)]
-    return pd.concat(per_donor).groupby(level=0).mean()
-
-
-def _map_points(data, n_voxels, min_per_region, rng, data_dir):
-    """Random 2 mm brain voxels (uniform) plus extra voxels so every DK region has some."""
-    from ..atlas.space import mni_grid, voxel_to_mni
-    from ..atlas.tissue import tissue_class_at
-    from .phantom import _grid_context, brain_mask
-
-    mask = brain_mask(2, data_dir)
-    labels = _grid_context(None if data_dir is None else str(data_dir))["labels"]
-    ijk = np.argwhere(mask)
-    uniform = rng.choice(len(ijk), size=min(int(n_voxels), len(ijk)), replace=False)
-    region_of = labels[tuple(ijk.T)]
-    extra = []
-    for region in np.unique(region_of[region_of > 0]):
-        members = np.flatnonzero(region_of == region)
-        have = np.isin(members, uniform).sum()
-        if have < min_per_region:
-            pool = np.setdiff1d(members, uniform)
-            extra.append(rng.choice(pool, size=min(min_per_region - have, len(pool)), replace=False))
-    chosen = np.concatenate([uniform] + extra) if extra else uniform
-    _, affine = mni_grid(2)
-    coords = voxel_to_mni(ijk[chosen], affine)
-    tissue = tissue_class_at(coords, data_dir=data_dir).astype(float)
-    key_of_id = {int(i): k for k, i in _grid_context(None if data_dir is None else str(data_dir))
-                 ["regions"]["id"].items()}
-    region_keys = np.array([key_of_id.get(int(r)) for r in region_of[chosen]], dtype=object)
-    n_uniform = len(uniform)
-    return coords, tissue, region_keys, n_uniform, int(mask.size - mask.sum()), int(mask.sum())
-
-
 def _slice_points(data_dir, gene_axis_slices=None):
     """Voxels of three orthogonal 2 mm slices through the brain (x = -20, y = -18, z = 8 mm)."""
     from ..atlas.space import mni_grid, mni_to_voxel, voxel_to_mni
@@ -550,11 +515,11 @@ def run_benchmark(datasets, methods=DEFAULT_METHODS, protocols=PROTOCOLS, *, n_f
                        if "genes" in protocols and data.gene_axis is not None else None)
         run_map = "map" in protocols and data.phantom is not None
         if run_map:
-            map_coords, map_tissue, map_regions, n_uniform, n_background, n_mask = _map_points(
-                data, map_voxels, min_region_voxels, rng, data_dir)
+            map_coords, map_tissue, map_regions, n_uniform, n_background, n_mask = \
+                map_voxels_for_scoring(map_voxels, min_region_voxels, rng, data_dir)
             map_truth = data.phantom.truth(map_coords)
             truth_regional = data.phantom.regional_truth()
-            abagen_regional = _abagen_regional(observed, data.donors, data.regions)
+            abagen_regional = M.abagen_regional(observed, data.donors, data.regions)
             abagen_regional.columns = genes
             views, slice_coords, slice_tissue = _slice_points(data_dir)
             example = int(np.argmax(data.phantom.genes["ds_target"].to_numpy() >= 0.7)) \

@@ -236,6 +236,27 @@ def regional_means(values, labels) -> pd.DataFrame:
     return grouped
 
 
+def abagen_regional(values, donors, regions) -> pd.DataFrame:
+    """abagen-style regional values: the mean per donor and region, then over donors.
+
+    Parameters
+    ----------
+    values : (n_sites, n_genes) array
+    donors : (n_sites,) array of donor labels
+    regions : (n_sites,) array of region keys (None/NaN: left out)
+
+    Returns
+    -------
+    pandas.DataFrame
+        (n_regions, n_genes) means, index = region keys, columns 0..n_genes - 1 (set the
+        gene names on it); a region seen by some donors only averages those.
+    """
+    values = np.asarray(values, dtype=float)
+    donors, regions = np.asarray(donors, dtype=object), np.asarray(regions, dtype=object)
+    per_donor = [regional_means(values[donors == d], regions[donors == d]) for d in pd.unique(donors)]
+    return pd.concat(per_donor).groupby(level=0).mean()
+
+
 def regional_agreement(pred_regional, ref_regional, min_regions: int = 5):
     """Agreement of regional maps the way the reference study reports it.
 

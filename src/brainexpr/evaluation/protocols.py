@@ -12,6 +12,8 @@ training through its other genes.
 * :func:`leave_parcels_out`: hold out whole atlas parcels (for regional fits).
 * :func:`leave_genes_out`: hold out whole genes and predict them from their gene-axis
   position.
+* :func:`map_voxels_for_scoring`: the brain voxels at which a dense map is scored against
+  a phantom's truth (map vs truth).
 
 All return lists of :class:`Split` (or :class:`GeneSplit`) with integer indices.
 """
@@ -197,6 +199,66 @@ def leave_genes_out(gene_axis, n_folds: int = 5, random_state=None) -> list[Gene
     fold[inner[rng.permutation(len(inner))]] = np.arange(len(inner)) % n_folds
     return [GeneSplit(f"fold{f}", np.flatnonzero(fold != f), np.flatnonzero(fold == f))
             for f in range(n_folds)]
+
+
+def map_voxels_for_scoring(n_voxels: int = 20_000, min_per_region: int = 30, random_state=None,
+                           data_dir=None):
+    """Brain voxels on which the map-vs-truth protocol scores a dense map.
+
+    Draws ``n_voxels`` voxels of the 2 mm FSL MNI152 brain mask uniformly, then adds voxels
+    in every DK-83 parcel that has fewer than ``min_per_region`` of them, so that each
+    parcel has a regional mean. Scores over the whole brain use only the first
+    ``n_uniform`` (uniform) rows; regional means use all rows.
+
+    Parameters
+    ----------
+    n_voxels : int
+        Uniformly drawn voxels (at most the number in the mask).
+    min_per_region : int
+        Smallest number of voxels per DK-83 parcel.
+    random_state : int or Generator, optional
+    data_dir : str or Path, optional
+        Reference data folder (default: the package's search order).
+
+    Returns
+    -------
+    coords : (n, 3) float array, mm, MNI152
+        The uniform voxels first, then the added ones.
+    tissue : (n,) float array in {1, -1, 0}
+        Tissue class at each voxel (white, grey, neither).
+    region_keys : (n,) object array
+        DK-83 parcel key of each voxel (None off the parcels).
+    n_uniform : int
+        Number of uniformly drawn voxels (the first rows).
+    n_background : int
+        Voxels of the 2 mm grid outside the brain mask (for whole-volume scores).
+    n_mask : int
+        Voxels in the brain mask.
+    """
+    from ..atlas.space import mni_grid, voxel_to_mni
+    from ..atlas.tissue import tissue_class_at
+    from .phantom import _grid_context, brain_mask
+
+    rng = check_random_state(random_state)
+    mask = brain_mask(2, data_dir)
+    context = _grid_context(None if data_dir is None else str(data_dir))
+    ijk = np.argwhere(mask)
+    uniform = rng.choice(len(ijk), size=min(int(n_voxels), len(ijk)), replace=False)
+    region_of = context["labels"][tuple(ijk.T)]
+    extra = []
+    for region in np.unique(region_of[region_of > 0]):
+        members = np.flatnonzero(region_of == region)
+        have = np.isin(members, uniform).sum()
+        if have < min_per_region:
+            pool = np.setdiff1d(members, uniform)
+            extra.append(rng.choice(pool, size=min(min_per_region - have, len(pool)), replace=False))
+    chosen = np.concatenate([uniform] + extra) if extra else uniform
+    _, affine = mni_grid(2)
+    coords = voxel_to_mni(ijk[chosen], affine)
+    tissue = tissue_class_at(coords, data_dir=data_dir).astype(float)
+    key_of_id = {int(i): k for k, i in context["regions"]["id"].items()}
+    region_keys = np.array([key_of_id.get(int(r)) for r in region_of[chosen]], dtype=object)
+    return coords, tissue, region_keys, len(uniform), int(mask.size - mask.sum()), int(mask.sum())
 
 
 def reproducibility_ceiling(differential_stability) -> np.ndarray:
