@@ -310,7 +310,8 @@ def fit_parcel_model(method: str, values: pd.DataFrame, setup: ParcelSetup,
 
         params = dict(RUN_INR_PARAMS, **(inr_params or {}))
         gene_axis = (spectral_gene_axis(values, affinity="shifted")
-                     if values.shape[1] > 1 and params["design"] != "per_gene" else None)
+                     if values.shape[1] > 1 and params["design"] != "per_gene"
+                     and params.get("gene_embedding", "axis") == "axis" else None)
         model = INRRegressor(**params)
         return model.fit_regions(setup.atlas_image, values, regions=setup.regions,
                                  tissue_image=setup.tissue_image, gene_axis=gene_axis)

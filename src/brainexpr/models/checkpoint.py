@@ -114,7 +114,9 @@ def _metadata(estimator, complete: bool) -> dict:
         "n_genes": int(estimator.n_genes_),
         "gene_names": None if estimator.gene_names_ is None else list(estimator.gene_names_),
         "placed_genes": list(estimator.placed_genes_),
-        "gene_axis": [float(v) if np.isfinite(v) else None for v in estimator.gene_axis_],
+        # (genes,) positions, or the (genes, k) embedding of gene_embedding="profile-pca"
+        "gene_axis": np.where(np.isfinite(estimator.gene_axis_), estimator.gene_axis_,
+                              None).tolist(),
         "gene_axis_info": None if info is None else info.to_state(),
         "reference_index": None if reference is None else [_plain(v) for v in reference.index],
         "coord_center": np.asarray(estimator.coord_center_, dtype=float).tolist(),
