@@ -7,7 +7,10 @@ Parts (``--parts``, all by default), each written to ``OUT/bench_atlas.md`` and 
     DK-83 table (5 random folds of parcels, and 5 folds of whole lobes per hemisphere):
     parcel kriging (the default settings) against the neighbour-average and global-mean
     baselines (``benchmarks/parcel_scoring.py``); ``--choice-methods inr`` adds the
-    factorized INR of ``brainexpr run`` (one member, 1-D gene axis).
+    factorized INR of ``brainexpr run`` (one member, 1-D gene axis), ``inr-profile`` the
+    same INR whose gene network reads each gene's ``--choice-gene-components`` leading
+    principal components of its profile over the fold's training parcels
+    (``gene_embedding="profile-pca"``).
 ``build``
     ``brainexpr atlas build`` of every gene of the regional table at 2 mm (fit, held-out
     accuracy, Dask build, DK-83 parcellation) as a subprocess: wall time, peak memory of
@@ -138,15 +141,20 @@ def part_choice(args, results):
     setup = P.parcel_setup(atlas.image, atlas.regions, values.index,
                            _tissue_image_for(atlas.image), max_voxels=500)
     methods = args.choice_methods.split(",")
+    variants = {"inr-profile": ("inr", {"gene_embedding": "profile-pca",
+                                        "n_gene_components": args.choice_gene_components})}
     out = {}
     schemes = {"random": None, "lobe": P.lobe_groups(atlas.regions.loc[values.index])}
     for name, groups in ((n, schemes[n]) for n in args.choice_folds.split(",")):
         folds = P.parcel_folds(values.index, 5, groups=groups, random_state=args.random_state)
-        predictions, seconds = P.leave_parcels_out(values, setup, folds, methods)
+        predictions, seconds = P.leave_parcels_out(values, setup, folds, methods,
+                                                   method_params=variants)
         summary = P.summarise_scores(predictions, values, seconds=seconds)
         out[name] = summary.round(4).to_dict(orient="index")
     results.setdefault("choice", {}).update(
         {"n_genes": len(genes), "seed": args.random_state, "load": _load()})
+    if "inr-profile" in methods:
+        results["choice"]["inr_profile_components"] = args.choice_gene_components
     for scheme, table in out.items():
         results["choice"].setdefault("folds", {}).setdefault(scheme, {}).update(table)
 
@@ -414,7 +422,10 @@ def main(argv=None):
     parser.add_argument("--n-choice-genes", type=int, default=300)
     parser.add_argument("--choice-methods", default="parcel-kriging,neighbour-average,global-mean",
                         help="methods of the choice part; 'inr' adds the factorized INR with "
-                             "the settings of `brainexpr run` (one member)")
+                             "the settings of `brainexpr run` (one member), 'inr-profile' the "
+                             "same INR with the profile-PCA gene embedding")
+    parser.add_argument("--choice-gene-components", type=int, default=16,
+                        help="components of the profile-PCA gene embedding of 'inr-profile'")
     parser.add_argument("--choice-folds", default="random,lobe")
     parser.add_argument("--n-baseline", type=int, default=3)
     parser.add_argument("--n-chunk-genes", type=int, default=2048)

@@ -224,7 +224,8 @@ def fit_parcel_model(method: str, values: pd.DataFrame, setup: ParcelSetup,
 
         params = dict(RUN_INR_PARAMS, **(inr_params or {}))
         gene_axis = (spectral_gene_axis(values, affinity="shifted")
-                     if values.shape[1] > 1 and params["design"] != "per_gene" else None)
+                     if values.shape[1] > 1 and params["design"] != "per_gene"
+                     and params.get("gene_embedding", "axis") == "axis" else None)
         return fit_on_parcels(INRRegressor(**params), values, setup, gene_axis=gene_axis)
     raise InputError(f"method must be 'parcel-kriging' or 'inr', got {method!r}")
 

@@ -259,6 +259,41 @@ def test_add_genes_places_and_predicts_new_genes(samples):
 
 
 
+def test_profile_pca_embedding_comes_from_the_training_parcels_and_round_trips(tiny_atlas,
+                                                                               tmp_path):
+    from brainexpr.geneaxis import profile_pca_embedding
+
+    image, regions = tiny_atlas
+    table = pd.DataFrame(np.random.default_rng(3).uniform(0, 1, (4, 5)), index=regions.index,
+                         columns=[f"g{i}" for i in range(5)])
+    train = table.iloc[:3]                        # parcel "d" held out
+    model = INRRegressor("factorized", gene_embedding="profile-pca", n_gene_components=3,
+                         max_steps=300, parcel_samples=64, validation_fraction=0,
+                         **TINY).fit_regions(image, train, regions=regions)
+    np.testing.assert_array_equal(model.gene_axis_, profile_pca_embedding(train, 3))
+    assert model.members_[0].gene_net[0].in_features == 3
+    coords, offsets, _ = parcel_voxels(image, regions["id"].to_numpy()[:3])
+    prediction = model.predict(coords)
+    means = np.stack([prediction[a:b].mean(0) for a, b in zip(offsets[:-1], offsets[1:])])
+    np.testing.assert_allclose(means, train.to_numpy(), atol=0.1)
+    loaded = INRRegressor.load(model.save(tmp_path / "profile.pt"))
+    np.testing.assert_array_equal(loaded.predict(coords[:50]), prediction[:50])
+    np.testing.assert_array_equal(loaded.gene_axis_, model.gene_axis_)
+    assert loaded.get_params() == model.get_params()
+    with pytest.raises(InputError, match="has no gene axis"):
+        loaded.add_genes(table[["g0"]].rename(columns={"g0": "new"}))
+    with pytest.raises(InputError, match="has no gene axis"):
+        loaded.predict_at_axis(coords[:3], [0.5])
+    with pytest.raises(InputError, match="needs design='factorized'"):
+        INRRegressor("paper", gene_embedding="profile-pca").fit_regions(image, train,
+                                                                        regions=regions)
+    with pytest.raises(InputError, match="gene_axis is for gene_embedding='axis'"):
+        INRRegressor(gene_embedding="profile-pca", max_steps=1, **TINY).fit_regions(
+            image, train, regions=regions, gene_axis=np.linspace(0, 1, 5))
+    with pytest.raises(InputError, match="gene_embedding must be one of"):
+        INRRegressor(gene_embedding="pca").fit_regions(image, train, regions=regions)
+
+
 def test_predict_at_axis_matches_predict_at_fitted_genes_and_interpolates_scaling(samples):
     coords, values, tissue, _ = samples
     axis = np.array([0.1, 0.4, 0.6, 0.9])

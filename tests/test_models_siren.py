@@ -86,6 +86,17 @@ def test_factorized_is_a_dot_product_and_one_trunk_serves_all_genes():
     assert net.features(points).shape == (9, 8)
 
 
+def test_factorized_gene_network_reads_an_embedding_as_is():
+    torch.manual_seed(4)
+    net = FactorizedSiren(n_layers=3, hidden_features=32, n_features=8, n_gene_inputs=5)
+    points, embedding = torch.rand(9, 4), torch.rand(6, 5)
+    values = net(points, embedding)
+    assert values.shape == (9, 6)
+    assert net.gene_net[0].in_features == 5
+    torch.testing.assert_close(net.gene_weights(embedding)[1], net.gene_net(embedding)[:, -1])
+    torch.testing.assert_close(net(points, embedding[3:4])[:, 0], values[:, 3])
+
+
 def test_per_gene_networks_are_independent():
     torch.manual_seed(3)
     net = PerGeneSiren(3, n_layers=3, hidden_features=16)

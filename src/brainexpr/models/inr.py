@@ -18,7 +18,9 @@ live in :mod:`brainexpr.models.training`):
 * the inputs are ``(x, y, z, c)`` with the tissue class ``c`` (grey 1, white -1, other 0)
   and, for ``paper``/``factorized``, the positional encoding of the gene-axis position
   ``e_g`` (computed by :func:`brainexpr.geneaxis.spectral_gene_axis` from the training
-  values when not given);
+  values when not given); ``factorized`` can instead feed its gene network ``k`` numbers
+  per gene (``gene_embedding="profile-pca"``: the leading principal components of each
+  gene's profile over the training rows, :func:`brainexpr.geneaxis.profile_pca_embedding`);
 * Adam on the masked mean squared error; mini-batches of whole sites (or parcels);
 * early stopping and model selection on a *spatially* held-out validation set: whole
   sites grouped in cubic blocks of ``validation_block_mm`` (or whole parcels) -- never on
@@ -64,6 +66,8 @@ DESIGNS = ("paper", "factorized", "per_gene")
 VALUE_SCALINGS = ("standard", "minmax", "none")
 #: Model selections: held-out validation loss (ours) or training loss (the seed paper's).
 SELECTIONS = ("validation", "training_loss")
+#: What the gene network reads (see :class:`INRRegressor`, ``gene_embedding``).
+GENE_EMBEDDINGS = ("axis", "profile-pca")
 #: Numerical precisions of prediction (training is always fp32).
 PRECISIONS = ("fp32", "tf32", "bf16")
 
@@ -231,6 +235,16 @@ class INRRegressor(INRTraining, SampleInterpolator):
         ``factorized`` only: trunk features ``K``.
     gene_hidden, gene_layers : int
         ``factorized`` only: width and number of linear maps of the gene network.
+    gene_embedding : {"axis", "profile-pca"}
+        What the gene network reads. ``axis``: the positional encoding of the 1-D gene
+        axis ``e_g`` (the paper's). ``profile-pca`` (``factorized`` only): each gene's
+        correlations with the ``n_gene_components`` leading principal components of the
+        standardised training profiles (:func:`brainexpr.geneaxis.profile_pca_embedding`,
+        computed from the rows given to ``fit``/``fit_regions`` only), so that genes are
+        told apart along ``k`` directions instead of one; no gene axis then (no
+        :meth:`add_genes`, no :meth:`predict_at_axis`).
+    n_gene_components : int
+        ``profile-pca`` only: ``k``, the length of every gene's embedding.
     learning_rate : float
         Adam learning rate (paper: 1e-4).
     max_steps : int
@@ -283,8 +297,9 @@ class INRRegressor(INRTraining, SampleInterpolator):
     members_ : list of torch.nn.Module
         The fitted networks (one per ensemble member), selected on the validation set.
     gene_names_ : list of str or None
-    gene_axis_ : (n_genes,) array
-        Gene-axis positions ``e_g`` used (NaN for ``per_gene``).
+    gene_axis_ : (n_genes,) array, or (n_genes, n_gene_components) array
+        What the gene network reads for each gene: gene-axis positions ``e_g`` (NaN for
+        ``per_gene``), or the profile-PCA embedding (``gene_embedding="profile-pca"``).
     gene_axis_info_ : GeneAxis or None
         The spectral embedding (when computed here), used by :meth:`add_genes`.
     coord_center_, coord_scale_ : (3,) arrays, mm
@@ -309,6 +324,7 @@ class INRRegressor(INRTraining, SampleInterpolator):
     def __init__(self, design: str = "factorized", *, n_layers: int = 12,
                  hidden_features: int = 512, omega_0: float | None = None, n_frequencies: int = 10,
                  n_features: int = 64, gene_hidden: int = 64, gene_layers: int = 2,
+                 gene_embedding: str = "axis", n_gene_components: int = 16,
                  learning_rate: float = 1e-4, max_steps: int = 5000, batch_size: int | None = None,
                  validation_fraction: float = 0.1, validation_block_mm: float = 20.0,
                  eval_every: int = 50, patience: int = 20, selection: str = "validation",
@@ -324,6 +340,8 @@ class INRRegressor(INRTraining, SampleInterpolator):
         self.n_features = n_features
         self.gene_hidden = gene_hidden
         self.gene_layers = gene_layers
+        self.gene_embedding = gene_embedding
+        self.n_gene_components = n_gene_components
         self.learning_rate = learning_rate
         self.max_steps = max_steps
         self.batch_size = batch_size
@@ -349,8 +367,13 @@ class INRRegressor(INRTraining, SampleInterpolator):
         check_choice(self.value_scaling, VALUE_SCALINGS, "value_scaling")
         check_choice(self.precision, PRECISIONS, "precision")
         check_choice(self.selection, SELECTIONS, "selection")
+        check_choice(self.gene_embedding, GENE_EMBEDDINGS, "gene_embedding")
+        if self.gene_embedding != "axis" and self.design != "factorized":
+            raise InputError(f"gene_embedding={self.gene_embedding!r} needs design='factorized', "
+                             f"got design={self.design!r}")
         positive = {"n_layers": 2, "hidden_features": 1, "n_frequencies": 0, "n_features": 1,
-                    "gene_hidden": 1, "gene_layers": 1, "max_steps": 1, "eval_every": 1,
+                    "gene_hidden": 1, "gene_layers": 1, "n_gene_components": 1,
+                    "max_steps": 1, "eval_every": 1,
                     "patience": 1, "n_ensemble": 1, "checkpoint_every": 1}
         for name, minimum in positive.items():
             value = getattr(self, name)
@@ -381,6 +404,15 @@ class INRRegressor(INRTraining, SampleInterpolator):
         """Whether the design takes the gene-axis position as an input (not ``per_gene``)."""
         return self.design != "per_gene"
 
+    def _check_gene_axis(self) -> None:
+        """InputError unless the fitted model reads a 1-D gene axis (new genes, new positions)."""
+        if not self.uses_gene_axis:
+            raise InputError("the per_gene design has no gene axis: it can only predict the genes "
+                             "it was fitted on")
+        if self.gene_embedding != "axis":
+            raise InputError(f"gene_embedding={self.gene_embedding!r} has no gene axis: the model "
+                             "can only predict the genes it was fitted on")
+
     @property
     def effective_omega_0(self) -> float:
         """The SIREN frequency factor in use (``omega_0`` or the design default)."""
@@ -391,8 +423,10 @@ class INRRegressor(INRTraining, SampleInterpolator):
         if self.design == "paper":
             return JointSiren(self.n_frequencies, self.n_layers, self.hidden_features, omega_0)
         if self.design == "factorized":
+            inputs = self.n_gene_components if self.gene_embedding == "profile-pca" else None
             return FactorizedSiren(self.n_frequencies, self.n_layers, self.hidden_features,
-                                   omega_0, self.n_features, self.gene_hidden, self.gene_layers)
+                                   omega_0, self.n_features, self.gene_hidden, self.gene_layers,
+                                   n_gene_inputs=inputs)
         return PerGeneSiren(n_genes, self.n_layers, self.hidden_features, omega_0)
 
     def _forward(self, module, points: torch.Tensor, genes: torch.Tensor,
@@ -425,12 +459,21 @@ class INRRegressor(INRTraining, SampleInterpolator):
         return np.column_stack([scaled, tissue]).astype(np.float32)
 
     def _prepare_gene_axis(self, gene_axis, values: np.ndarray, names, reference_index) -> None:
-        from ..geneaxis import GeneAxis, spectral_gene_axis
+        from ..geneaxis import GeneAxis, profile_pca_embedding, spectral_gene_axis
 
         n_genes = values.shape[1]
         self.gene_axis_info_ = None
         if not self.uses_gene_axis:
             self.gene_axis_ = np.full(n_genes, np.nan)
+            return
+        if self.gene_embedding == "profile-pca":
+            if gene_axis is not None:
+                raise InputError("gene_axis is for gene_embedding='axis'; the 'profile-pca' "
+                                 "embedding is computed from the training values: pass "
+                                 "gene_axis=None")
+            self.gene_axis_ = profile_pca_embedding(values, self.n_gene_components)
+            logger.info("profile-PCA gene embedding (%d components) computed from %d training "
+                        "rows x %d genes", self.n_gene_components, *values.shape)
             return
         if isinstance(gene_axis, GeneAxis):
             self.gene_axis_info_ = gene_axis
@@ -479,7 +522,8 @@ class INRRegressor(INRTraining, SampleInterpolator):
             Tissue class (grey, white, other); default 0.
         gene_axis : (n_genes,) array, pandas.Series (by gene), GeneAxis, or None
             Gene-axis positions in [0, 1]; ``None`` computes the spectral embedding of
-            ``values`` (ignored by ``per_gene``).
+            ``values`` (ignored by ``per_gene``; must be ``None`` with
+            ``gene_embedding="profile-pca"``).
 
         Returns
         -------
@@ -561,9 +605,7 @@ class INRRegressor(INRTraining, SampleInterpolator):
         from ..geneaxis import place_genes
 
         check_is_fitted(self, "members_")
-        if not self.uses_gene_axis:
-            raise InputError("the per_gene design has no gene axis: it can only predict the genes "
-                             "it was fitted on")
+        self._check_gene_axis()
         if self.gene_axis_info_ is None or self.gene_axis_info_.reference is None:
             raise InputError("this model keeps no gene-axis reference table, so new genes cannot be "
                              "placed; refit without an explicit gene_axis")
@@ -766,9 +808,7 @@ class INRRegressor(INRTraining, SampleInterpolator):
         std : (n, m) float32 array, only with ``return_std``
         """
         check_is_fitted(self, "members_")
-        if not self.uses_gene_axis:
-            raise InputError("the per_gene design has no gene axis: it can only predict the genes "
-                             "it was fitted on")
+        self._check_gene_axis()
         positions = np.asarray(positions, dtype=float)
         if positions.ndim != 1 or len(positions) == 0 or not np.isfinite(positions).all():
             raise InputError(f"positions must be a non-empty 1-D array of finite gene-axis positions, "
@@ -842,7 +882,8 @@ class INRRegressor(INRTraining, SampleInterpolator):
             "n_genes": int(self.n_genes_),
             "gene_names": None if self.gene_names_ is None else list(self.gene_names_),
             "placed_genes": list(self.placed_genes_),
-            "gene_axis": _optional_floats(self.gene_axis_),
+            # (genes,) positions, or the (genes, k) embedding of gene_embedding="profile-pca"
+            "gene_axis": np.where(np.isfinite(self.gene_axis_), self.gene_axis_, None).tolist(),
             "gene_axis_info": None if info is None else info.to_state(),
             "reference_index": None if reference is None else [plain(v) for v in reference.index],
             "reference": None if reference is None else torch.tensor(
@@ -898,8 +939,7 @@ class INRRegressor(INRTraining, SampleInterpolator):
         self.n_genes_ = int(state["n_genes"])
         self.gene_names_ = state["gene_names"]
         self.placed_genes_ = list(state.get("placed_genes") or [])
-        self.gene_axis_ = np.array([np.nan if v is None else v for v in state["gene_axis"]],
-                                   dtype=float)
+        self.gene_axis_ = np.array(state["gene_axis"], dtype=float)  # None -> NaN
         self.coord_center_ = np.asarray(state["coord_center"], dtype=float)
         self.coord_scale_ = np.asarray(state["coord_scale"], dtype=float)
         self.value_offset_ = np.asarray(state["value_offset"], dtype=float)
@@ -968,7 +1008,7 @@ class INRRegressor(INRTraining, SampleInterpolator):
         if differ:
             raise InputError(f"{path} was written with other parameters ({', '.join(differ)}); "
                              "use a new checkpoint_path or resume=False")
-        saved_axis = np.array([np.nan if v is None else v for v in state["gene_axis"]], dtype=float)
+        saved_axis = np.array(state["gene_axis"], dtype=float)
         if state["fingerprint"] != self.fingerprint_ or state["gene_names"] != self.gene_names_ \
                 or not np.allclose(np.nan_to_num(saved_axis), np.nan_to_num(self.gene_axis_)):
             raise InputError(f"{path} was written for other training data; use a new "

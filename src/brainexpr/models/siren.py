@@ -262,12 +262,13 @@ class FactorizedSiren(nn.Module):
 
     ``v(p, g) = <f(p), w(g)> / sqrt(K) + b(g)`` where ``f`` is a SIREN trunk with ``K``
     outputs and ``(w, b)`` come from a small SiLU network on the positional encoding of
-    the gene-axis position.
+    the gene-axis position -- or, with ``n_gene_inputs``, on a gene embedding of that
+    length given as is (e.g. :func:`brainexpr.geneaxis.profile_pca_embedding`).
 
     Parameters
     ----------
     n_frequencies : int
-        Frequencies of the positional encoding of ``e_g``.
+        Frequencies of the positional encoding of ``e_g`` (unused with ``n_gene_inputs``).
     n_layers, hidden_features, omega_0 :
         Trunk depth, width and frequency factor.
     n_features : int
@@ -276,19 +277,24 @@ class FactorizedSiren(nn.Module):
         Width of the gene network.
     gene_layers : int
         Number of linear maps of the gene network (>= 1).
+    n_gene_inputs : int or None
+        ``None``: the gene network reads ``gamma(e_g)`` of a (g,) gene-axis position.
+        An integer ``k``: it reads a (g, k) gene embedding directly (no encoding).
     """
 
     def __init__(self, n_frequencies: int = 10, n_layers: int = 12, hidden_features: int = 512,
                  omega_0: float = 30.0, n_features: int = 64, gene_hidden: int = 64,
-                 gene_layers: int = 2):
+                 gene_layers: int = 2, n_gene_inputs: int | None = None):
         super().__init__()
         if gene_layers < 1:
             raise ValueError(f"gene_layers must be >= 1, got {gene_layers}")
-        self.encoding = PositionalEncoding(n_frequencies)
+        self.encoding = PositionalEncoding(n_frequencies) if n_gene_inputs is None \
+            else nn.Identity()
+        n_inputs = self.encoding.dim_out if n_gene_inputs is None else int(n_gene_inputs)
         self.n_features = int(n_features)
         self.trunk = SirenNet(N_LOCATION_INPUTS, hidden_features, n_features, n_layers=n_layers,
                               omega_0=omega_0)
-        dims = [self.encoding.dim_out] + [gene_hidden] * (gene_layers - 1) + [n_features + 1]
+        dims = [n_inputs] + [gene_hidden] * (gene_layers - 1) + [n_features + 1]
         modules: list[nn.Module] = []
         for index, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:])):
             modules.append(nn.Linear(fan_in, fan_out))
@@ -301,7 +307,8 @@ class FactorizedSiren(nn.Module):
         return self.trunk(points)
 
     def gene_weights(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(g,) gene-axis positions -> weights (g, K) (already divided by sqrt(K)) and bias (g,)."""
+        """(g,) gene-axis positions (or (g, k) embeddings) -> weights (g, K) (already divided
+        by sqrt(K)) and bias (g,)."""
         out = self.gene_net(self.encoding(positions))
         return out[:, :-1] / math.sqrt(self.n_features), out[:, -1]
 
@@ -311,6 +318,6 @@ class FactorizedSiren(nn.Module):
         return torch.addmm(bias, features, weights.T)
 
     def forward(self, points: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """(n, 4) points, (g,) gene-axis positions -> (n, g) values."""
+        """(n, 4) points, (g,) gene-axis positions (or (g, k) embeddings) -> (n, g) values."""
         weights, bias = self.gene_weights(positions)
         return self.combine(self.features(points), weights, bias)

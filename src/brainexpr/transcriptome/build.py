@@ -50,10 +50,11 @@ SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 #: Evidence: BENCHMARKS.md "Gene atlas", model choice (leave-parcels-out on 300 random genes).
 ATLAS_MODELS = {
     "regions": ("parcel-kriging",
-                "best on held-out parcels of 300 random genes of the DK-83 table in "
-                "BENCHMARKS.md (Gene atlas: mean per-gene r 0.443 on random folds vs 0.417 "
-                "for the INR and 0.403 for the neighbour average); linear in genes, one fit "
-                "for all genes"),
+                "best on held-out whole lobes for 300 random genes of the DK-83 table in "
+                "BENCHMARKS.md (Gene atlas: mean per-gene r 0.229 vs 0.190 for the INR with "
+                "the profile-PCA gene embedding and 0.188 with the 1-D gene axis; on random "
+                "folds of parcels 0.443 vs 0.469 and 0.417, but the best R^2); linear in "
+                "genes, one fit for all genes"),
     "samples": ("donor-kriging", "most accurate on held-out sample sites (see "
                                  "brainexpr.models.registry.AUTO_MODELS)"),
 }
