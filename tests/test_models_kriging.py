@@ -41,10 +41,12 @@ def test_donor_kriging_without_donors_and_with_missing_values(donor_data):
 def naive_donor_kriging_predict(model, coords, tissue):
     """Reference prediction: one cross-covariance per stored weight group, no merging."""
     from brainexpr.models.baselines import VARIOGRAMS
-    from brainexpr.models.kriging import drift_design
+    from brainexpr.models.kriging import covariate_drift, drift_design
 
     rho = VARIOGRAMS[model.variogram]
-    out = drift_design(tissue, model.tissue_drift, model.drift_columns_) @ model.drift_.T
+    design = np.column_stack([drift_design(tissue, model.tissue_drift, model.drift_columns_),
+                              covariate_drift(coords, **model.covariates_)])
+    out = design @ model.drift_.T
     range_scale = getattr(model, "range_scale_", np.ones(model.n_genes_))
     for sites, genes, alpha in model.weights_:
         scaled_range = model.range_ * range_scale[genes[0]]

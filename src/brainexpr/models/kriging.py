@@ -86,6 +86,35 @@ def drift_design(tissue: np.ndarray, use_tissue: bool, columns=None) -> np.ndarr
     return design if columns is None else design[:, columns]
 
 
+def covariate_drift(coords, tissue_probability_mm: float | None = None,
+                    coordinate_trend: bool = False) -> np.ndarray | None:
+    """Covariate drift columns of donor kriging at points.
+
+    Parameters
+    ----------
+    coords : (n, 3) array, mm, MNI152
+    tissue_probability_mm : float or None
+        Grey- and white-matter probabilities of the FSL MNI152 maps smoothed by a Gaussian of
+        this SD (mm) (:func:`~brainexpr.atlas.tissue.tissue_probabilities_at`): 2 columns.
+    coordinate_trend : bool
+        A left-right symmetric quadratic trend ``x^2, y, z, y^2, z^2, y z`` of the
+        coordinates in units of 50 mm: 6 columns.
+
+    Returns
+    -------
+    (n, n_columns) float array, or None without columns
+    """
+    columns = []
+    if tissue_probability_mm is not None:
+        from ..atlas.tissue import tissue_probabilities_at
+
+        columns.append(tissue_probabilities_at(coords, tissue_probability_mm))
+    if coordinate_trend:
+        x, y, z = (np.asarray(coords, dtype=float) / 50.0).T
+        columns.append(np.column_stack([x * x, y, z, y * y, z * z, y * z]))
+    return np.column_stack(columns) if columns else None
+
+
 def gls(factor, design, z):
     """GLS drift coefficients and kriging weights for the columns of ``z``."""
     solved_design = linalg.cho_solve(factor, design, check_finite=False)
@@ -168,7 +197,8 @@ class DonorKrigingRegressor(SampleInterpolator):
                  donor_range: float | None = None, tissue_drift: bool = True, mirror=None,
                  max_selection_sites: int = 1500, max_sites: int = 12_000,
                  chunk_size: int = 2048, range_grid=(1.0,), symmetry_grid=(0.0, 0.25, 0.5, 0.75, 1.0),
-                 std_neighbors: int | None = 64, trust_block_mm: float | None = 20.0, random_state=0):
+                 std_neighbors: int | None = 64, trust_block_mm: float | None = 20.0, random_state=0,
+                 tissue_probability_mm: float | None = 3.0, coordinate_trend: bool = True):
         self.variogram = variogram
         self.max_lag = max_lag
         self.nugget_grid = nugget_grid
@@ -184,6 +214,8 @@ class DonorKrigingRegressor(SampleInterpolator):
         self.std_neighbors = std_neighbors
         self.trust_block_mm = trust_block_mm
         self.random_state = random_state
+        self.tissue_probability_mm = tissue_probability_mm
+        self.coordinate_trend = coordinate_trend
 
     # ------------------------------------------------------------------ fitting
     def _check_params(self):
@@ -201,6 +233,8 @@ class DonorKrigingRegressor(SampleInterpolator):
         if symmetry.ndim != 1 or len(symmetry) == 0 or (np.abs(symmetry) > 1).any():
             raise InputError(f"symmetry_grid must be a non-empty sequence of values in [-1, 1], got "
                              f"{self.symmetry_grid!r}")
+        if self.tissue_probability_mm is not None and not float(self.tissue_probability_mm) >= 0:
+            raise InputError(f"tissue_probability_mm must be >= 0 or None, got {self.tissue_probability_mm!r}")
         if self.std_neighbors is not None and int(self.std_neighbors) < 1:
             raise InputError(f"std_neighbors must be >= 1 or None, got {self.std_neighbors!r}")
 
@@ -259,7 +293,10 @@ class DonorKrigingRegressor(SampleInterpolator):
         present = [0] + [k for k, c in ((1, 1), (2, -1)) if (tissue == c).any()] \
             if self.tissue_drift else None
         self.drift_columns_ = present
-        extra = self._extra_drift(coords, tissue)
+        self.covariates_ = {"tissue_probability_mm": None if self.tissue_probability_mm is None
+                            else float(self.tissue_probability_mm),
+                            "coordinate_trend": bool(self.coordinate_trend)}
+        extra = self._drift_columns(coords, tissue)
         n_extra = 0 if extra is None else extra.shape[1]
 
         self.coords_ = coords
@@ -327,6 +364,12 @@ class DonorKrigingRegressor(SampleInterpolator):
     def _extra_drift(self, coords, tissue):
         """Further drift columns at the points (none here; see :class:`INRDriftKrigingRegressor`)."""
         return None
+
+    def _drift_columns(self, coords, tissue):
+        """Drift columns beyond the tissue means: the covariates of the fit, then :meth:`_extra_drift`."""
+        parts = [covariate_drift(coords, **getattr(self, "covariates_", {})), self._extra_drift(coords, tissue)]
+        parts = [p for p in parts if p is not None]
+        return np.column_stack(parts) if parts else None
 
     def _kernel_features(self, coords, tissue):
         """Features ``f(x)`` of a further covariance term ``w f(x) . f(x')`` (none here)."""
@@ -457,10 +500,7 @@ class DonorKrigingRegressor(SampleInterpolator):
         tissue = check_tissue(tissue, len(coords))
         selected = resolve_genes(genes, self.gene_names_, self.n_genes_)
         rho = VARIOGRAMS[self.variogram]
-        design = drift_design(tissue, self.tissue_drift, self.drift_columns_)
-        extra = self._extra_drift(coords, tissue)
-        if extra is not None:
-            design = np.column_stack([design, extra])
+        design = self._design(coords, tissue)
         out = design @ self.drift_[selected].T
         step = max(int(self.chunk_size), 1)
         all_symmetry = getattr(self, "symmetry_", np.zeros(self.n_genes_))
@@ -545,7 +585,7 @@ class DonorKrigingRegressor(SampleInterpolator):
 
     def _design(self, coords, tissue):
         design = drift_design(tissue, self.tissue_drift, self.drift_columns_)
-        extra = self._extra_drift(coords, tissue)
+        extra = self._drift_columns(coords, tissue)
         return design if extra is None else np.column_stack([design, extra])
 
     def _relative_variances(self, coords, design, sites, entries):
