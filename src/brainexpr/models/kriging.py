@@ -198,7 +198,7 @@ class DonorKrigingRegressor(SampleInterpolator):
                  max_selection_sites: int = 1500, max_sites: int = 12_000,
                  chunk_size: int = 2048, range_grid=(1.0,), symmetry_grid=(0.0, 0.25, 0.5, 0.75, 1.0),
                  std_neighbors: int | None = 64, trust_block_mm: float | None = 20.0, random_state=0,
-                 tissue_probability_mm: float | None = 3.0, coordinate_trend: bool = True):
+                 tissue_probability_mm: float | None = 5.0, coordinate_trend: bool = True):
         self.variogram = variogram
         self.max_lag = max_lag
         self.nugget_grid = nugget_grid
