@@ -14,6 +14,13 @@ model for sample sites (``--model auto``; BENCHMARKS.md "Accuracy on held-out da
       shares;
     * **tissue drift**: a per-gene mean for grey matter, white matter and other tissue
       (generalised least squares inside the kriging system);
+    * **covariate drift** (:func:`covariate_drift`): the grey- and white-matter
+      probabilities of the FSL MNI152 maps smoothed by a 5 mm Gaussian (a site's tissue
+      composition beyond its class: the registration and the dissected tissue block blur
+      both by a few mm) and a left-right symmetric quadratic trend of the coordinates, as
+      further GLS drift columns (their held-out gain on the real cell types: BENCHMARKS.md,
+      issue 12; the 5 mm smoothing was the training-site likelihood's choice among 0-8 mm
+      in every blocked fold);
     * **per-gene hyperparameters**: the donor share ``a`` and the nugget ``tau`` of each
       gene are chosen from a small grid by profile marginal likelihood (computed on a
       random subset of at most ``max_selection_sites`` sites); the spatial range is
@@ -115,6 +122,24 @@ def covariate_drift(coords, tissue_probability_mm: float | None = None,
     return np.column_stack(columns) if columns else None
 
 
+def profile_loglik(cov, design, z) -> np.ndarray:
+    """Profile log-likelihood per column of ``z`` under the correlation ``cov`` and drift ``design``.
+
+    The drift coefficients (GLS) and each column's variance scale are maximised out:
+    ``-m/2 log(r' K^-1 r / m) - 1/2 log det K`` (constants dropped) with ``m`` sites.
+    ``cov`` (m, m) is overwritten by its Cholesky factor.
+
+    Returns
+    -------
+    (n_columns,) float array
+    """
+    factor = linalg.cho_factor(cov, lower=True, overwrite_a=True, check_finite=False)
+    logdet = 2.0 * np.log(np.diag(factor[0])).sum()
+    beta, alpha = gls(factor, design, z)
+    quadratic = np.einsum("ij,ij->j", z - design @ beta, alpha)
+    return -0.5 * len(z) * np.log(np.maximum(quadratic, 1e-12) / len(z)) - 0.5 * logdet
+
+
 def gls(factor, design, z):
     """GLS drift coefficients and kriging weights for the columns of ``z``."""
     solved_design = linalg.cho_solve(factor, design, check_finite=False)
@@ -165,6 +190,13 @@ class DonorKrigingRegressor(SampleInterpolator):
     trust_block_mm : float or None
         Edge (mm) of the blocks of the trust score (``None``: no trust score).
     random_state : int, optional
+    tissue_probability_mm : float or None
+        SD (mm) of the Gaussian that smooths the grey- and white-matter probability maps
+        whose values at each point join the drift as two columns (0: unsmoothed; ``None``:
+        not used). Needs the reference data (the FSL MNI152 maps) at fit and predict time.
+    coordinate_trend : bool
+        Add the left-right symmetric quadratic trend ``x^2, y, z, y^2, z^2, y z`` of the
+        coordinates (units of 50 mm) to the drift.
 
     Attributes
     ----------
@@ -177,7 +209,11 @@ class DonorKrigingRegressor(SampleInterpolator):
     nugget_, donor_share_ : (n_genes,) arrays
         Chosen hyperparameters per gene (relative to the population variance).
     drift_ : (n_genes, n_drift) array
-        GLS drift coefficients (standardised units).
+        GLS drift coefficients (standardised units): tissue means, covariates, then the
+        columns of subclasses.
+    covariates_ : dict
+        The covariate drift of the fit (keyword arguments of :func:`covariate_drift`);
+        prediction rebuilds the same columns.
     mean_, scale_ : (n_genes,) arrays
         Per-gene standardisation.
     symmetry_ : (n_genes,) array
@@ -396,7 +432,6 @@ class DonorKrigingRegressor(SampleInterpolator):
         design, z = design[subset], z[subset]
         keep = design.any(axis=0)
         design = design[:, keep]
-        m = len(subset)
         best = np.full(z.shape[1], -np.inf)
         choice = np.zeros(z.shape[1], dtype=int)
         for c, (tau, share, weight, multiplier, symmetry) in enumerate(candidates):
@@ -404,11 +439,7 @@ class DonorKrigingRegressor(SampleInterpolator):
             if weight:
                 cov += weight * kernel
             cov[np.diag_indices_from(cov)] += tau
-            factor = linalg.cho_factor(cov, lower=True, overwrite_a=True, check_finite=False)
-            logdet = 2.0 * np.log(np.diag(factor[0])).sum()
-            beta, alpha = gls(factor, design, z)
-            quadratic = np.einsum("ij,ij->j", z - design @ beta, alpha)
-            loglik = -0.5 * m * np.log(np.maximum(quadratic, 1e-12) / m) - 0.5 * logdet
+            loglik = profile_loglik(cov, design, z)
             better = loglik > best
             best[better] = loglik[better]
             choice[better] = c
