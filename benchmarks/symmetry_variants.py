@@ -12,12 +12,11 @@ chooses anything. Each fold also records the training-site profile log-likelihoo
 chosen hyperparameters (summed over genes, on the selection subset), with which designs
 of equal size (e.g. the smoothing of the tissue probabilities) are compared.
 
-Variants (``--variants``), all but ``default`` built on ``issue12``:
+Variants (``--variants``), all built on ``issue12``:
 
 ``issue12``
-    Donor kriging with learned symmetry as issue 12 left it (no covariate drift).
-``default``
-    The package default (smoothed tissue probabilities and coordinate trend in the drift).
+    Donor kriging with learned symmetry as issue 12 left it (no covariate drift; the
+    package default).
 ``tissue-S`` / ``tissue-S+trend``
     ``issue12`` plus the grey- and white-matter probabilities of the FSL MNI152 maps,
     smoothed by a Gaussian of SD ``S`` mm (0: unsmoothed), as GLS drift columns; with
@@ -44,7 +43,7 @@ makes a variant about 2-5 times faster and gave identical scores where both were
 Usage (one BLAS thread; 0.5-2 min per variant on the loaded 2-core dev machine)::
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/symmetry_variants.py \\
-        --variants issue12 default tissue-5 trend --symmetry-grid 1 --out /tmp/variants.jsonl
+        --variants issue12 tissue-5+trend tissue-5 trend --symmetry-grid 1 --out /tmp/variants.jsonl
 """
 
 from __future__ import annotations
@@ -155,9 +154,7 @@ def variant(name: str, symmetry_grid=None, params=None) -> DonorKrigingRegressor
     if symmetry_grid is not None:
         common["symmetry_grid"] = tuple(symmetry_grid)
     cls = RecordedKriging
-    if name == "default":
-        common.update(tissue_probability_mm=DonorKrigingRegressor().tissue_probability_mm, coordinate_trend=True)
-    elif name.startswith("tissue-") and name != "tissue-field":
+    if name.startswith("tissue-") and name != "tissue-field":
         sigma, _, trend = name[len("tissue-"):].partition("+")
         common.update(tissue_probability_mm=float(sigma), coordinate_trend=trend == "trend")
     elif name == "trend":
@@ -210,7 +207,7 @@ def score(name: str, symmetry_grid=None, params=None) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variants", nargs="+", default=["issue12", "default"])
+    parser.add_argument("--variants", nargs="+", default=["issue12", "tissue-5+trend"])
     parser.add_argument("--symmetry-grid", nargs="+", type=float, default=None,
                         help="override the symmetry grid (default: the package's)")
     parser.add_argument("--params", type=json.loads, default=None,

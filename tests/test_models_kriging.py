@@ -44,8 +44,9 @@ def naive_donor_kriging_predict(model, coords, tissue):
     from brainexpr.models.kriging import covariate_drift, drift_design
 
     rho = VARIOGRAMS[model.variogram]
-    design = np.column_stack([drift_design(tissue, model.tissue_drift, model.drift_columns_),
-                              covariate_drift(coords, **model.covariates_)])
+    covariates = covariate_drift(coords, **model.covariates_)
+    design = drift_design(tissue, model.tissue_drift, model.drift_columns_)
+    design = design if covariates is None else np.column_stack([design, covariates])
     out = design @ model.drift_.T
     range_scale = getattr(model, "range_scale_", np.ones(model.n_genes_))
     for sites, genes, alpha in model.weights_:
@@ -58,8 +59,8 @@ def test_donor_kriging_predict_equals_a_naive_reference(donor_data):
     coords, values, _, donors, tissue = donor_data
     values = values[:300].copy()
     values[:30, 1] = np.nan  # two site masks, several hyperparameter groups
-    model = DonorKrigingRegressor(chunk_size=7, random_state=0).fit(
-        coords[:300], values, tissue=tissue[:300], donors=donors[:300])
+    model = DonorKrigingRegressor(chunk_size=7, tissue_probability_mm=5.0, coordinate_trend=True,
+                                  random_state=0).fit(coords[:300], values, tissue=tissue[:300], donors=donors[:300])
     assert len(model.weights_) > len({w[0].tobytes() for w in model.weights_})  # groups share masks
     expected = naive_donor_kriging_predict(model, coords[300:350], tissue[300:350])
     np.testing.assert_allclose(model.predict(coords[300:350], tissue=tissue[300:350]), expected,
@@ -104,8 +105,8 @@ def test_covariate_drift_columns_and_their_held_out_gain(data_dir):
 
 def test_donor_kriging_fitted_before_covariates_still_predicts(donor_data):
     coords, values, _, donors, tissue = donor_data
-    model = DonorKrigingRegressor(tissue_probability_mm=None, coordinate_trend=False, random_state=0).fit(
-        coords[:200], values[:200], tissue=tissue[:200], donors=donors[:200])
+    model = DonorKrigingRegressor(random_state=0).fit(coords[:200], values[:200], tissue=tissue[:200],
+                                                      donors=donors[:200])
     expected = model.predict(coords[200:230], tissue=tissue[200:230])
     del model.covariates_  # as in a model file written before the covariate drift
     np.testing.assert_allclose(model.predict(coords[200:230], tissue=tissue[200:230]), expected)
