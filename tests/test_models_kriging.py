@@ -77,7 +77,7 @@ def test_donor_kriging_predict_equals_a_naive_reference(donor_data):
     with pytest.raises(InputError, match="range_grid"):
         DonorKrigingRegressor(range_grid=(0.0, 1.0)).fit(coords[:50], values[:50])
 
-def test_covariate_drift_columns_and_their_held_out_gain(data_dir):
+def test_covariate_drift_columns_and_their_held_out_gain(data_dir, tmp_path):
     from brainexpr.atlas.tissue import tissue_probabilities_at
     from brainexpr.models.kriging import covariate_drift
 
@@ -99,6 +99,13 @@ def test_covariate_drift_columns_and_their_held_out_gain(data_dir):
         assert model.covariates_ == {"tissue_probability_mm": mm, "coordinate_trend": False}
         errors[mm] = np.mean((model.predict(coords[test]) - values[test]) ** 2)
     assert errors[5.0] < 0.7 * errors[None]
+    # the covariates travel with the model file, and predict_std uses the same drift
+    from brainexpr.models.checkpoint import load_model, save_model
+
+    loaded = load_model(save_model(model, tmp_path / "model.pt", name="donor-kriging"))
+    assert loaded.covariates_ == model.covariates_
+    np.testing.assert_array_equal(loaded.predict(coords[test]), model.predict(coords[test]))
+    assert np.isfinite(loaded.predict_std(coords[test], kind="sample")).all()
     with pytest.raises(InputError, match="tissue_probability_mm"):
         DonorKrigingRegressor(tissue_probability_mm=-1.0).fit(coords, values)
 
