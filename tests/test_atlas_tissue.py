@@ -37,3 +37,19 @@ def test_samples_get_their_tissue_class(data_dir):
     np.testing.assert_array_equal(classed["tissue_class"], tissue.tissue_class_at(coords, data_dir))
     assert classed["tissue_class"].value_counts().to_dict() == {1: 1654, -1: 1304, 0: 744}
 
+
+
+def test_tissue_probabilities_at_smoothing(data_dir):
+    points = np.array([
+        [-12.0, 12.0, 10.0],    # head of the left caudate, grey matter
+        [-28.0, -10.0, 30.0],   # corona radiata, deep white matter
+        [0.0, 0.0, 150.0],      # outside the head
+    ])
+    raw = tissue.tissue_probabilities_at(points, data_dir=data_dir)
+    np.testing.assert_array_equal(tissue.tissue_class(raw[:, 0], raw[:, 1]),
+                                  tissue.tissue_class_at(points, data_dir=data_dir))
+    smooth = tissue.tissue_probabilities_at(points, sigma_mm=5.0, data_dir=data_dir)
+    assert smooth.shape == (3, 2) and np.all((smooth >= 0) & (smooth <= 1))
+    assert smooth[1, 1] > 0.5 > smooth[1, 0]  # deep white matter stays white
+    assert smooth[1, 1] < raw[1, 1]  # but the smoothing mixes in the neighbourhood
+    np.testing.assert_array_equal(smooth[2], [0.0, 0.0])

@@ -41,10 +41,13 @@ def test_donor_kriging_without_donors_and_with_missing_values(donor_data):
 def naive_donor_kriging_predict(model, coords, tissue):
     """Reference prediction: one cross-covariance per stored weight group, no merging."""
     from brainexpr.models.baselines import VARIOGRAMS
-    from brainexpr.models.kriging import drift_design
+    from brainexpr.models.kriging import covariate_drift, drift_design
 
     rho = VARIOGRAMS[model.variogram]
-    out = drift_design(tissue, model.tissue_drift, model.drift_columns_) @ model.drift_.T
+    covariates = covariate_drift(coords, **model.covariates_)
+    design = drift_design(tissue, model.tissue_drift, model.drift_columns_)
+    design = design if covariates is None else np.column_stack([design, covariates])
+    out = design @ model.drift_.T
     range_scale = getattr(model, "range_scale_", np.ones(model.n_genes_))
     for sites, genes, alpha in model.weights_:
         scaled_range = model.range_ * range_scale[genes[0]]
@@ -56,8 +59,8 @@ def test_donor_kriging_predict_equals_a_naive_reference(donor_data):
     coords, values, _, donors, tissue = donor_data
     values = values[:300].copy()
     values[:30, 1] = np.nan  # two site masks, several hyperparameter groups
-    model = DonorKrigingRegressor(chunk_size=7, random_state=0).fit(
-        coords[:300], values, tissue=tissue[:300], donors=donors[:300])
+    model = DonorKrigingRegressor(chunk_size=7, tissue_probability_mm=5.0, coordinate_trend=True,
+                                  random_state=0).fit(coords[:300], values, tissue=tissue[:300], donors=donors[:300])
     assert len(model.weights_) > len({w[0].tobytes() for w in model.weights_})  # groups share masks
     expected = naive_donor_kriging_predict(model, coords[300:350], tissue[300:350])
     np.testing.assert_allclose(model.predict(coords[300:350], tissue=tissue[300:350]), expected,
@@ -73,6 +76,48 @@ def test_donor_kriging_predict_equals_a_naive_reference(donor_data):
                                rtol=1e-10, atol=1e-10)
     with pytest.raises(InputError, match="range_grid"):
         DonorKrigingRegressor(range_grid=(0.0, 1.0)).fit(coords[:50], values[:50])
+
+def test_covariate_drift_columns_and_their_held_out_gain(data_dir, tmp_path):
+    from brainexpr.atlas.tissue import tissue_probabilities_at
+    from brainexpr.models.kriging import covariate_drift
+
+    rng = np.random.default_rng(1)
+    coords = rng.uniform([-60, -80, -30], [60, 60, 60], size=(500, 3))
+    assert covariate_drift(coords) is None
+    trend = covariate_drift(coords, coordinate_trend=True)
+    both = covariate_drift(coords, tissue_probability_mm=5.0, coordinate_trend=True)
+    assert trend.shape == (500, 6) and both.shape == (500, 8)
+    np.testing.assert_allclose(covariate_drift(coords * [-1, 1, 1], coordinate_trend=True), trend)  # symmetric
+    # a value that follows the smoothed white-matter share: the covariate carries it into held-out sites
+    white = tissue_probabilities_at(coords, 5.0)[:, 1]
+    values = np.column_stack([3.0 * white, -2.0 * white]) + 0.3 * rng.normal(size=(500, 2))
+    train, test = slice(0, 400), slice(400, None)
+    errors = {}
+    for mm in (None, 5.0):
+        model = DonorKrigingRegressor(tissue_probability_mm=mm, coordinate_trend=False, symmetry_grid=(0.0,),
+                                      random_state=0).fit(coords[train], values[train])
+        assert model.covariates_ == {"tissue_probability_mm": mm, "coordinate_trend": False}
+        errors[mm] = np.mean((model.predict(coords[test]) - values[test]) ** 2)
+    assert errors[5.0] < 0.7 * errors[None]
+    # the covariates travel with the model file, and predict_std uses the same drift
+    from brainexpr.models.checkpoint import load_model, save_model
+
+    loaded = load_model(save_model(model, tmp_path / "model.pt", name="donor-kriging"))
+    assert loaded.covariates_ == model.covariates_
+    np.testing.assert_array_equal(loaded.predict(coords[test]), model.predict(coords[test]))
+    assert np.isfinite(loaded.predict_std(coords[test], kind="sample")).all()
+    with pytest.raises(InputError, match="tissue_probability_mm"):
+        DonorKrigingRegressor(tissue_probability_mm=-1.0).fit(coords, values)
+
+
+def test_donor_kriging_fitted_before_covariates_still_predicts(donor_data):
+    coords, values, _, donors, tissue = donor_data
+    model = DonorKrigingRegressor(random_state=0).fit(coords[:200], values[:200], tissue=tissue[:200],
+                                                      donors=donors[:200])
+    expected = model.predict(coords[200:230], tissue=tissue[200:230])
+    del model.covariates_  # as in a model file written before the covariate drift
+    np.testing.assert_allclose(model.predict(coords[200:230], tissue=tissue[200:230]), expected)
+
 
 def test_donor_kriging_mirroring_and_errors(donor_data):
     coords, values, _, donors, tissue = donor_data

@@ -104,6 +104,43 @@ def with_tissue_class(samples, data_dir=None, threshold: float = DEFAULT_THRESHO
                                                        threshold=threshold))
 
 
+@lru_cache(maxsize=4)
+def _smoothed_probability_arrays(data_dir, sigma_mm: float):
+    from scipy.ndimage import gaussian_filter
+
+    grey, white, affine = _probability_arrays(data_dir)
+    voxel = np.abs(np.diag(affine)[:3])
+    return (gaussian_filter(grey, sigma_mm / voxel, mode="constant"),
+            gaussian_filter(white, sigma_mm / voxel, mode="constant"), affine)
+
+
+@fill_doc
+def tissue_probabilities_at(coords, sigma_mm: float = 0.0, data_dir=None) -> np.ndarray:
+    """Grey- and white-matter probabilities at MNI coordinates, optionally smoothed.
+
+    Parameters
+    ----------
+    coords : (n, 3) array, mm, MNI152
+    sigma_mm : float
+        Standard deviation (mm) of the Gaussian that smooths the FSL MNI152 probability
+        maps first (0: the maps as they are).
+    %(data_dir)s
+
+    Returns
+    -------
+    (n, 2) float array
+        ``p_grey`` and ``p_white`` at the nearest voxel (0 outside the template grid).
+    """
+    import nibabel as nib
+
+    key = None if data_dir is None else str(data_dir)
+    grey, white, affine = (_smoothed_probability_arrays(key, float(sigma_mm)) if sigma_mm > 0
+                           else _probability_arrays(key))
+    ref = nib.Nifti1Image(np.zeros((1, 1, 1), np.int8), affine)
+    return np.column_stack([sample_image(ref, coords, fill=0.0, data=a)
+                            for a in (grey, white)]).astype(float)
+
+
 def tissue_class_image(data_dir=None, resolution: int = 1, threshold: float = DEFAULT_THRESHOLD):
     """Return a tissue-class volume on the FSL MNI152 grid (1 or 2 mm) as a Nifti1Image."""
     import nibabel as nib
