@@ -117,6 +117,9 @@ def test_run_from_a_processed_ahba_download(data_dir, tmp_path):
     html = summary.report.read_text()  # the Methods describe the model that made the maps
     assert "universal kriging" in html and "modelled with an implicit neural" not in html
     assert "kriging standard deviation" in html and "Trust score of each gene" in html
+    with pytest.raises(InputError, match="NOTAGENE1"):  # a named gene is never dropped silently
+        run_main(tmp_path / "run2", data_dir=data_dir,
+                 **dict(TINY, genes=[*genes, "NOTAGENE1"], source=str(tmp_path / "processed")))
 
 
 def test_auto_model_follows_the_source(data_dir, tmp_path):

@@ -441,11 +441,19 @@ def _step_processed_samples(folder, processed_dir, gene_args, data_dir) -> dict:
     from ..datasets import load_gene_set
     from .models import processed_training_data
 
-    processed = load_processed(processed_dir)
-    genes = gene_args["genes"] or load_gene_set(gene_args["gene_set"], data_dir)
-    present = [g for g in genes if g in set(processed.genes.index)]
-    if not present:
-        raise InputError(f"none of the requested genes is in {processed_dir}")
+    if gene_args["genes"]:  # named genes: every one must be there (unknown ones raise)
+        present = list(gene_args["genes"])
+    else:  # a gene set: the genes of it that the folder holds, the others named in the log
+        wanted = load_gene_set(gene_args["gene_set"], data_dir)
+        held = set(load_processed(processed_dir).genes.index)
+        present = [g for g in wanted if g in held]
+        if not present:
+            raise InputError(f"none of the {gene_args['gene_set']!r} genes is in {processed_dir}")
+        if len(present) < len(wanted):
+            absent = [g for g in wanted if g not in held]
+            logger.warning("%d of the %d %r genes are not in %s and are left out: %s",
+                           len(absent), len(wanted), gene_args["gene_set"], processed_dir,
+                           ", ".join(absent[:20]) + (" ..." if len(absent) > 20 else ""))
     data = processed_training_data(processed_dir, present, data_dir=data_dir)
     table = pd.DataFrame(data.coords, columns=["mni_x", "mni_y", "mni_z"])
     table["tissue_class"] = data.tissue
