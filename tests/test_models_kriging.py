@@ -100,7 +100,7 @@ def test_covariate_drift_columns_and_their_held_out_gain(data_dir, tmp_path):
         errors[mm] = np.mean((model.predict(coords[test]) - values[test]) ** 2)
     assert errors[5.0] < 0.7 * errors[None]
     # the covariates travel with the model file, and predict_std uses the same drift
-    from brainexpr.models.checkpoint import load_model, save_model
+    from brainexpr.models.registry import load_model, save_model
 
     loaded = load_model(save_model(model, tmp_path / "model.pt", name="donor-kriging"))
     assert loaded.covariates_ == model.covariates_
