@@ -37,6 +37,7 @@ def test_a_gene_axis_of_other_data_is_refused(data_dir, tmp_path, capsys):
 
     embed_genes(source="regional", genes=GENES[:4], out_dir=tmp_path / "axis", figure=False,
                 data_dir=data_dir)
+    capsys.readouterr()  # only what the command below prints counts
     code = main(["-q", "fit", "--data-dir", str(data_dir), "--source", "regional", "--model",
                  "factorized", "--genes", ",".join(GENES), "--gene-axis", str(tmp_path / "axis"),
                  "--out", str(tmp_path / "m.pt")])

@@ -2,6 +2,7 @@
 
 import json
 
+import pandas as pd
 import pytest
 
 from brainexpr.cli import main
@@ -137,3 +138,12 @@ def test_auto_model_follows_the_source(data_dir, tmp_path):
     with pytest.raises(InputError, match="model must be 'auto' or one of"):
         run_main(tmp_path / "run", data_dir=data_dir, **dict(TINY, model="kriging+inr"))
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_run_regional_source_on_another_atlas(data_dir, tmp_path):
+    """--atlas chooses the regional step's parcellation; the gene axis and the fit stay on DK-83."""
+    summary = run_main(tmp_path / "run", data_dir=data_dir, **dict(TINY, atlas="brainnetome246"))
+    assert [s.name for s in summary.steps][:4] == ["gene_axis", "fit", "maps", "regional"]
+    table = pd.read_csv(tmp_path / "run" / "regional" / "regional_inr.csv", index_col=0)
+    assert table.shape == (246, 4)

@@ -37,6 +37,22 @@ SUBCOMMANDS = {
 logger = logging.getLogger("brainexpr")
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A handler that writes to whatever ``sys.stderr`` is when a record is emitted.
+
+    ``main`` may run several times in one process (tests, notebooks) while ``sys.stderr``
+    is swapped; a handler holding the stream of an earlier call would write to a closed file.
+    """
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):  # StreamHandler.__init__ sets it; the property always wins
+        pass
+
+
 def _configure_logging(verbosity: int, log_file: str | None = None) -> None:
     level = logging.WARNING if verbosity < 0 else logging.INFO if verbosity == 0 else logging.DEBUG
     root = logging.getLogger("brainexpr")
@@ -44,7 +60,7 @@ def _configure_logging(verbosity: int, log_file: str | None = None) -> None:
     for handler in list(root.handlers):
         if getattr(handler, "_brainexpr_cli", False):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler._brainexpr_cli = True
     root.addHandler(handler)

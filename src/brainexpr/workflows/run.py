@@ -353,7 +353,7 @@ def execute_run(out, plan: RunPlan, started: float | None = None) -> RunSummary:
         data_key = {"source": str(source), **gene_args}
 
         axis = run_step("gene_axis", out, data_key, [], lambda folder: _step_gene_axis(
-            embed_genes, folder, source, gene_args, atlas, data_dir), force)
+            embed_genes, folder, source, gene_args, data_dir), force)
         summary.steps.append(axis)
 
         fitted = _FittedModel(out / "fit" / "model.pt")
@@ -429,8 +429,10 @@ def _defaults() -> dict:
 
 
 # --------------------------------------------------------------------------- steps
-def _step_gene_axis(embed_genes, folder, source, gene_args, atlas, data_dir) -> dict:
-    result = embed_genes(source=source, atlas=atlas, out_dir=folder, data_dir=data_dir, **gene_args)
+def _step_gene_axis(embed_genes, folder, source, gene_args, data_dir) -> dict:
+    # the fit's training data (the regional table on its own DK-83 atlas), whatever the run's
+    # --atlas, which only chooses the parcellation of the regional step
+    result = embed_genes(source=source, out_dir=folder, data_dir=data_dir, **gene_args)
     axis = getattr(result, "positions", None)
     return {"n_genes": int(len(axis)) if axis is not None else None}
 
