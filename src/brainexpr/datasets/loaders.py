@@ -527,7 +527,7 @@ def load_gene_set(name: str = "ad", data_dir=None) -> list[str]:
 
 
 def ad_genes_dataset(data_dir=None) -> str:
-    """The dataset that ``load_gene_set("ad")`` reads: ``ad-genes-114`` where present, else ``ad-genes``."""
+    """The dataset ``load_gene_set("ad")`` reads: ``ad-genes-114`` where present, else ``ad-genes``."""
     try:
         _file(AD_GENES_114, data_dir)
     except DataNotFoundError:

@@ -295,6 +295,11 @@ def processed_training_data(folder, genes=None, gene_set: str = "all",
         genes = [g for g in wanted if g in present]
         if not genes:
             raise InputError(f"none of the {gene_set!r} genes is in {folder}")
+        if len(genes) < len(wanted):
+            absent = [g for g in wanted if g not in present]
+            logger.warning("%d of the %d %r genes are not in %s and are left out: %s",
+                           len(absent), len(wanted), gene_set, folder,
+                           ", ".join(absent[:20]) + (" ..." if len(absent) > 20 else ""))
     coords, values, tissue = processed.training_data(genes)
     donors = processed.samples["donor"].astype(str).to_numpy()
     if "mirrored" in processed.samples:

@@ -438,31 +438,22 @@ def _step_gene_axis(embed_genes, folder, source, gene_args, data_dir) -> dict:
 
 
 def _step_processed_samples(folder, processed_dir, gene_args, data_dir) -> dict:
-    """Write the sample table of a ``brainexpr ahba`` output for the requested genes."""
-    from ..ahba import load_processed
-    from ..datasets import load_gene_set
+    """Write the sample table of a ``brainexpr ahba`` output for the requested genes.
+
+    Named genes must all be in the folder (unknown ones raise); of a gene set, the genes the
+    folder holds are used and the others named in the log
+    (:func:`~brainexpr.workflows.models.processed_training_data`).
+    """
     from .models import processed_training_data
 
-    if gene_args["genes"]:  # named genes: every one must be there (unknown ones raise)
-        present = list(gene_args["genes"])
-    else:  # a gene set: the genes of it that the folder holds, the others named in the log
-        wanted = load_gene_set(gene_args["gene_set"], data_dir)
-        held = set(load_processed(processed_dir).genes.index)
-        present = [g for g in wanted if g in held]
-        if not present:
-            raise InputError(f"none of the {gene_args['gene_set']!r} genes is in {processed_dir}")
-        if len(present) < len(wanted):
-            absent = [g for g in wanted if g not in held]
-            logger.warning("%d of the %d %r genes are not in %s and are left out: %s",
-                           len(absent), len(wanted), gene_args["gene_set"], processed_dir,
-                           ", ".join(absent[:20]) + (" ..." if len(absent) > 20 else ""))
-    data = processed_training_data(processed_dir, present, data_dir=data_dir)
+    data = processed_training_data(processed_dir, gene_args["genes"], gene_args["gene_set"],
+                                   data_dir=data_dir)
     table = pd.DataFrame(data.coords, columns=["mni_x", "mni_y", "mni_z"])
     table["tissue_class"] = data.tissue
     table["donor"] = data.donors   # mirrored copies are pseudo-donors (as in donor kriging)
     table = pd.concat([table, data.values.reset_index(drop=True)], axis=1)
     table.to_csv(folder / "training_samples.csv", index=False, float_format="%.6g")
-    return {"n_samples": int(len(table)), "n_genes": len(present)}
+    return {"n_samples": int(len(table)), "n_genes": int(data.values.shape[1])}
 
 
 def _step_fit(fit_model, fitted, folder, source, gene_args, fit_params, axis_folder,
