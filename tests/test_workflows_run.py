@@ -121,6 +121,7 @@ def test_run_from_a_processed_ahba_download(data_dir, tmp_path):
     with pytest.raises(InputError, match="NOTAGENE1"):  # a named gene is never dropped silently
         run_main(tmp_path / "run2", data_dir=data_dir,
                  **dict(TINY, genes=[*genes, "NOTAGENE1"], source=str(tmp_path / "processed")))
+    assert not (tmp_path / "run2").exists()  # refused before the output folder is made
 
 
 def test_auto_model_follows_the_source(data_dir, tmp_path):

@@ -173,6 +173,11 @@ def plan_run(**options) -> RunPlan:
             check_genes(gene_args["genes"], full, "the regional DK-83 table")
         if genes_1mm:
             check_genes(genes_1mm, full, "the regional DK-83 table")
+    elif Path(str(source)).is_dir() and gene_args["genes"] is not None:
+        from ..ahba import load_processed  # samples and gene table; expression memory-mapped
+
+        check_genes(gene_args["genes"], load_processed(source).gene_names,
+                    f"the processed AHBA data in {source}")
     elif genes_1mm and genes_1mm != SHOWCASE_GENES and source == "celltypes":
         from ..datasets import load_sample_celltypes
 
