@@ -132,11 +132,13 @@ METHODS = {
     "kriging-mirrored": Method("kriging", "the same kriging on the sites and their mirror images "
                                           "(x -> -x)", params=dict(mirror="bidirectional")),
     "donor-kriging": Method("donor-kriging", "ours: universal kriging with donor effects, tissue "
-                                             "drift, learned left-right symmetry and per-gene "
-                                             "hyperparameters"),
+                                             "and covariate drift, learned left-right symmetry "
+                                             "and per-gene hyperparameters"),
     "donor-kriging-asymmetric": Method("donor-kriging", "donor kriging without the symmetry term "
-                                                        "(the default before issue 12)", _SITES,
-                                       params=dict(symmetry_grid=(0.0,))),
+                                                        "and the covariate drift (the default "
+                                                        "before issue 12)", _SITES,
+                                       params=dict(symmetry_grid=(0.0,), tissue_probability_mm=None,
+                                                   coordinate_trend=None)),
     "inr-per-gene": Method("per_gene", "one SIREN per gene (3 x 32, lr 1e-3, 300 steps)",
                            ("blocked",), _inr_settings("inr-per-gene")),
     "inr-paper": Method("paper", "the paper's joint SIREN: 12 x 512, lr 1e-4, gene axis; at most "
