@@ -113,11 +113,13 @@ def inr_calibration(seed: int, n_folds: int) -> pd.DataFrame:
         model = METHODS["inr-ensemble"].factory(False, seed).fit(
             data.coords[split.train], values[split.train], tissue=data.tissue[split.train])
         mean, std = model.predict(data.coords[split.test], tissue=data.tissue[split.test], return_std=True)
-        raw = std / np.nan_to_num(model.std_scale_, nan=1.0)
+        scale, floor = model.std_scale_, model.std_floor_
+        model.std_scale_ = model.std_floor_ = None  # the raw spread over members
+        raw = model.predict(data.coords[split.test], tissue=data.tissue[split.test], return_std=True)[1]
         for label, sd in (("raw ensemble SD", raw), ("recalibrated SD", std)):
             table = calibration_metrics(mean, sd, values[split.test], data.genes)
             rows.append({"fold": split.name, "sd": label, "fit_s": round(time.perf_counter() - start, 1),
-                         "median_factor": float(np.nanmedian(model.std_scale_)),
+                         "median_factor": float(np.nanmedian(scale)), "median_floor": float(np.nanmedian(floor)),
                          **table[list(CALIBRATION_METRICS)].mean().to_dict()})
     return pd.DataFrame(rows)
 

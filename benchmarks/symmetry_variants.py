@@ -17,12 +17,14 @@ Variants (``--variants``), all built on ``issue12``:
 ``issue12``
     Donor kriging with learned symmetry as issue 12 left it (no covariate drift; the
     package default).
-``tissue-S`` / ``tissue-S+trend``
+``tissue-S`` / ``tissue-S+trend`` / ``tissue-S+linear``
     ``issue12`` plus the grey- and white-matter probabilities of the FSL MNI152 maps,
     smoothed by a Gaussian of SD ``S`` mm (0: unsmoothed), as GLS drift columns; with
-    ``+trend`` also the symmetric quadratic coordinate trend.
-``trend``
-    ``issue12`` plus the coordinate trend ``x^2, y, z, y^2, z^2, yz`` (units of 50 mm).
+    ``+trend`` also the symmetric quadratic coordinate trend, with ``+linear`` the trend
+    ``x^2, y, z``. ``tissue-5+linear`` is the package default since issue 12's third round.
+``trend`` / ``linear``
+    ``issue12`` plus the coordinate trend ``x^2, y, z, y^2, z^2, yz`` (units of 50 mm) /
+    ``x^2, y, z``.
 ``parcel`` / ``parcel-hemi``
     ``issue12`` plus an anatomical random effect: sites in the same Desikan-Killiany parcel
     (DK-83, nearest labelled voxel) share a random effect of variance ``v`` (relative to the
@@ -35,6 +37,11 @@ Variants (``--variants``), all built on ``issue12``:
     ``issue12`` with the correlation ``0.7 matern32(d / L) + 0.3 matern32(d / 4L)``.
 ``ranges``
     ``issue12`` with ``range_grid=(0.5, 1, 2)``.
+``tissue-5+yz`` / ``tissue-5+tissue-T[,T2]``
+    ``tissue-5`` plus a trend ``y, z`` only / plus the tissue probabilities smoothed at
+    further widths ``T`` mm (multi-scale composition), as GLS drift columns.
+``default``
+    The package's ``DonorKrigingRegressor`` as it is (trust score off).
 
 ``--phantom-donor-out`` scores leave-one-donor-out on the default phantom (24 genes, seed 0,
 against the truth, averaged over held-out donors as the benchmark does) instead.
@@ -150,17 +157,39 @@ def _mixture(h):
     return 0.7 * base(h) + 0.3 * base(h / 4.0)
 
 
+class ExtraDriftKriging(RecordedKriging):
+    """Donor kriging with further drift columns: ``y, z`` and/or more tissue smoothings."""
+
+    yz = False
+    extra_tissue_mm = ()
+
+    def _extra_drift(self, coords, tissue):
+        from brainexpr.atlas.tissue import tissue_probabilities_at
+
+        coords = np.asarray(coords, dtype=float)
+        columns = [tissue_probabilities_at(coords, mm) for mm in self.extra_tissue_mm]
+        if self.yz:
+            columns.append(coords[:, 1:] / 50.0)
+        return np.column_stack(columns)
+
+
 def variant(name: str, symmetry_grid=None, params=None) -> DonorKrigingRegressor:
     """An unfitted model of the variant ``name`` (see the module docstring)."""
     common = dict(random_state=0, trust_block_mm=None, **ISSUE12)
     if symmetry_grid is not None:
         common["symmetry_grid"] = tuple(symmetry_grid)
     cls = RecordedKriging
-    if name.startswith("tissue-") and name != "tissue-field":
+    trends = {"": None, "trend": "quadratic", "linear": "linear"}
+    if name == "tissue-5+yz" or name.startswith("tissue-5+tissue-"):
+        cls = ExtraDriftKriging
+        common.update(tissue_probability_mm=5.0)
+    elif name.startswith("tissue-") and name != "tissue-field":
         sigma, _, trend = name[len("tissue-"):].partition("+")
-        common.update(tissue_probability_mm=float(sigma), coordinate_trend=trend == "trend")
-    elif name == "trend":
-        common["coordinate_trend"] = True
+        common.update(tissue_probability_mm=float(sigma), coordinate_trend=trends[trend])
+    elif name in ("trend", "linear"):
+        common["coordinate_trend"] = trends[name]
+    elif name == "default":
+        common = {key: value for key, value in common.items() if key not in ISSUE12}
     elif name == "mix":
         VARIOGRAMS.setdefault("mixture", _mixture)
         common["variogram"] = "mixture"
@@ -170,11 +199,15 @@ def variant(name: str, symmetry_grid=None, params=None) -> DonorKrigingRegressor
         cls = ParcelKriging
     elif name == "tissue-field":
         cls = TissueFieldKriging
-    elif name != "issue12":
+    elif name not in ("issue12", "default"):
         raise SystemExit(f"unknown variant {name!r}")
     model = cls(**{**common, **(params or {})})
     if cls is ParcelKriging:
         model.bilateral = name == "parcel"
+    if cls is ExtraDriftKriging:
+        model.yz = name == "tissue-5+yz"
+        if name.startswith("tissue-5+tissue-"):
+            model.extra_tissue_mm = tuple(float(mm) for mm in name[len("tissue-5+tissue-"):].split(","))
     return model
 
 

@@ -238,8 +238,10 @@ def test_ensemble_gives_mean_and_spread(samples):
                .detach().numpy() for m in ensemble.members_]
     scaled = np.stack(members) * ensemble.value_scale_ + ensemble.value_offset_
     np.testing.assert_allclose(mean, scaled.mean(0), rtol=1e-5, atol=1e-5)
-    # the spread over members, rescaled per gene on held-out blocks (std_scale_)
-    np.testing.assert_allclose(std, scaled.std(0, ddof=1) * ensemble.std_scale_, rtol=1e-4, atol=1e-5)
+    # the spread over members, rescaled per gene on held-out blocks, plus a floor (scaled units)
+    spread = scaled.std(0, ddof=1) * ensemble.std_scale_
+    floor = ensemble.std_floor_ * ensemble.value_scale_
+    np.testing.assert_allclose(std, np.sqrt(spread ** 2 + floor ** 2), rtol=1e-4, atol=1e-5)
     # members differ: they were seeded independently
     assert not np.allclose(members[0], members[1])
 
@@ -435,14 +437,18 @@ def test_ensemble_sd_is_recalibrated_on_held_out_blocks(samples, tmp_path):
     noisy = values + np.random.default_rng(1).normal(scale=0.3, size=values.shape)
     model = INRRegressor("factorized", max_steps=30, n_ensemble=2, validation_fraction=0.2,
                          **TINY).fit(coords, noisy, tissue)
-    assert model.std_scale_.shape == (4,) and (model.std_scale_ > 1).all()  # raw spread too narrow
+    assert model.std_scale_.shape == model.std_floor_.shape == (4,)
+    # the noise no member shows needs a floor or a larger spread: the SD grows
+    assert ((model.std_floor_ > 0) | (model.std_scale_ > 1)).all()
     _, std = model.predict(coords[:20], tissue[:20], return_std=True)
-    raw = std / model.std_scale_
     np.testing.assert_allclose(model.predict_std(coords[:20], tissue[:20], kind="population"), std)
     loaded = INRRegressor.load(model.save(tmp_path / "model.pt"))
     np.testing.assert_allclose(loaded.std_scale_, model.std_scale_)
+    np.testing.assert_allclose(loaded.std_floor_, model.std_floor_)
     np.testing.assert_array_equal(loaded.predict(coords[:20], tissue[:20], return_std=True)[1], std)
-    assert (raw > 0).all()
+    loaded.std_scale_ = loaded.std_floor_ = None  # the raw spread
+    raw = loaded.predict(coords[:20], tissue[:20], return_std=True)[1]
+    assert (raw > 0).all() and (std > raw).all()
     without = INRRegressor("factorized", max_steps=10, n_ensemble=2, validation_fraction=0.0,
                            **TINY).fit(coords, values, tissue)
     assert np.isnan(without.std_scale_).all()  # nothing held out: the raw spread, said so

@@ -17,7 +17,8 @@ def add_arguments(parser):
     parser.add_argument("--out-dir", default="benchmark",
                         help="output folder: CSV/JSON tables, figures/, summary.md (default: benchmark)")
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(DEFAULT_METHODS),
-                        metavar="METHOD", help=f"methods to compare (default: all: {', '.join(METHODS)})")
+                        metavar="METHOD", help=f"methods to compare (default: {', '.join(DEFAULT_METHODS)}; also: "
+                             f"{', '.join(m for m in METHODS if m not in DEFAULT_METHODS)})")
     parser.add_argument("--protocols", nargs="+", choices=list(PROTOCOLS), default=list(PROTOCOLS),
                         metavar="PROTOCOL", help=f"validation protocols (default: all: {', '.join(PROTOCOLS)})")
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS),

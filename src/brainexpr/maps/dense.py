@@ -233,8 +233,9 @@ def std_meaning(model) -> str:
                 "1.645 SD if the model holds, and a new donor's sample scatters further around it "
                 "(donor deviation and measurement noise)")
     if getattr(model, "std_scale_", None) is not None and np.isfinite(model.std_scale_).any():
-        return ("SD over independently seeded networks, rescaled per gene so that it matches the "
-                "error at spatially held-out validation blocks")
+        return ("SD over independently seeded networks, rescaled per gene and given a floor (for the "
+                "noise and donor deviations no network shows), both fitted to the errors at "
+                "spatially held-out validation blocks")
     return ("SD over independently seeded networks, not recalibrated: it is much smaller than "
             "the error on held-out data (BENCHMARKS.md), read it as a relative measure")
 

@@ -310,10 +310,12 @@ class INRRegressor(INRTraining, SampleInterpolator):
         Per member, in scaled units.
     best_step_ : list of int
         Per member, the step whose weights were kept.
-    std_scale_ : (n_genes,) array
-        Factor applied to the ensemble SD (``return_std``), set on each member's spatially
-        held-out validation sites so that the SD matches the held-out error; NaN (raw SD)
-        without an ensemble, without validation sites or for parcel fits.
+    std_scale_, std_floor_ : (n_genes,) arrays
+        Recalibration of the ensemble SD (``return_std``) on each member's spatially
+        held-out validation sites: the SD is ``sqrt((std_scale_ s)^2 + std_floor_^2)`` for
+        the spread ``s`` over members (scaled units, see ``INRTraining._calibrate_std`` in
+        :mod:`brainexpr.models.training`); NaN (raw spread) without an ensemble, without
+        validation sites or for parcel fits. Files of older versions have no floor (0).
     seed_ : int
     fit_kind_ : {"samples", "regions"}
     """
@@ -737,6 +739,16 @@ class INRRegressor(INRTraining, SampleInterpolator):
                                     self.value_offset_[gene_index], self.value_scale_[gene_index],
                                     return_std, chunk_size, gene_major, out)
 
+    def _per_gene(self, name: str, gene_index, default: float) -> np.ndarray:
+        """A per-gene fitted array (``std_scale_``, ...) at ``gene_index``; ``default`` where it
+        is NaN, absent, or the gene was placed after the fit."""
+        out = np.full(len(gene_index), default)
+        known = getattr(self, name, None)
+        known = np.zeros(0) if known is None else np.asarray(known, dtype=float)
+        inside = np.asarray(gene_index) < len(known)
+        out[inside] = np.nan_to_num(known[np.asarray(gene_index)[inside]], nan=default)
+        return out
+
     def _predict_scaled(self, points, gene_index, axis, offset, scale, return_std=False,
                         chunk_size=None, gene_major=False, out=None):
         """Network outputs at scaled points for the given gene-axis positions and value scaling."""
@@ -750,12 +762,9 @@ class INRRegressor(INRTraining, SampleInterpolator):
         offset = torch.as_tensor(np.asarray(offset, dtype=float), dtype=torch.float32, device=device)
         scale = torch.as_tensor(np.asarray(scale, dtype=float), dtype=torch.float32, device=device)
         # recalibration of the SD (per fitted gene; genes placed later keep the raw spread)
-        factor = np.ones(len(gene_index))
-        known = getattr(self, "std_scale_", None)
-        known = np.zeros(0) if known is None else np.asarray(known, dtype=float)
-        inside = np.asarray(gene_index) < len(known)
-        factor[inside] = np.nan_to_num(known[np.asarray(gene_index)[inside]], nan=1.0)
-        std_factor = torch.as_tensor(factor, dtype=torch.float32, device=device)
+        std_factor, std_floor = (torch.as_tensor(self._per_gene(name, gene_index, default), dtype=torch.float32,
+                                                 device=device)
+                                 for name, default in (("std_scale_", 1.0), ("std_floor_", 0.0)))
         points = torch.as_tensor(points, dtype=torch.float32)
         n, n_genes = len(points), len(gene_index)
         shape = (n_genes, n) if gene_major else (n, n_genes)
@@ -773,7 +782,8 @@ class INRRegressor(INRTraining, SampleInterpolator):
             outputs = torch.stack(self._run_members(part, gene_index, positions, precision, device))
             pieces = [(mean, outputs.mean(0) * scale + offset)]
             if return_std:
-                pieces.append((std, outputs.std(0, unbiased=True) * scale * std_factor))
+                spread = outputs.std(0, unbiased=True) * std_factor
+                pieces.append((std, torch.sqrt(spread * spread + std_floor * std_floor) * scale))
             for target, value in pieces:
                 if gene_major:
                     target[:, start:start + chunk] = value.T.contiguous().cpu().numpy()
@@ -869,7 +879,7 @@ class INRRegressor(INRTraining, SampleInterpolator):
             ``placed_genes``, ``gene_axis``, ``gene_axis_info`` (the spectral embedding
             when it was computed at fit time) with ``reference`` (the table it was
             computed from, float64 tensor) and ``reference_index``, the coordinate and
-            value scalers, ``region_names``, ``history``, ``best_step``, ``std_scale``,
+            value scalers, ``region_names``, ``history``, ``best_step``, ``std_scale``, ``std_floor``,
             ``members`` (one ``state_dict`` per finished member) and ``training``.
         """
         info = getattr(self, "gene_axis_info_", None)
@@ -896,6 +906,7 @@ class INRRegressor(INRTraining, SampleInterpolator):
             "history": [[list(row) for row in member] for member in self.history_],
             "best_step": [int(s) for s in self.best_step_],
             "std_scale": _optional_floats(getattr(self, "std_scale_", None)),
+            "std_floor": _optional_floats(getattr(self, "std_floor_", None)),
             "members": [_cpu_state(m.state_dict()) for m in self.members_],
             "training": None,
         }
@@ -922,9 +933,9 @@ class INRRegressor(INRTraining, SampleInterpolator):
         estimator._restore_common(state)
         estimator.history_ = [[tuple(row) for row in member] for member in state["history"]]
         estimator.best_step_ = list(state["best_step"])
-        if state.get("std_scale") is not None:
-            estimator.std_scale_ = np.array([np.nan if v is None else v
-                                             for v in state["std_scale"]])
+        for key in ("std_scale", "std_floor"):
+            if state.get(key) is not None:
+                setattr(estimator, key + "_", np.array([np.nan if v is None else v for v in state[key]]))
         resolved = resolve_device(estimator.device)
         estimator.device_ = str(resolved)
         estimator.members_ = estimator._members(state["members"], resolved)

@@ -175,7 +175,7 @@ def _map_section(maps_folder: Path, data_dir=None, fit_summary: dict | None = No
     trust = maps.drop_duplicates("gene")["trust"].dropna()
     if len(trust):
         text += (f" Trust score of each gene (the r of each training sample with its prediction "
-                 f"from the samples outside its 20 mm block, in maps.tsv): median {trust.median():.2f}, "
+                 f"from the samples outside its 20 mm block and an 8 mm margin, in maps.tsv): median {trust.median():.2f}, "
                  f"range {trust.min():.2f} to {trust.max():.2f}; genes with a low score have "
                  "maps to read with caution.")
     surface = _surface_figure(maps_folder, figures_dir, data_dir)

@@ -62,7 +62,7 @@ ATLAS_MODELS = {
 #: What ``accuracy_r`` holds for a model with a trust score (donor kriging: sample sites).
 TRUST_MEANING = ("the model's trust score: Pearson r of each gene's sample values with their "
                  "closed-form leave-one-block-out predictions of the population field ({block} mm "
-                 "blocks, a random subset of at most {sites} sites, hyperparameters chosen on "
+                 "blocks, each with an 8 mm margin left out too, a random subset of at most {sites} sites, hyperparameters chosen on "
                  "all sites)")
 
 #: Versions of the packages recorded in the provenance.

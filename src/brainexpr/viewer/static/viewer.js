@@ -108,7 +108,7 @@
     const notes = [];
     if (entry.trust !== null && entry.trust !== undefined) {
       notes.push(`Trust: held-out r ${format(entry.trust)} (r of each sample with its prediction ` +
-        "from the samples outside its 20 mm block).");
+        "from the samples outside its 20 mm block and an 8 mm margin).");
     }
     if (layer === "std" && entry.std_meaning) notes.push(`SD: ${entry.std_meaning}.`);
     $("note").textContent = notes.join(" ");
