@@ -43,6 +43,8 @@ Variants (``--variants``), all built on ``issue12``:
 ``default``
     The package's ``DonorKrigingRegressor`` as it is (trust score off).
 
+Names of ``brainexpr benchmark`` methods (``kriging-mirrored``, ``abagen``) score those
+baselines at the same folds; ``--fold-seed`` draws other blocked folds of the same protocol.
 ``--phantom-donor-out`` scores leave-one-donor-out on the default phantom (24 genes, seed 0,
 against the truth, averaged over held-out donors as the benchmark does) instead.
 ``--params`` adds model parameters (JSON), e.g. ``'{"donor_range": 100}'``;
@@ -211,10 +213,15 @@ def variant(name: str, symmetry_grid=None, params=None) -> DonorKrigingRegressor
     return model
 
 
-def score(name: str, symmetry_grid=None, params=None) -> dict:
-    """Blocked-CV per-gene r of one variant on the cell types (as ``brainexpr benchmark``)."""
+def score(name: str, symmetry_grid=None, params=None, fold_seed: int = 0) -> dict:
+    """Blocked-CV per-gene r of one variant on the cell types (as ``brainexpr benchmark``).
+
+    ``name`` may also be a method of ``brainexpr benchmark`` (``kriging-mirrored``,
+    ``abagen``, ...) for the baselines at the same folds; ``fold_seed`` draws other folds
+    of the same protocol (the benchmark's are seed 0).
+    """
     from brainexpr.evaluation import metrics as M
-    from brainexpr.evaluation.benchmark import celltype_data
+    from brainexpr.evaluation.benchmark import METHODS, celltype_data
     from brainexpr.evaluation.protocols import spatial_block_folds
     from brainexpr.models.base import fit_samples
 
@@ -223,18 +230,20 @@ def score(name: str, symmetry_grid=None, params=None) -> dict:
     prediction = np.full_like(observed, np.nan)
     chosen = []
     start = time.perf_counter()
-    for split in spatial_block_folds(data.coords, 5, 20.0, 8.0, 0):
-        model = variant(name, symmetry_grid, params)
+    for split in spatial_block_folds(data.coords, 5, 20.0, 8.0, fold_seed):
+        model = METHODS[name].factory(False, 0) if name in METHODS else variant(name, symmetry_grid, params)
         fit_samples(model, data.coords[split.train], observed[split.train], tissue=data.tissue[split.train],
                     donors=data.donors[split.train])
         prediction[split.test] = model.predict(data.coords[split.test], tissue=data.tissue[split.test])
+        if not hasattr(model, "selection_loglik_"):  # a benchmark method
+            continue
         chosen.append({"loglik": round(model.selection_loglik_, 1), "range": round(float(model.range_), 2),
                        **{key: getattr(model, attr).tolist() for key, attr in (
                            ("symmetry", "symmetry_"), ("donor_share", "donor_share_"), ("nugget", "nugget_"),
                            ("kernel_weight", "kernel_weight_"), ("range_scale", "range_scale_"))
                           if hasattr(model, attr)}})
     r = M.gene_metrics(prediction, observed, data.genes)["pearson"]
-    return {"variant": name, "symmetry_grid": symmetry_grid, "params": params,
+    return {"variant": name, "symmetry_grid": symmetry_grid, "params": params, "fold_seed": fold_seed,
             "mean": round(float(r.mean()), 4), "median": round(float(r.median()), 4),
             "per_gene": dict(zip(data.genes, np.round(r.to_numpy(), 4).tolist())),
             "seconds": round(time.perf_counter() - start, 1), "folds": chosen}
@@ -277,6 +286,8 @@ def main(argv=None) -> int:
     parser.add_argument("--phantom-donor-out", action="store_true",
                         help="score leave-one-donor-out on the default phantom (24 genes, against the "
                              "truth) instead of the blocked cell types")
+    parser.add_argument("--fold-seed", type=int, default=0,
+                        help="seed of the blocked folds (default 0, the benchmark's)")
     parser.add_argument("--out", required=True, help="JSON lines file (appended)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -284,7 +295,7 @@ def main(argv=None) -> int:
         if args.phantom_donor_out:
             row = score_phantom_donor_out(name, params=args.params)
         else:
-            row = score(name, args.symmetry_grid, args.params)
+            row = score(name, args.symmetry_grid, args.params, args.fold_seed)
         with open(args.out, "a") as handle:
             handle.write(json.dumps(row) + "\n")
         logging.warning("%s %s: mean %.4f median %.4f, training log-likelihood per fold %s (%.0f s)", name,

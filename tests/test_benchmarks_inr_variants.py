@@ -126,7 +126,7 @@ def test_inr_drift_kriging_recovers_the_field_and_reduces_to_donor_kriging(donor
     model = INRDriftKrigingRegressor(n_layers=2, hidden_features=16, n_features=4, max_steps=40,
                                      device="cpu", random_state=0).fit(coords[train], values[train], **fit)
     n_columns = model.drift_projection_.shape[1]
-    assert 1 <= n_columns <= 4 and model.drift_.shape == (4, 3 + n_columns)
+    assert 1 <= n_columns <= 4 and model.drift_.shape == (4, reference.drift_.shape[1] + n_columns)
     prediction = model.predict(coords[test], tissue=tissue[test])
     assert corr(prediction, truth[test]) > 0.6
     baseline = reference.predict(coords[test], tissue[test])
@@ -154,7 +154,8 @@ def test_inr_kernel_and_donor_heads_choose_the_network_weight_per_gene(donor_dat
     model = INRDriftKrigingRegressor(use_as="kernel", donor_heads=True, kernel_grid=(0.0, 1.0), **small)
     model.fit(coords[train], values[train], tissue=tissue[train], donors=donors[train])
     assert set(np.unique(model.kernel_weight_)) <= {0.0, 1.0}
-    assert model.drift_.shape == (4, 3)  # kernel mode adds no drift column
+    # kernel mode adds no drift column: tissue means (3) and the default covariates (5) only
+    assert model.drift_.shape == (4, 3 + 5)
     prediction = model.predict(coords[test], tissue=tissue[test])
     assert corr(prediction, truth[test]) > 0.6
     # a kernel weight of 0 for every gene is the donor kriging

@@ -50,7 +50,7 @@ MODELS: dict[str, Callable] = {
 AUTO_MODELS = {
     "samples": ("donor-kriging",
                 "most accurate on held-out sample sites in BENCHMARKS.md (mean per-gene r, cell "
-                "types: 0.679 blocked / 0.739 donor-out; phantom: 0.749 / 0.831), ahead of "
+                "types: 0.696 blocked / 0.739 donor-out; phantom: 0.755 / 0.833), ahead of "
                 "mirrored kriging (0.674 / 0.732), abagen's mirrored kNN (0.655 / 0.718) and the "
                 "factorized INR (0.617 / 0.706); it also gives calibrated _std maps"),
     "regions": ("factorized",
