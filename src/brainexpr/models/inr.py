@@ -762,9 +762,9 @@ class INRRegressor(INRTraining, SampleInterpolator):
         offset = torch.as_tensor(np.asarray(offset, dtype=float), dtype=torch.float32, device=device)
         scale = torch.as_tensor(np.asarray(scale, dtype=float), dtype=torch.float32, device=device)
         # recalibration of the SD (per fitted gene; genes placed later keep the raw spread)
-        std_factor, std_floor = (torch.as_tensor(self._per_gene(name, gene_index, default), dtype=torch.float32,
-                                                 device=device)
-                                 for name, default in (("std_scale_", 1.0), ("std_floor_", 0.0)))
+        std_factor, std_floor = (
+            torch.as_tensor(self._per_gene(name, gene_index, default), dtype=torch.float32, device=device)
+            for name, default in (("std_scale_", 1.0), ("std_floor_", 0.0)))
         points = torch.as_tensor(points, dtype=torch.float32)
         n, n_genes = len(points), len(gene_index)
         shape = (n_genes, n) if gene_major else (n, n_genes)
@@ -879,8 +879,8 @@ class INRRegressor(INRTraining, SampleInterpolator):
             ``placed_genes``, ``gene_axis``, ``gene_axis_info`` (the spectral embedding
             when it was computed at fit time) with ``reference`` (the table it was
             computed from, float64 tensor) and ``reference_index``, the coordinate and
-            value scalers, ``region_names``, ``history``, ``best_step``, ``std_scale``, ``std_floor``,
-            ``members`` (one ``state_dict`` per finished member) and ``training``.
+            value scalers, ``region_names``, ``history``, ``best_step``, ``std_scale``,
+            ``std_floor``, ``members`` (one ``state_dict`` per finished member) and ``training``.
         """
         info = getattr(self, "gene_axis_info_", None)
         reference = None if info is None else info.reference
@@ -935,7 +935,8 @@ class INRRegressor(INRTraining, SampleInterpolator):
         estimator.best_step_ = list(state["best_step"])
         for key in ("std_scale", "std_floor"):
             if state.get(key) is not None:
-                setattr(estimator, key + "_", np.array([np.nan if v is None else v for v in state[key]]))
+                values = [np.nan if v is None else v for v in state[key]]
+                setattr(estimator, key + "_", np.array(values))
         resolved = resolve_device(estimator.device)
         estimator.device_ = str(resolved)
         estimator.members_ = estimator._members(state["members"], resolved)

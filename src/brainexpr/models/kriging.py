@@ -48,8 +48,8 @@ model for sample sites (``--model auto``; BENCHMARKS.md "Accuracy on held-out da
     leave-one-donor-out errors (closed form, on the selection subset): a new donor's
     deviation can be larger than the fitted donor share says. Each gene also gets a
     **trust score** (``trust_``): the Pearson r between its values and the closed-form
-    leave-one-block-out predictions of the population field (20 mm blocks, 8 mm buffer) under the
-    fitted hyperparameters, a cheap estimate of its blocked-CV accuracy.
+    leave-one-block-out predictions of the population field (20 mm blocks, 8 mm buffer)
+    under the fitted hyperparameters, a cheap estimate of its blocked-CV accuracy.
 
 The shared pieces of universal kriging with a drift (:func:`drift_design`, :func:`gls`)
 are public here; :class:`~brainexpr.models.parcel.ParcelKrigingRegressor` uses them too.
@@ -108,8 +108,8 @@ COORDINATE_TRENDS = {
 def check_coordinate_trend(value) -> str | None:
     """The name of a coordinate trend in :data:`COORDINATE_TRENDS`, or None for no trend.
 
-    ``False`` means no trend and ``True`` the quadratic one (the boolean option of
-    brainexpr 0.x model files and code before the ``"linear"`` trend existed).
+    ``False`` means no trend and ``True`` the quadratic one (the boolean option of model
+    files and code from before the ``"linear"`` trend existed).
     """
     if value is None or value is False:
         return None
@@ -144,7 +144,8 @@ def covariate_drift(coords, tissue_probability_mm: float | None = None,
         columns.append(tissue_probabilities_at(coords, tissue_probability_mm))
     trend = check_coordinate_trend(coordinate_trend)
     if trend is not None:
-        columns.append(np.column_stack(COORDINATE_TRENDS[trend](*(np.asarray(coords, dtype=float) / 50.0).T)))
+        x, y, z = (np.asarray(coords, dtype=float) / 50.0).T
+        columns.append(np.column_stack(COORDINATE_TRENDS[trend](x, y, z)))
     return np.column_stack(columns) if columns else None
 
 
@@ -483,8 +484,8 @@ class DonorKrigingRegressor(SampleInterpolator):
             choice[better] = c
         return choice
 
-    def _held_out_checks(self, population, deviation, design, z, candidates, choice, site_coords, fold_donors,
-                         rng, kernel=None):
+    def _held_out_checks(self, population, deviation, design, z, candidates, choice, site_coords,
+                         fold_donors, rng, kernel=None):
         """Per gene: the trust score and the variance scale of a new sample, from held-out sites.
 
         Under each gene's chosen covariance ``K`` and drift ``F`` (on a random subset of at
@@ -535,16 +536,17 @@ class DonorKrigingRegressor(SampleInterpolator):
             standardised = np.zeros(zc.shape[1])
             for f in np.unique(folds):
                 rows = np.flatnonzero(folds == f)
-                held_out_precision = np.linalg.inv(q[np.ix_(rows, rows)])
-                residual = held_out_precision @ qz[rows]
-                standardised += (residual ** 2 / np.diag(held_out_precision)[:, None]).sum(axis=0)
+                residual_covariance = np.linalg.inv(q[np.ix_(rows, rows)])  # in units of sigma2
+                residual = residual_covariance @ qz[rows]
+                standardised += (residual ** 2 / np.diag(residual_covariance)[:, None]).sum(axis=0)
             scale[choice == c] = standardised / len(zc) / np.maximum(sigma2, 1e-12)
             if self.trust_block_mm is None:
                 continue
             trend = design @ (drift_covariance @ (solved_design.T @ zc))
             predicted = np.empty_like(zc)
             for rows, left_out in buffered:
-                others = qz - q[:, left_out] @ np.linalg.solve(q[np.ix_(left_out, left_out)], qz[left_out])
+                solved = np.linalg.solve(q[np.ix_(left_out, left_out)], qz[left_out])
+                others = qz - q[:, left_out] @ solved
                 others[left_out] = 0.0
                 predicted[rows] = trend[rows] + shared[rows] @ others
             trust[choice == c] = [_pearson(zc[:, j], predicted[:, j]) for j in range(zc.shape[1])]
@@ -779,7 +781,8 @@ def _buffered_blocks(coords, block, buffer_mm: float) -> list:
     for b in np.unique(block):
         rows = np.flatnonzero(block == b)
         near = tree.query_ball_point(coords[rows], r=buffer_mm)
-        out.append((rows, np.unique(np.concatenate([rows, *map(np.asarray, near)]).astype(np.int64))))
+        left_out = np.unique(np.concatenate([rows, *map(np.asarray, near)]).astype(np.int64))
+        out.append((rows, left_out))
     return out
 
 

@@ -307,12 +307,14 @@ class INRTraining:
                 spreads.append(outputs.std(axis=0, ddof=1))
         if not errors:
             return scale, floor
-        for g, (error, spread) in enumerate(zip(np.concatenate(errors).T, np.concatenate(spreads).T)):
+        errors, spreads = np.concatenate(errors).T, np.concatenate(spreads).T  # (genes, sites)
+        for g, (error, spread) in enumerate(zip(errors, spreads)):
             valid = np.isfinite(error) & (spread > 0)
             if valid.sum() >= 10:
                 scale[g], floor[g] = spread_and_floor(error[valid], spread[valid])
-        logger.info("ensemble SD recalibrated on held-out blocks: spread factor median %.2f, floor "
-                    "median %.2f (scaled units)", float(np.nanmedian(scale)), float(np.nanmedian(floor)))
+        logger.info("ensemble SD recalibrated on held-out blocks: spread factor median %.2f, "
+                    "floor median %.2f (scaled units)", float(np.nanmedian(scale)),
+                    float(np.nanmedian(floor)))
         return scale, floor
 
     def _optimisation_step(self, module, optimizer, data, units, rng, positions, all_genes,
