@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from brainexpr.utils import atomic_path, atomic_write, staged_directory
@@ -48,3 +49,15 @@ def test_outputs_get_ordinary_permissions(tmp_path):
         os.umask(umask)
     assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "folder").stat().st_mode) == 0o755
+
+
+def test_jsonable_makes_valid_json():
+    import json
+
+    from brainexpr.utils import jsonable
+
+    value = {1: np.int64(3), "r": np.float32(0.5), "bad": float("nan"), "flag": np.bool_(True),
+             "list": (np.float64(np.inf), "text")}
+    out = jsonable(value)
+    assert out == {"1": 3, "r": 0.5, "bad": None, "flag": True, "list": [None, "text"]}
+    assert json.loads(json.dumps(out, allow_nan=False)) == out

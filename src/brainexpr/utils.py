@@ -1,4 +1,4 @@
-"""Small shared helpers: progress bars, random states, atomic output writing."""
+"""Small shared helpers: progress bars, random states, atomic output writing, JSON values."""
 
 from __future__ import annotations
 
@@ -42,6 +42,22 @@ def progress(iterable=None, **kwargs):
     kwargs.setdefault("leave", False)
     kwargs.setdefault("dynamic_ncols", True)
     return tqdm(iterable, **kwargs)
+
+
+def jsonable(value):
+    """``value`` with numpy scalars turned into Python ones, tuples into lists, dict keys into
+    strings and non-finite floats into None (valid JSON), recursively."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
 
 
 def check_random_state(seed) -> np.random.Generator:

@@ -33,7 +33,7 @@ from ..docstrings import fill_doc
 from ..errors import InputError
 from ..outputs import check_output_folder, output_folder
 from ..reporting.association import association_markdown
-from ..utils import atomic_write
+from ..utils import atomic_write, jsonable
 
 logger = logging.getLogger(__name__)
 
@@ -519,7 +519,7 @@ def associate(out_dir=None, *, genes=None, expression=None, expression_name: str
             with atomic_write(stage / "target_map.csv", newline="") as handle:
                 target_values.rename(target_name).to_frame().to_csv(handle, float_format="%.6g")
             with atomic_write(stage / OUTPUT_MARKER) as handle:
-                json.dump(_jsonable(summary), handle, indent=1)
+                json.dump(jsonable(summary), handle, indent=1)
             with atomic_write(stage / "association_summary.md") as handle:
                 handle.write(association_markdown(summary, expression_name,
                                                   compare_name if compare is not None else None))
@@ -529,27 +529,13 @@ def associate(out_dir=None, *, genes=None, expression=None, expression_name: str
             names = sorted(p.name for p in stage.iterdir())
         files = [Path(out_dir) / n for n in names]
         logger.info("wrote %d files to %s", len(files), out_dir)
-    return AssociationResult(table=table, summary=_jsonable(summary), files=files)
+    return AssociationResult(table=table, summary=jsonable(summary), files=files)
 
 
 def _strongest(result: pd.DataFrame, n: int = 5) -> dict:
     order = result["pearson_r"].dropna().sort_values()
     return {"negative": {g: round(float(v), 3) for g, v in order.head(n).items()},
             "positive": {g: round(float(v), 3) for g, v in order.tail(n)[::-1].items()}}
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return None if not np.isfinite(value) else float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
 
 
 def _write_figures(stage, table, results, agreement, open_targets, summary, target_values,

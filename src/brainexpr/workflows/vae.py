@@ -36,7 +36,7 @@ from ..docstrings import fill_doc
 from ..errors import InputError
 from ..models.vae import GraphVAERegressor, select_device
 from ..outputs import check_output_folder, output_folder
-from ..utils import atomic_write
+from ..utils import atomic_write, jsonable
 
 logger = logging.getLogger(__name__)
 
@@ -386,7 +386,7 @@ def fit_vae(out_dir=None, *, target="atrophy", group: str = "ad", target_column=
             with atomic_write(stage / "vae_report.md") as handle:
                 handle.write(vae_markdown(summary, MODEL_NAME))
             with atomic_write(stage / OUTPUT_MARKER) as handle:
-                json.dump(_jsonable(summary), handle, indent=1)
+                json.dump(jsonable(summary), handle, indent=1)
             names = sorted(str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file())
         files = [Path(out_dir) / n for n in names]
         logger.info("wrote %d files to %s", len(files), out_dir)
@@ -394,7 +394,7 @@ def fit_vae(out_dir=None, *, target="atrophy", group: str = "ad", target_column=
         timings["total_s"] = time.perf_counter() - started
         summary["timings"] = {k: round(v, 2) for k, v in timings.items()}
     return VaeResult(validation=validation, model=model, programs=programs, loadings=loadings,
-                     top_genes=top_genes, target=y, summary=_jsonable(summary), files=files)
+                     top_genes=top_genes, target=y, summary=jsonable(summary), files=files)
 
 
 # --------------------------------------------------------------------------- outputs
@@ -420,20 +420,6 @@ def _summary(validation, model, locals_) -> dict:
         "paper": PAPER,
         "random_state": locals_["random_state"],
     }
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return None if not np.isfinite(value) else float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
 
 
 def _csv(frame: pd.DataFrame, path: Path, index: bool = True) -> None:
