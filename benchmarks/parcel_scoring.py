@@ -157,7 +157,7 @@ def parcel_setup(atlas_image, regions, index, tissue_image=None, max_voxels: int
                  random_state=0) -> BaselineSetup:
     """:func:`brainexpr.evaluation.parcel_cv.parcel_setup` plus the parcels' centroids and
     adjacency (same arguments)."""
-    from brainexpr.models.inr import parcel_voxels
+    from brainexpr.models.base import parcel_voxels
 
     setup = _cv_setup(atlas_image, regions, index, tissue_image, max_voxels, random_state)
     ids = regions.loc[setup.index, "id"].to_numpy(np.int64)

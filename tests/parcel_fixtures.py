@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brainexpr.models.inr import parcel_voxels
+from brainexpr.models.base import parcel_voxels
 
 
 def smooth_field(coords):

@@ -10,7 +10,8 @@ import torch
 
 from brainexpr.errors import InputError
 from brainexpr.models.checkpoint import read_model_file
-from brainexpr.models.inr import INRRegressor, parcel_voxels
+from brainexpr.models.base import parcel_voxels
+from brainexpr.models.inr import INRRegressor
 from brainexpr.models.training import (_ParcelData, masked_mse, resolve_device, segment_mean,
                                        spatial_validation_split)
 from brainexpr.models.registry import MODELS, load_model, make_model, register_model

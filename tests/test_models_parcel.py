@@ -9,7 +9,7 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 from brainexpr.errors import InputError
-from brainexpr.models.inr import parcel_voxels
+from brainexpr.models.base import parcel_voxels
 from brainexpr.models.baselines import VARIOGRAMS
 from brainexpr.models.parcel import (ParcelKrigingRegressor, _correlation_in_place,
                                      quadrature_nodes)

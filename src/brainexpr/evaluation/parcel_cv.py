@@ -130,7 +130,7 @@ def parcel_setup(atlas_image, regions, index, tissue_image=None, max_voxels: int
         Evaluation voxels per parcel at most (a fixed random subset).
     random_state : int or Generator, optional
     """
-    from ..models.inr import parcel_voxels
+    from ..models.base import parcel_voxels
 
     index = pd.Index(index)
     missing = [r for r in index if r not in regions.index]

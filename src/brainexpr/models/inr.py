@@ -50,7 +50,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..datasets.validate import check_choice
 from ..errors import InputError
-from .base import Capabilities, SampleInterpolator, check_coords, check_tissue, check_values, resolve_genes
+from .base import Capabilities, SampleInterpolator, check_coords, check_tissue, regional_voxels, resolve_genes
 from .checkpoint import plain, plain_params, read_model_file, restore, save_state
 from .siren import FactorizedSiren, JointSiren, PerGeneSiren
 from .training import (AUTO_PAIR_BUDGET, AUTO_POINT_BUDGET, INRTraining, _ParcelData,
@@ -77,99 +77,6 @@ DEFAULT_OMEGA_0 = {"paper": 30.0, "per_gene": 30.0, "factorized": 3.0}
 #: Parameters that may differ between an interrupted fit and the call that resumes it.
 RESUME_FREE_PARAMS = ("checkpoint_path", "resume", "device", "precision", "precision_tolerance",
                       "checkpoint_every", "max_steps")
-
-
-def parcel_voxels(atlas_image, ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Voxels of each parcel, grouped by parcel in the order of ``ids``.
-
-    Parameters
-    ----------
-    atlas_image : nibabel.Nifti1Image
-        Integer parcel labels (0 = background).
-    ids : (n_parcels,) int array
-        Parcel ids, one per row of a regional table.
-
-    Returns
-    -------
-    coords : (n_voxels, 3) float array, mm, MNI152
-        Voxel centres; those of parcel ``r`` are ``coords[offsets[r]:offsets[r + 1]]``.
-    offsets : (n_parcels + 1,) int array
-    flat_index : (n_voxels,) int array
-        Index of each voxel in the flattened atlas array.
-    """
-    from ..atlas.space import voxel_to_mni
-
-    ids = np.asarray(ids, dtype=np.int64)
-    flat = np.asarray(atlas_image.dataobj).astype(np.int64).ravel()
-    lookup = np.full(max(int(flat.max()), int(ids.max())) + 1, -1, dtype=np.int64)
-    lookup[ids] = np.arange(len(ids))
-    rows = np.where(flat > 0, lookup[np.clip(flat, 0, None)], -1)
-    voxels = np.flatnonzero(rows >= 0)
-    voxels = voxels[np.argsort(rows[voxels], kind="stable")]
-    counts = np.bincount(rows[voxels], minlength=len(ids))
-    ijk = np.column_stack(np.unravel_index(voxels, atlas_image.shape[:3]))
-    return voxel_to_mni(ijk, atlas_image.affine), np.r_[0, np.cumsum(counts)], voxels
-
-
-def regional_voxels(atlas_image, values, regions=None, tissue_image=None):
-    """Validate a regional table against its atlas and return every parcel's voxels.
-
-    The checks of :meth:`INRRegressor.fit_regions` and of
-    :class:`brainexpr.models.parcel.ParcelKrigingRegressor`.
-
-    Parameters
-    ----------
-    atlas_image : nibabel.Nifti1Image
-        Integer parcel labels in MNI152 space (0 = background).
-    values : (n_regions, n_genes) DataFrame
-        Regional values (NaN = missing); rows are regions.
-    regions : pandas.DataFrame, optional
-        Atlas table with column ``id``, indexed like ``values``. Without it the index of
-        ``values`` must hold the parcel ids.
-    tissue_image : nibabel.Nifti1Image, optional
-        Tissue class per voxel (1 grey, -1 white, 0 other) on the atlas grid; default 0.
-
-    Returns
-    -------
-    array : (n_regions, n_genes) float array
-    names : list of str
-        Gene names.
-    coords : (n_voxels, 3) float array, mm, MNI152
-        Voxel centres grouped by parcel: parcel ``r`` is ``coords[offsets[r]:offsets[r + 1]]``.
-    offsets : (n_regions + 1,) int array
-    tissue : (n_voxels,) float32 array in {1, -1, 0}
-    """
-    from ..atlas.space import check_mni_image
-
-    atlas_image = check_mni_image(atlas_image, "atlas", ndim=(3,))
-    if not isinstance(values, pd.DataFrame):
-        raise InputError("values must be a DataFrame of regions (rows) x genes (columns)")
-    array, names = check_values(values, len(values))
-    if regions is not None:
-        missing = [r for r in values.index if r not in regions.index]
-        if missing:
-            raise InputError(f"{len(missing)} region(s) of values are not in the atlas table: "
-                             f"{', '.join(map(str, missing[:10]))}")
-        ids = regions.loc[values.index, "id"].to_numpy(np.int64)
-    else:
-        try:
-            ids = values.index.to_numpy().astype(np.int64)
-        except (TypeError, ValueError):
-            raise InputError("values are indexed by names: pass regions= (the atlas table with "
-                             "an 'id' column)") from None
-    coords, offsets, voxels = parcel_voxels(atlas_image, ids)
-    counts = np.diff(offsets)
-    if (counts == 0).any():
-        empty = values.index[counts == 0]
-        raise InputError(f"{len(empty)} parcel(s) have no voxels in the atlas image: "
-                         f"{', '.join(map(str, empty[:10]))}; drop them from the table")
-    if tissue_image is not None:
-        tissue_image = check_mni_image(tissue_image, "tissue_image", shape=atlas_image.shape[:3],
-                                       ndim=(3,))
-        tissue = check_tissue(np.asarray(tissue_image.dataobj).ravel()[voxels], len(voxels))
-    else:
-        tissue = np.zeros(len(voxels), dtype=np.float32)
-    return array, names, coords, offsets, tissue
 
 
 def _optional_floats(values):

@@ -61,9 +61,8 @@ from sklearn.utils.validation import check_is_fitted
 from ..datasets.validate import check_choice
 from ..errors import InputError
 from ..utils import check_random_state
-from .base import Capabilities, SampleInterpolator, check_coords, check_tissue, resolve_genes
+from .base import Capabilities, SampleInterpolator, check_coords, check_tissue, regional_voxels, resolve_genes
 from .baselines import STD_KINDS, VARIOGRAMS, kriging_variance, missing_groups
-from .inr import regional_voxels
 from .kriging import drift_design, gls
 
 logger = logging.getLogger(__name__)
@@ -115,7 +114,7 @@ def quadrature_nodes(coords, offsets, n_nodes: int = 64, random_state=None):
     Parameters
     ----------
     coords : (n_voxels, 3) array, mm, MNI152
-        Voxels grouped by parcel (see :func:`brainexpr.models.inr.parcel_voxels`).
+        Voxels grouped by parcel (see :func:`brainexpr.models.base.parcel_voxels`).
     offsets : (n_parcels + 1,) int array
     n_nodes : int
         Largest number of nodes per parcel.
