@@ -217,6 +217,14 @@ def test_sample_sources_default_to_donor_kriging(capsys, data_dir, tmp_path):
                          "--no-std", "--mask", str(tmp_path / "box.nii.gz"), "--out-dir", str(tmp_path / "nostd"))
     assert code == 0, err
     assert not list((tmp_path / "nostd").glob("*_std.nii.gz"))
+    # --std-kind sample: a new donor's sample scatters further than the population map's error
+    code, out, err = run(capsys, "predict", "--data-dir", str(data_dir), "--model", str(model),
+                         "--std-kind", "sample", "--mask", str(tmp_path / "box.nii.gz"),
+                         "--out-dir", str(tmp_path / "sample"))
+    assert code == 0, err
+    sample = np.asarray(nib.load(tmp_path / "sample" / "gene-ExNeurons_model-donorkriging_res-2mm_space-MNI152_"
+                                 "std.nii.gz").dataobj)[box > 0]
+    assert (sample > spread).all()
     code, out, err = run(capsys, "predict", "--data-dir", str(data_dir), "--model", str(model),
                          "--genes", "ExNeuron", "--out-dir", str(tmp_path / "bad"))
     assert code == 2 and "ExNeuron (closest: ExNeurons" in err

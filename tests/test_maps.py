@@ -183,6 +183,17 @@ def test_maps_and_region_averages_of_a_model_that_is_not_an_inr(tiny_atlas, data
     assert np.isfinite(spread).all() and (spread > 0).all()
     np.testing.assert_allclose(spread[pick], kriging.predict_std(grid.coords[pick], grid.tissue[pick],
                                                                  genes=["APOE"])[:, 0], rtol=1e-5)
+    # a new donor's sample SD (std_kind="sample"): wider, and maps.tsv says what it means
+    sample_files = write_maps(kriging, ["APOE"], out_dir=tmp_path / "sample", grid=grid, std=True,
+                              std_kind="sample")
+    sample = np.asarray(nib.load(sample_files[1]).dataobj)[tuple(grid.ijk.T)]
+    assert (sample > spread).all()
+    np.testing.assert_allclose(sample[pick], kriging.predict_std(grid.coords[pick], grid.tissue[pick],
+                                                                 genes=["APOE"], kind="sample")[:, 0], rtol=1e-5)
+    table = pd.read_csv(tmp_path / "sample" / "maps.tsv", sep="\t")
+    assert "new donor's sample" in table.loc[table["kind"] == "std", "meaning"].iloc[0]
+    with pytest.raises(InputError, match="std_kind must be one of 'population', 'sample'"):
+        write_maps(kriging, ["APOE"], out_dir=tmp_path / "bad_kind", grid=grid, std=True, std_kind="donor")
     from brainexpr.models.baselines import KNNInterpolator
 
     knn = KNNInterpolator().fit(coords, values)
@@ -190,7 +201,7 @@ def test_maps_and_region_averages_of_a_model_that_is_not_an_inr(tiny_atlas, data
         write_maps(knn, out_dir=tmp_path / "knn_std", grid=grid, std=True)
     with pytest.raises(InputError, match=r"not in the fitted model: APOEE \(closest: APOE\)"):
         write_maps(kriging, ["APOEE"], out_dir=tmp_path / "bad", grid=grid)
-    assert not (tmp_path / "knn_std").exists() and not (tmp_path / "bad").exists()
+    assert not any((tmp_path / name).exists() for name in ("knn_std", "bad", "bad_kind"))
     means, _ = parcellate_model(kriging, image, regions, chunk_size=7000, data_dir=data_dir)
     labels = np.asarray(image.dataobj)
     inside = labels[tuple(grid.ijk.T)]

@@ -38,6 +38,12 @@ docdict = {
     :mod:`brainexpr.models.base`).""",
     "model_genes": """genes : sequence of str, optional
     Genes to map (default: every gene of the model).""",
+    "std_kind": """std_kind : {"population", "sample"}
+    What the ``_std`` maps of a kriging model describe: the uncertainty of the predicted
+    population map (default), or the spread of a new donor's sample around it (donor
+    deviation and measurement noise added; :meth:`brainexpr.models.kriging.
+    DonorKrigingRegressor.predict_std`). An INR ensemble's recalibrated SD is the same for
+    both.""",
 }
 
 _FIELD = re.compile(r"^(?P<indent>[ \t]*)%\((?P<name>\w+)\)s[ \t]*$", re.M)

@@ -6,6 +6,7 @@ import argparse
 
 from ..maps import NAMED_MASKS
 from ..maps.surface import SURFACE_SPACES
+from ..models.baselines import STD_KINDS
 from ..models.inr import PRECISIONS
 from ..workflows.models import predict_maps
 from . import add_overwrite_argument
@@ -31,6 +32,9 @@ def add_arguments(parser):
     parser.add_argument("--std", action=argparse.BooleanOptionalAction, default=None,
                         help="write standard-deviation maps (_std) too; default: whenever the model "
                              "gives one (kriging models, INR ensembles)")
+    parser.add_argument("--std-kind", choices=list(STD_KINDS), default="population",
+                        help="kriging models: SD of the predicted population map (default), or "
+                             "of a new donor's sample around it (donor deviation and noise added)")
     parser.add_argument("--compress", action=argparse.BooleanOptionalAction, default=True,
                         help="write .nii.gz (default) or .nii")
     parser.add_argument("--chunk-size", type=optional_int, default=None,
@@ -47,6 +51,6 @@ def run(args) -> int:
                          stack=args.stack, std=args.std, compress=args.compress,
                          chunk_size=args.chunk_size, device=args.device,
                          precision=args.precision, space=args.space, overwrite=args.overwrite,
-                         data_dir=args.data_dir)
+                         data_dir=args.data_dir, std_kind=args.std_kind)
     print(f"wrote {len(files)} map file(s) into {args.out_dir}")
     return 0

@@ -38,6 +38,7 @@ from ..atlas.space import check_mni_image, mask_coordinates, resample_to_grid
 from ..datasets.validate import check_choice
 from ..docstrings import fill_doc
 from ..errors import InputError
+from ..models.baselines import STD_KINDS
 from ..outputs import output_folder
 from ..utils import progress
 
@@ -225,8 +226,14 @@ def has_uncertainty(model) -> bool:
     return model.capabilities.gives_std(len(model.members_) if _ensemble(model) else 1)
 
 
-def std_meaning(model) -> str:
-    """One sentence on what a model's ``_std`` map means (for maps.tsv, report and viewer)."""
+def std_meaning(model, kind: str = "population") -> str:
+    """One sentence on what a model's ``_std`` map of ``kind`` (:data:`STD_KINDS`) means (for
+    maps.tsv, report and viewer)."""
+    if not _ensemble(model) and kind == "sample":
+        return ("kriging SD of a new donor's sample around the predicted population map: the "
+                "map's own uncertainty plus the donor deviation and measurement noise, rescaled "
+                "per gene on the training donors' leave-one-donor-out errors; about 90 % of a "
+                "new donor's sample values should lie within 1.645 SD")
     if not _ensemble(model):
         return ("kriging SD of the predicted population map: where the data leave it uncertain "
                 "(far from samples, few donors); about 90 % of the true map should lie within "
@@ -271,11 +278,13 @@ def prepare_points(model, coords, tissue) -> np.ndarray:
 
 
 def predict_prepared(model, points, genes, return_std: bool = False,
-                     chunk_size: int | None = None, gene_major: bool = False, out=None):
+                     chunk_size: int | None = None, gene_major: bool = False, out=None,
+                     std_kind: str = "population"):
     """Predict ``genes`` at points from :func:`prepare_points` (any fitted model).
 
     Parameters and returns as :meth:`~brainexpr.models.inr.INRRegressor.predict_points`;
-    ``return_std`` needs a model with :func:`has_uncertainty`.
+    ``return_std`` needs a model with :func:`has_uncertainty`; ``std_kind`` as in
+    :func:`write_maps`.
     """
     if model.capabilities.network:
         return model.predict_points(points, genes, return_std=return_std, chunk_size=chunk_size,
@@ -292,7 +301,8 @@ def predict_prepared(model, points, genes, return_std: bool = False,
     index = np.array([lookup[g] for g in genes], dtype=int)
     results = [model.predict(points[:, :3], tissue=points[:, 3], genes=index)]
     if return_std:
-        results.append(model.predict_std(points[:, :3], tissue=points[:, 3], genes=index))
+        results.append(model.predict_std(points[:, :3], tissue=points[:, 3], genes=index,
+                                         kind=std_kind))
     results = [np.asarray(r, dtype=np.float32) for r in results]
     if gene_major:
         results = [r.T for r in results]
@@ -306,7 +316,7 @@ def predict_prepared(model, points, genes, return_std: bool = False,
 
 @fill_doc
 def predict_dense(model, grid: VoxelGrid, genes=None, return_std: bool = False,
-                  chunk_size: int | None = None, buffer_dir=None):
+                  chunk_size: int | None = None, buffer_dir=None, std_kind: str = "population"):
     """Predict genes on every voxel of ``grid`` in chunks.
 
     Parameters
@@ -315,12 +325,13 @@ def predict_dense(model, grid: VoxelGrid, genes=None, return_std: bool = False,
     grid : VoxelGrid
     %(model_genes)s
     return_std : bool
-        Also predict the ensemble standard deviation (INR ensembles only).
+        Also predict the standard deviation (models with :func:`has_uncertainty`).
     chunk_size : int, optional
         Voxels per chunk (default: the model's automatic choice, or
         :data:`GENERIC_CHUNK` for models that are not INRs).
     buffer_dir : path-like, optional
         Folder for disk-backed (genes x voxels) buffers; default in memory.
+    %(std_kind)s
 
     Returns
     -------
@@ -352,7 +363,7 @@ def predict_dense(model, grid: VoxelGrid, genes=None, return_std: bool = False,
         stop = min(start + outer, n_vox)
         target = (mean[:, start:stop], std[:, start:stop]) if return_std else mean[:, start:stop]
         predict_prepared(model, points[start:stop], genes, return_std=return_std,
-                         chunk_size=chunk, gene_major=True, out=target)
+                         chunk_size=chunk, gene_major=True, out=target, std_kind=std_kind)
     return mean, std
 
 
@@ -377,7 +388,8 @@ def _check_finite(buffer, genes, kind: str) -> None:
 def write_maps(model, genes=None, mask="brain", resolution: int | None = 2, out_dir="maps",
                stack: bool = False, std: bool = False, compress: bool = True,
                chunk_size: int | None = None, model_name: str | None = None, data_dir=None,
-               grid: VoxelGrid | None = None, overwrite: bool = False) -> list[Path]:
+               grid: VoxelGrid | None = None, overwrite: bool = False,
+               std_kind: str = "population") -> list[Path]:
     """Predict genes on a mask and write NIfTI maps with BIDS-like names.
 
     Parameters
@@ -404,6 +416,7 @@ def write_maps(model, genes=None, mask="brain", resolution: int | None = 2, out_
     grid : VoxelGrid, optional
         Precomputed voxels (overrides ``mask`` and ``resolution``).
     %(overwrite)s
+    %(std_kind)s
 
     Returns
     -------
@@ -418,6 +431,7 @@ def write_maps(model, genes=None, mask="brain", resolution: int | None = 2, out_
     genes = model_genes(model) if genes is None else list(genes)
     if not genes:
         raise InputError("no genes to map")
+    check_choice(std_kind, STD_KINDS, "std_kind")
     if std and not has_uncertainty(model):
         raise _no_uncertainty(model)
     grid = grid or voxel_grid(mask, resolution, data_dir)
@@ -434,10 +448,10 @@ def write_maps(model, genes=None, mask="brain", resolution: int | None = 2, out_
     rows = []
     with output_folder(out_dir, "predict", overwrite) as stage:
         mean, spread = predict_dense(model, grid, genes, return_std=std, chunk_size=chunk_size,
-                                     buffer_dir=stage)
+                                     buffer_dir=stage, std_kind=std_kind)
         kinds = [("expr", mean)] + ([("std", spread)] if std else [])
         trust = dict(zip(genes, model_trust(model, genes)))
-        meaning = {"expr": "predicted expression", "std": std_meaning(model) if std else ""}
+        meaning = {"expr": "predicted expression", "std": std_meaning(model, std_kind) if std else ""}
         for kind, buffer in kinds:
             _check_finite(buffer, genes, kind)
         for kind, buffer in kinds:

@@ -57,7 +57,8 @@ def _vertex_points(model, hemi: str, data_dir):
 
 
 @fill_doc
-def predict_surface(model, genes=None, return_std: bool = False, data_dir=None) -> dict:
+def predict_surface(model, genes=None, return_std: bool = False, data_dir=None,
+                    std_kind: str = "population") -> dict:
     """Evaluate a model at the fsaverage5 vertices of both hemispheres.
 
     Parameters
@@ -65,9 +66,10 @@ def predict_surface(model, genes=None, return_std: bool = False, data_dir=None) 
     %(fitted_model)s
     %(model_genes)s
     return_std : bool
-        Also the ensemble standard deviation (INR ensembles only).
+        Also the standard deviation (models with :func:`~brainexpr.maps.has_uncertainty`).
     data_dir : path-like, optional
         For the tissue class of the vertices.
+    %(std_kind)s
 
     Returns
     -------
@@ -81,7 +83,8 @@ def predict_surface(model, genes=None, return_std: bool = False, data_dir=None) 
     out = {}
     for hemi in HEMISPHERES:
         points = _vertex_points(model, hemi, data_dir)
-        result = predict_prepared(model, points, genes, return_std=return_std, gene_major=True)
+        result = predict_prepared(model, points, genes, return_std=return_std, gene_major=True,
+                                  std_kind=std_kind)
         out[hemi] = result if return_std else (result, None)
     return out
 
@@ -98,7 +101,7 @@ def _gifti(values: np.ndarray, hemi: str, gene: str, kind: str) -> nib.gifti.Gif
 @fill_doc
 def write_surface_maps(model, genes=None, out_dir="maps", std: bool = False,
                        model_name: str | None = None, space: str = "fsaverage5",
-                       data_dir=None) -> list[Path]:
+                       data_dir=None, std_kind: str = "population") -> list[Path]:
     """Write one GIFTI (``.func.gii``) per gene and hemisphere on fsaverage5.
 
     Parameters
@@ -109,11 +112,12 @@ def write_surface_maps(model, genes=None, out_dir="maps", std: bool = False,
         Output folder, built in a staging folder and moved into place when complete; it
         also gets ``maps.tsv`` (file, gene, hemisphere, kind).
     std : bool
-        Also ``_std`` maps (INR ensembles).
+        Also ``_std`` maps (kriging models, INR ensembles).
     model_name : str, optional
         ``model-`` label (default: the model's registry name).
     space : {"fsaverage5"}
     %(data_dir)s
+    %(std_kind)s
 
     Returns
     -------
@@ -132,7 +136,7 @@ def write_surface_maps(model, genes=None, out_dir="maps", std: bool = False,
     clashes = sorted({lab for lab in labels if labels.count(lab) > 1})
     if clashes:
         raise InputError(f"genes whose file labels clash: {', '.join(clashes)}")
-    predictions = predict_surface(model, genes, return_std=std, data_dir=data_dir)
+    predictions = predict_surface(model, genes, return_std=std, data_dir=data_dir, std_kind=std_kind)
     rows = []
     with staged_directory(out_dir) as stage:
         for hemi, (mean, spread) in predictions.items():

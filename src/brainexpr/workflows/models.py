@@ -660,7 +660,7 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
                  out_dir="maps", stack: bool = False, std: bool | None = None, compress: bool = True,
                  chunk_size: int | None = None, device: str | None = None,
                  precision: str = "fp32", space: str = "MNI152", overwrite: bool = False,
-                 data_dir=None) -> list[Path]:
+                 data_dir=None, std_kind: str = "population") -> list[Path]:
     """Write dense NIfTI maps (or fsaverage5 GIFTI maps) of genes predicted by a fitted model.
 
     Parameters
@@ -680,10 +680,10 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
     stack : bool
         One 4-D file instead of one file per gene.
     std : bool or None
-        Also write standard-deviation maps (``_std``): the kriging SD of the population
-        field (kriging models) or the recalibrated ensemble SD (INRs with
-        ``n_ensemble >= 2``). ``None`` (default): whenever the model gives one; ``True``
-        for a model without one is an error.
+        Also write standard-deviation maps (``_std``): the kriging SD (kriging models, see
+        ``std_kind``) or the recalibrated ensemble SD (INRs with ``n_ensemble >= 2``).
+        ``None`` (default): whenever the model gives one; ``True`` for a model without one
+        is an error.
     compress : bool
         Write ``.nii.gz`` (default) or ``.nii``.
     chunk_size : int, optional
@@ -699,18 +699,21 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
         ``stack`` and ``compress`` apply to volumes only.
     %(overwrite)s
     %(data_dir)s
+    %(std_kind)s
 
     Returns
     -------
     list of Path
     """
     from ..maps import has_uncertainty, write_maps
+    from ..models.baselines import STD_KINDS
     from ..maps.surface import SURFACE_SPACES, write_surface_maps
     from ..models.inr import PRECISIONS
     from ..models.registry import model_name
 
     check_choice(precision, PRECISIONS, "precision")
     check_choice(space, ("MNI152", *SURFACE_SPACES), "space")
+    check_choice(std_kind, STD_KINDS, "std_kind")
     if space != "MNI152" and stack:
         raise InputError("stack applies to MNI152 volumes; surface maps are one GIFTI per gene "
                          "and hemisphere")
@@ -730,10 +733,10 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
     selected = _resolve_genes(estimator, genes, data_dir)
     if space != "MNI152":
         return write_surface_maps(estimator, selected, out_dir=out_dir, std=std,
-                                  model_name=name, space=space, data_dir=data_dir)
+                                  model_name=name, space=space, data_dir=data_dir, std_kind=std_kind)
     return write_maps(estimator, selected, mask=mask, resolution=resolution, out_dir=out_dir,
                       stack=stack, std=std, compress=compress, chunk_size=chunk_size,
-                      model_name=name, overwrite=overwrite, data_dir=data_dir)
+                      model_name=name, overwrite=overwrite, data_dir=data_dir, std_kind=std_kind)
 
 
 # --------------------------------------------------------------------------- parcellate
