@@ -90,7 +90,7 @@ def test_bad_network_settings_are_rejected_before_any_step(data_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_run_from_a_processed_ahba_download(data_dir, tmp_path):
+def test_run_from_a_processed_ahba_download(data_dir, tmp_path, monkeypatch):
     """The raw-download path: synthetic raw donors -> brainexpr ahba -> brainexpr run."""
     from brainexpr.ahba import process_ahba
     from brainexpr.ahba.io import write_processed
@@ -122,6 +122,14 @@ def test_run_from_a_processed_ahba_download(data_dir, tmp_path):
         run_main(tmp_path / "run2", data_dir=data_dir,
                  **dict(TINY, genes=[*genes, "NOTAGENE1"], source=str(tmp_path / "processed")))
     assert not (tmp_path / "run2").exists()  # refused before the output folder is made
+    # a gene set keeps the genes the folder has, and the provenance names the set
+    from brainexpr import datasets
+    from brainexpr.workflows.models import processed_training_data
+
+    monkeypatch.setattr(datasets, "load_gene_set", lambda name, data_dir=None: [genes[1], "NOTAGENE1", genes[0]])
+    data = processed_training_data(tmp_path / "processed", gene_set="ad", data_dir=data_dir)
+    assert list(data.values.columns) == [genes[1], genes[0]] and data.provenance["gene_set"] == "ad"
+    assert processed_training_data(tmp_path / "processed", genes=genes[:2]).provenance["gene_set"] is None
 
 
 def test_auto_model_follows_the_source(data_dir, tmp_path):

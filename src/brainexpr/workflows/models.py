@@ -289,6 +289,7 @@ def processed_training_data(folder, genes=None, gene_set: str = "all",
 
     processed = load_processed(folder)
     genes = _gene_list(genes)
+    named = genes is not None  # else the gene set chooses (recorded in the provenance)
     if genes is None and gene_set != "all":
         wanted = load_gene_set(gene_set, data_dir)
         present = set(processed.genes.index)
@@ -308,7 +309,7 @@ def processed_training_data(folder, genes=None, gene_set: str = "all",
     return TrainingData("samples", values, coords, tissue, donors=donors,
                         provenance={"source": str(folder), "n_sites": len(values),
                                     "n_donors": len(set(donors)),
-                                    "gene_set": None if genes is not None else gene_set})
+                                    "gene_set": None if named else gene_set})
 
 
 @fill_doc
