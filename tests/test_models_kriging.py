@@ -210,7 +210,7 @@ def test_trust_score_ranks_genes_by_held_out_accuracy():
     assert np.isnan(DonorKrigingRegressor(trust_block_mm=None).fit(coords, values).trust_).all()
 
 
-def test_sample_sd_is_rescaled_on_leave_one_donor_out_residuals(donor_data):
+def test_variance_is_rescaled_on_leave_one_donor_out_residuals(donor_data):
     coords, values, _, donors, tissue = donor_data
     train, test = slice(0, 450), slice(450, None)  # the last donor is new
     fitted = {}
@@ -218,10 +218,14 @@ def test_sample_sd_is_rescaled_on_leave_one_donor_out_residuals(donor_data):
         model = DonorKrigingRegressor(donor_grid=grid, random_state=0).fit(
             coords[train], values[train], tissue=tissue[train], donors=donors[train])
         sd = model.predict_std(coords[test], tissue=tissue[test], kind="sample")
-        inside = np.abs(values[test] - model.predict(coords[test], tissue=tissue[test])) < 1.645 * sd
-        inside_unscaled = np.abs(values[test] - model.predict(coords[test], tissue=tissue[test])) \
-            < 1.645 * sd / np.sqrt(model.sample_scale_)
-        fitted[name] = model.sample_scale_, inside.mean(), inside_unscaled.mean()
+        error = np.abs(values[test] - model.predict(coords[test], tissue=tissue[test]))
+        inside, inside_unscaled = error < 1.645 * sd, error < 1.645 * sd / np.sqrt(model.variance_scale_)
+        fitted[name] = model.variance_scale_, inside.mean(), inside_unscaled.mean()
+        # one factor on the ML variance: the population SD grows or shrinks with the sample SD
+        population = model.predict_std(coords[test], tissue=tissue[test])
+        model.sigma2_ = model.sigma2_ / model.variance_scale_
+        np.testing.assert_allclose(model.predict_std(coords[test], tissue=tissue[test]),
+                                   population / np.sqrt(model.variance_scale_))
     # with the donor effect the model can fit, its own variance is about right
     scale, coverage, _ = fitted["free"]
     assert 0.7 < scale.min() and scale.max() < 1.3 and 0.86 < coverage < 0.95
@@ -230,9 +234,6 @@ def test_sample_sd_is_rescaled_on_leave_one_donor_out_residuals(donor_data):
     scale, coverage, unscaled = fitted["no donor effect"]
     assert (scale > 1.25).all()
     assert unscaled < 0.85 and coverage > unscaled + 0.04
-    # without donors, one block at a time is left out; old model files have no scale (1)
+    # without donors, one block at a time is left out
     model = DonorKrigingRegressor(random_state=0).fit(coords[train], values[train], tissue=tissue[train])
-    assert np.isfinite(model.sample_scale_).all() and (model.sample_scale_ > 0).all()
-    expected = model.predict_std(coords[test], tissue=tissue[test], kind="sample") / np.sqrt(model.sample_scale_)
-    del model.sample_scale_
-    np.testing.assert_allclose(model.predict_std(coords[test], tissue=tissue[test], kind="sample"), expected)
+    assert np.isfinite(model.variance_scale_).all() and (model.variance_scale_ > 0).all()

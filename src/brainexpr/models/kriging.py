@@ -43,10 +43,11 @@ model for sample sites (``--model auto``; BENCHMARKS.md "Accuracy on held-out da
     Uncertainty (:meth:`~DonorKrigingRegressor.predict_std`): the universal-kriging
     standard deviation of the population field (``kind="population"``) or of a new
     donor's sample there (``kind="sample"``: plus the donor deviation and the nugget),
-    with each gene's variance scale estimated by maximum likelihood. The sample variance is
-    then rescaled per gene (``sample_scale_``) so that it matches the training data's own
-    leave-one-donor-out errors (closed form, on the selection subset): a new donor's
-    deviation can be larger than the fitted donor share says. Each gene also gets a
+    with each gene's variance scale estimated by maximum likelihood and then rescaled
+    (``variance_scale_``) so that the variance of a new donor's sample matches the training
+    data's own leave-one-donor-out errors (closed form, on the selection subset): a new
+    donor's deviation can be larger than the fitted donor share says, and the same factor
+    widens (or narrows) the population SD. Each gene also gets a
     **trust score** (``trust_``): the Pearson r between its values and the closed-form
     leave-one-block-out predictions of the population field (20 mm blocks, 8 mm buffer)
     under the fitted hyperparameters, a cheap estimate of its blocked-CV accuracy.
@@ -248,16 +249,16 @@ class DonorKrigingRegressor(SampleInterpolator):
     symmetry_ : (n_genes,) array
         Chosen weight of the mirrored covariance term per gene.
     sigma2_ : (n_genes,) array
-        Maximum-likelihood variance of each standardised gene's population field (the
-        covariance above is relative to it).
+        Variance of each standardised gene's population field (the covariance above is
+        relative to it): the maximum-likelihood estimate times ``variance_scale_``.
     trust_ : (n_genes,) array
         Pearson r of each gene's values with their leave-one-block-out population
         predictions (the held-out accuracy the gene's map can be expected to have).
-    sample_scale_ : (n_genes,) array
-        Factor on the variance of a new donor's sample (``predict_std(kind="sample")``):
-        the mean squared leave-one-donor-out residual of the training values over its
-        model variance (leave-one-block-out without donors; 1 in model files of older
-        versions).
+    variance_scale_ : (n_genes,) array
+        Factor on the maximum-likelihood variance in ``sigma2_``: the mean squared
+        leave-one-donor-out residual of the training values over its model variance
+        (leave-one-block-out without donors). Model files of older versions have none
+        (their ``sigma2_`` is the maximum-likelihood variance).
     """
 
     capabilities = Capabilities(donors=True, std="kriging", model_file=True)
@@ -331,7 +332,7 @@ class DonorKrigingRegressor(SampleInterpolator):
         coords, values, tissue, names = self._validate_fit(coords, values, tissue)
         donor_codes = check_donors(donors, len(coords))
         has_donors = donors is not None and len(np.unique(donor_codes)) > 1
-        # the sample variance scale leaves out one real donor at a time (one block without donors)
+        # the variance scale leaves out one real donor at a time (one block without donors)
         donor_folds = has_donors and self.mirror in (None, "none")
         if self.mirror not in (None, "none"):
             n = len(coords)
@@ -381,7 +382,7 @@ class DonorKrigingRegressor(SampleInterpolator):
         self.symmetry_ = np.zeros(self.n_genes_)
         self.sigma2_ = np.full(self.n_genes_, np.nan)
         self.trust_ = np.full(self.n_genes_, np.nan)
-        self.sample_scale_ = np.ones(self.n_genes_)
+        self.variance_scale_ = np.ones(self.n_genes_)
         if len(multipliers) > 1:
             self.range_scale_ = np.ones(self.n_genes_)
         if kernel_features is not None:  # a covariance term of network features (subclasses)
@@ -428,9 +429,10 @@ class DonorKrigingRegressor(SampleInterpolator):
                 self.weights_.append((sites, chosen, alpha))
                 self.group_params_.append(candidates[c])
                 self.drift_covariance_.append(np.linalg.pinv(design.T @ solved_design))
-            self.trust_[genes], self.sample_scale_[genes] = self._held_out_checks(
+            self.trust_[genes], self.variance_scale_[genes] = self._held_out_checks(
                 population, deviation, design, zg, candidates, choice, site_coords,
                 donor_codes[sites] if donor_folds else None, rng, kernel)
+            self.sigma2_[genes] *= self.variance_scale_[genes]
         logger.info("donor kriging: range %.1f mm; donor share per gene %s; nugget %s; symmetry %s",
                     self.range_, _tally(self.donor_share_), _tally(self.nugget_), _tally(self.symmetry_))
         return self
@@ -499,7 +501,7 @@ class DonorKrigingRegressor(SampleInterpolator):
           the population covariance (donor deviations and nugget left out, as in
           :meth:`predict`), plus the drift; the r with the held-out values is what blocked
           cross-validation measures, at the cost of one inverse;
-        * **sample variance scale**: leaving out all sites of one donor (of one block
+        * **variance scale**: leaving out all sites of one donor (of one block
           without ``fold_donors``), the residuals of the held-out values are
           ``e_B = Q_BB^-1 a_B`` with covariance ``sigma2 Q_BB^-1`` under the model; the
           mean of ``e_i^2 / (sigma2 [Q_BB^-1]_ii)`` over all held-out sites is the factor by
@@ -635,8 +637,8 @@ class DonorKrigingRegressor(SampleInterpolator):
         kind : {"population", "sample"}
             ``population``: SD of the error of the predicted population field (the map);
             ``sample``: SD of a new donor's measured value around the prediction (adds
-            the donor-deviation and nugget variances, times ``sample_scale_``), for
-            comparison with held-out samples.
+            the donor-deviation and nugget variances), for comparison with held-out
+            samples.
 
         Returns
         -------
@@ -676,11 +678,8 @@ class DonorKrigingRegressor(SampleInterpolator):
                 chosen = np.array([g for g in self.weights_[k][1] if g in position])
                 cols = [position[g] for g in chosen]
                 if kind == "sample":
-                    scale = getattr(self, "sample_scale_", np.ones(self.n_genes_))[chosen]
-                    variance = (variance + share + tau)[:, None] * scale
-                else:
-                    variance = variance[:, None]
-                out[:, cols] = np.sqrt(variance * self.sigma2_[chosen]) * self.scale_[chosen]
+                    variance = variance + share + tau
+                out[:, cols] = np.sqrt(variance[:, None] * self.sigma2_[chosen]) * self.scale_[chosen]
         return out
 
     def _design(self, coords, tissue):
