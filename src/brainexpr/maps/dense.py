@@ -231,12 +231,13 @@ def std_meaning(model, kind: str = "population") -> str:
     maps.tsv, report and viewer)."""
     if not _ensemble(model) and kind == "sample":
         return ("kriging SD of a new donor's sample around the predicted population map: the "
-                "map's own uncertainty plus the donor deviation and measurement noise, rescaled "
-                "per gene on the training donors' leave-one-donor-out errors; about 90 % of a "
-                "new donor's sample values should lie within 1.645 SD")
+                "map's own uncertainty plus the donor deviation and measurement noise, its size "
+                "calibrated per gene on the training donors' leave-one-donor-out errors; about "
+                "90 % of a new donor's sample values should lie within 1.645 SD")
     if not _ensemble(model):
         return ("kriging SD of the predicted population map: where the data leave it uncertain "
-                "(far from samples, few donors); about 90 % of the true map should lie within "
+                "(far from samples, few donors), its size calibrated per gene on the training "
+                "donors' leave-one-donor-out errors; about 90 % of the true map should lie within "
                 "1.645 SD if the model holds, and a new donor's sample scatters further around it "
                 "(donor deviation and measurement noise)")
     if getattr(model, "std_scale_", None) is not None and np.isfinite(model.std_scale_).any():

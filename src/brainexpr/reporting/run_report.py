@@ -86,7 +86,8 @@ def maps_methods(model: str | None, n_ensemble: int = 1) -> str:
                  "uncertainty map")
     elif std == "kriging":
         text += ("; the kriging standard deviation of the predicted map (hyperparameters and "
-                 "variance by likelihood) gives the uncertainty map")
+                 "variance by likelihood; for donor kriging, the variance then matched per gene "
+                 "to the training donors' leave-one-donor-out errors) gives the uncertainty map")
     return text + "."
 
 
