@@ -27,9 +27,10 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from ..docstrings import fill_doc
 from ..errors import InputError
 from ..utils import check_random_state
-from ..models.base import spatial_blocks  # noqa: F401 (part of the protocols API)
+from ..models.base import points_near, spatial_blocks  # noqa: F401 (spatial_blocks: part of the protocols API)
 
 logger = logging.getLogger(__name__)
 
@@ -120,9 +121,7 @@ def spatial_block_folds(coords, n_folds: int = 5, block_size: float = 20.0, buff
         test = np.flatnonzero(fold == f)
         train_mask = fold != f
         if buffer > 0:
-            near = tree.query_ball_point(coords[test], r=buffer, return_sorted=False)
-            close = np.unique(np.concatenate([np.asarray(n, dtype=int) for n in near]))
-            train_mask[close] = False
+            train_mask[points_near(tree, coords[test], buffer)] = False
         splits.append(Split(f"fold{f}", np.flatnonzero(train_mask), test))
         logger.debug("fold %d: %d test sites, %d training sites after a %.1f mm buffer",
                      f, len(test), int(train_mask.sum()), buffer)
@@ -201,6 +200,7 @@ def leave_genes_out(gene_axis, n_folds: int = 5, random_state=None) -> list[Gene
             for f in range(n_folds)]
 
 
+@fill_doc
 def map_voxels_for_scoring(n_voxels: int = 20_000, min_per_region: int = 30, random_state=None,
                            data_dir=None):
     """Brain voxels on which the map-vs-truth protocol scores a dense map.
@@ -217,8 +217,7 @@ def map_voxels_for_scoring(n_voxels: int = 20_000, min_per_region: int = 30, ran
     min_per_region : int
         Smallest number of voxels per DK-83 parcel.
     random_state : int or Generator, optional
-    data_dir : str or Path, optional
-        Reference data folder (default: the package's search order).
+    %(data_dir)s
 
     Returns
     -------

@@ -207,6 +207,14 @@ def spatial_blocks(coords, block_size: float = 20.0, random_state=None) -> np.nd
     return block.ravel()
 
 
+def points_near(tree, points, radius: float) -> np.ndarray:
+    """Sorted indices of the points of ``tree`` (a ``scipy.spatial.cKDTree``) within ``radius``
+    mm of any of ``points`` (n, 3): the exclusion buffer of a held-out block, the block's own
+    points included."""
+    near = tree.query_ball_point(np.asarray(points, dtype=float), r=radius, return_sorted=False)
+    return np.unique(np.concatenate([np.asarray(n, dtype=np.int64) for n in near]))
+
+
 class SampleInterpolator(BaseEstimator):
     """Base class: subclasses implement ``fit`` and ``predict`` with the contract above and
     declare what else they can do in :attr:`capabilities`."""

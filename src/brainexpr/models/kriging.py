@@ -69,8 +69,8 @@ from sklearn.utils.validation import check_is_fitted
 from ..datasets.validate import check_choice
 from ..errors import InputError
 from ..utils import check_random_state
-from .base import (Capabilities, SampleInterpolator, check_coords, check_tissue, resolve_genes,
-                   spatial_blocks)
+from .base import (Capabilities, SampleInterpolator, check_coords, check_tissue, points_near,
+                   resolve_genes, spatial_blocks)
 from .baselines import (STD_KINDS, VARIOGRAMS, empirical_variogram, fit_variogram, kriging_variance,
                         missing_groups, reflect)
 
@@ -776,13 +776,8 @@ TRUST_BUFFER_MM = 8.0
 def _buffered_blocks(coords, block, buffer_mm: float) -> list:
     """Per block label: (its rows, its rows plus the other rows within ``buffer_mm`` of them)."""
     tree = cKDTree(coords)
-    out = []
-    for b in np.unique(block):
-        rows = np.flatnonzero(block == b)
-        near = tree.query_ball_point(coords[rows], r=buffer_mm)
-        left_out = np.unique(np.concatenate([rows, *map(np.asarray, near)]).astype(np.int64))
-        out.append((rows, left_out))
-    return out
+    rows = [np.flatnonzero(block == b) for b in np.unique(block)]
+    return [(r, points_near(tree, coords[r], buffer_mm)) for r in rows]
 
 
 def _distances(a, b):
