@@ -44,6 +44,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
+from brainexpr.docstrings import fill_doc
 from brainexpr.errors import InputError
 from brainexpr.evaluation.benchmark import Method, register_method
 from brainexpr.models.base import (Capabilities, SampleInterpolator, check_coords, check_tissue,
@@ -133,14 +134,13 @@ class ResidualINRRegressor(SampleInterpolator):
         trend = DonorKrigingRegressor(random_state=self.random_state) if self.trend is None else self.trend
         return clone(trend)
 
+    @fill_doc
     def fit(self, coords, values, tissue=None, gene_axis=None, donors=None):
         """Fit the trend, the residual network and its per-gene shrinkage.
 
         Parameters
         ----------
-        coords : (n_sites, 3) array, mm, MNI152
-        values : (n_sites, n_genes) array or DataFrame
-        tissue : (n_sites,) array in {1, -1, 0}, optional
+        %(sample_data)s
         gene_axis : (n_genes,) array, optional
             Passed to the residual network (spectral axis computed when omitted).
         donors : (n_sites,) array, optional
@@ -265,14 +265,13 @@ class BlendedINRRegressor(SampleInterpolator):
         self.device = device
         self.random_state = random_state
 
+    @fill_doc
     def fit(self, coords, values, tissue=None, gene_axis=None, donors=None):
         """Fit both models and choose the blending weight on held-out blocks.
 
         Parameters
         ----------
-        coords : (n_sites, 3) array, mm, MNI152
-        values : (n_sites, n_genes) array or DataFrame
-        tissue : (n_sites,) array in {1, -1, 0}, optional
+        %(sample_data)s
         gene_axis : (n_genes,) array, optional
             Passed to the INR (spectral axis computed when omitted).
         donors : (n_sites,) array, optional
@@ -431,14 +430,13 @@ max_selection_sites, max_sites, chunk_size, range_grid :
         self.use_inr = use_inr
         self.device = device
 
+    @fill_doc
     def fit(self, coords, values, tissue=None, gene_axis=None, donors=None):
         """Fit the SIREN to all genes, then the donor kriging with its drift columns.
 
         Parameters
         ----------
-        coords : (n_sites, 3) array, mm, MNI152
-        values : (n_sites, n_genes) array or DataFrame (NaN = not measured)
-        tissue : (n_sites,) array in {1, -1, 0}, optional
+        %(sample_data)s
         gene_axis : (n_genes,) array, optional
             Passed to the network (spectral axis computed when omitted).
         donors : (n_sites,) array of donor labels, optional

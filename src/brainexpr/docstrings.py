@@ -41,9 +41,23 @@ docdict = {
     "std_kind": """std_kind : {"population", "sample"}
     What the ``_std`` maps of a kriging model describe: the uncertainty of the predicted
     population map (default), or the spread of a new donor's sample around it (donor
-    deviation and measurement noise added; :meth:`brainexpr.models.kriging.
-    DonorKrigingRegressor.predict_std`). An INR ensemble's recalibrated SD is the same for
-    both.""",
+    deviation and measurement noise added;
+    :meth:`brainexpr.models.kriging.DonorKrigingRegressor.predict_std`). An INR ensemble's
+    recalibrated SD is the same for both.""",
+    "sample_data": """coords : (n_sites, 3) array, mm, MNI152
+values : (n_sites, n_genes) array or DataFrame
+    Values at the sites (NaN = not measured); a DataFrame names the genes.
+tissue : (n_sites,) array in {1, -1, 0}, optional
+    Tissue class (grey, white, other); default 0.""",
+    "regional_data": """atlas_image : nibabel.Nifti1Image
+    Integer parcel labels in MNI152 space (0 = background).
+values : (n_regions, n_genes) DataFrame
+    Regional values (NaN = missing); rows are regions.
+regions : pandas.DataFrame, optional
+    Atlas table with column ``id``, indexed like ``values``. Without it the index of
+    ``values`` must hold the parcel ids.
+tissue_image : nibabel.Nifti1Image, optional
+    Tissue class per voxel (1 grey, -1 white, 0 other) on the atlas grid; default 0.""",
 }
 
 _FIELD = re.compile(r"^(?P<indent>[ \t]*)%\((?P<name>\w+)\)s[ \t]*$", re.M)

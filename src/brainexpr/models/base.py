@@ -51,6 +51,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..datasets.validate import check_choice
+from ..docstrings import fill_doc
 from ..errors import InputError
 from ..utils import check_random_state
 from .checkpoint import fitted_attributes
@@ -292,23 +293,16 @@ def parcel_voxels(atlas_image, ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return voxel_to_mni(ijk, atlas_image.affine), np.r_[0, np.cumsum(counts)], voxels
 
 
+@fill_doc
 def regional_voxels(atlas_image, values, regions=None, tissue_image=None):
     """Validate a regional table against its atlas and return every parcel's voxels.
 
-    The checks of :meth:`INRRegressor.fit_regions` and of
+    The checks of :meth:`brainexpr.models.inr.INRRegressor.fit_regions` and of
     :class:`brainexpr.models.parcel.ParcelKrigingRegressor`.
 
     Parameters
     ----------
-    atlas_image : nibabel.Nifti1Image
-        Integer parcel labels in MNI152 space (0 = background).
-    values : (n_regions, n_genes) DataFrame
-        Regional values (NaN = missing); rows are regions.
-    regions : pandas.DataFrame, optional
-        Atlas table with column ``id``, indexed like ``values``. Without it the index of
-        ``values`` must hold the parcel ids.
-    tissue_image : nibabel.Nifti1Image, optional
-        Tissue class per voxel (1 grey, -1 white, 0 other) on the atlas grid; default 0.
+    %(regional_data)s
 
     Returns
     -------

@@ -49,6 +49,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ..datasets.validate import check_choice
+from ..docstrings import fill_doc
 from ..errors import InputError
 from .base import Capabilities, SampleInterpolator, check_coords, check_tissue, regional_voxels, resolve_genes
 from .checkpoint import plain, plain_params, read_model_file, restore, save_state
@@ -419,16 +420,13 @@ class INRRegressor(INRTraining, SampleInterpolator):
         return int(rng.integers(0, 2 ** 31 - 1))
 
     # ------------------------------------------------------------------ fitting
+    @fill_doc
     def fit(self, coords, values, tissue=None, gene_axis=None):
         """Fit the field to point samples.
 
         Parameters
         ----------
-        coords : (n_sites, 3) array, mm, MNI152
-        values : (n_sites, n_genes) DataFrame or array
-            Expression (NaN = not measured). A DataFrame names the genes.
-        tissue : (n_sites,) array in {1, -1, 0}, optional
-            Tissue class (grey, white, other); default 0.
+        %(sample_data)s
         gene_axis : (n_genes,) array, pandas.Series (by gene), GeneAxis, or None
             Gene-axis positions in [0, 1]; ``None`` computes the spectral embedding of
             ``values`` (ignored by ``per_gene``; must be ``None`` with
@@ -450,20 +448,13 @@ class INRRegressor(INRTraining, SampleInterpolator):
         self._fit_members(data)
         return self
 
+    @fill_doc
     def fit_regions(self, atlas_image, values, regions=None, tissue_image=None, gene_axis=None):
         """Fit the field to parcel means (a regional table) of an atlas.
 
         Parameters
         ----------
-        atlas_image : nibabel.Nifti1Image
-            Integer parcel labels in MNI152 space (0 = background).
-        values : (n_regions, n_genes) DataFrame
-            Regional expression (NaN = missing); rows are regions.
-        regions : pandas.DataFrame, optional
-            Atlas table with column ``id``, indexed like ``values``. Without it the index of
-            ``values`` must hold the parcel ids.
-        tissue_image : nibabel.Nifti1Image, optional
-            Tissue class per voxel (1 grey, -1 white, 0 other) on the atlas grid; default 0.
+        %(regional_data)s
         gene_axis : as in :meth:`fit`
 
         Returns

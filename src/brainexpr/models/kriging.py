@@ -67,6 +67,7 @@ from scipy.spatial.distance import cdist
 from sklearn.utils.validation import check_is_fitted
 
 from ..datasets.validate import check_choice
+from ..docstrings import fill_doc
 from ..errors import InputError
 from ..utils import check_random_state
 from .base import (Capabilities, SampleInterpolator, check_coords, check_tissue, points_near,
@@ -310,14 +311,13 @@ class DonorKrigingRegressor(SampleInterpolator):
         if self.std_neighbors is not None and int(self.std_neighbors) < 1:
             raise InputError(f"std_neighbors must be >= 1 or None, got {self.std_neighbors!r}")
 
+    @fill_doc
     def fit(self, coords, values, tissue=None, gene_axis=None, donors=None):
         """Fit the range, each gene's hyperparameters and the kriging weights.
 
         Parameters
         ----------
-        coords : (n_sites, 3) array, mm, MNI152
-        values : (n_sites, n_genes) array or DataFrame (NaN = not measured)
-        tissue : (n_sites,) array in {1, -1, 0}, optional
+        %(sample_data)s
         gene_axis : ignored
         donors : (n_sites,) array of donor labels, optional
             Without donors the donor effect is switched off.

@@ -59,6 +59,7 @@ from scipy import linalg
 from sklearn.utils.validation import check_is_fitted
 
 from ..datasets.validate import check_choice
+from ..docstrings import fill_doc
 from ..errors import InputError
 from ..utils import check_random_state
 from .base import Capabilities, SampleInterpolator, check_coords, check_tissue, regional_voxels, resolve_genes
@@ -314,21 +315,13 @@ class ParcelKrigingRegressor(SampleInterpolator):
             raise InputError(f"parcel_samples and chunk_size must be >= 1, got "
                              f"{self.parcel_samples!r} and {self.chunk_size!r}")
 
+    @fill_doc
     def fit_regions(self, atlas_image, values, regions=None, tissue_image=None, gene_axis=None):
         """Fit the field of every gene to parcel means (a regional table) of an atlas.
 
         Parameters
         ----------
-        atlas_image : nibabel.Nifti1Image
-            Integer parcel labels in MNI152 space (0 = background).
-        values : (n_regions, n_genes) DataFrame
-            Regional expression (NaN = missing); rows are regions.
-        regions : pandas.DataFrame, optional
-            Atlas table with column ``id``, indexed like ``values``. Without it the index of
-            ``values`` must hold the parcel ids.
-        tissue_image : nibabel.Nifti1Image, optional
-            Tissue class per voxel (1 grey, -1 white, 0 other) on the atlas grid; default 0
-            (no tissue drift).
+        %(regional_data)s
         gene_axis : ignored
             Accepted for the interface of :class:`~brainexpr.models.inr.INRRegressor`.
 
@@ -344,14 +337,13 @@ class ParcelKrigingRegressor(SampleInterpolator):
         self.region_names_ = [str(r) for r in values.index]
         return self._fit_table(array, names, nodes, tissue, offsets)
 
+    @fill_doc
     def fit(self, coords, values, tissue=None, gene_axis=None):
         """Fit the field to point samples: ordinary block kriging with one-voxel "parcels".
 
         Parameters
         ----------
-        coords : (n_sites, 3) array, mm, MNI152
-        values : (n_sites, n_genes) array or DataFrame (NaN = not measured)
-        tissue : (n_sites,) array in {1, -1, 0}, optional
+        %(sample_data)s
         gene_axis : ignored
 
         Returns
