@@ -226,6 +226,10 @@ def test_sample_sources_default_to_donor_kriging(capsys, data_dir, tmp_path):
                                  "std.nii.gz").dataobj)[box > 0]
     assert (sample > spread).all()
     code, out, err = run(capsys, "predict", "--data-dir", str(data_dir), "--model", str(model),
+                         "--std-kind", "sample", "--no-std", "--out-dir", str(tmp_path / "contradiction"))
+    assert code == 2 and "std_kind='sample' describes _std maps" in err  # never silently ignored
+    assert not (tmp_path / "contradiction").exists()
+    code, out, err = run(capsys, "predict", "--data-dir", str(data_dir), "--model", str(model),
                          "--genes", "ExNeuron", "--out-dir", str(tmp_path / "bad"))
     assert code == 2 and "ExNeuron (closest: ExNeurons" in err
     assert not (tmp_path / "bad").exists()

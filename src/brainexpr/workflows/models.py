@@ -731,6 +731,10 @@ def predict_maps(*, model="model.pt", genes=None, resolution: int | None = 2, ma
     if std and not has_uncertainty(estimator) and not network:
         raise InputError(f"std maps need an uncertainty estimate, which the {name!r} model does "
                          "not give; drop --std, or use a kriging model or an INR with n_ensemble >= 2")
+    if not std and std_kind != "population":
+        raise InputError(f"std_kind={std_kind!r} describes _std maps, which are not written here "
+                         f"({'--no-std' if std is False else f'the {name!r} model gives no SD'}); "
+                         "drop --std-kind or write the _std maps")
     selected = _resolve_genes(estimator, genes, data_dir)
     if space != "MNI152":
         return write_surface_maps(estimator, selected, out_dir=out_dir, std=std,
